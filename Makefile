@@ -1,0 +1,54 @@
+# Deep Draw: one entry point for every routine task. `make help` lists them.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= ../shared/quickdraw
+API_HOST ?= 127.0.0.1
+API_PORT ?= 8000
+FRONTEND_PORT ?= 8501
+
+.PHONY: help install demo api frontend test lint train train-seed train-rnn bench compose-smoke
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: requirements.txt requirements/*.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install the pinned dependencies
+
+demo: install ## run the API and the Streamlit app on the shipped model (Ctrl-C stops both)
+	@echo "API on http://$(API_HOST):$(API_PORT)/docs, app on http://127.0.0.1:$(FRONTEND_PORT)"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(PY) -m uvicorn api.main:app --host $(API_HOST) --port $(API_PORT) & \
+	API_URL=http://$(API_HOST):$(API_PORT) $(VENV)/bin/streamlit run frontend/app.py \
+		--server.port $(FRONTEND_PORT) --server.headless true --browser.gatherUsageStats false & \
+	wait
+
+api: install ## run the API alone
+	$(PY) -m uvicorn api.main:app --host $(API_HOST) --port $(API_PORT)
+
+test: install ## run the test suite (no ../shared, no network)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: install ## ruff lint and format check
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+train: install ## train and export the default CNN on all bitmap categories
+	$(PY) -m training.train cnn --data-dir $(DATA_DIR)
+
+train-seed: install ## train the original Deep Draw architecture on the same split, for comparison
+	$(PY) -m training.train cnn --arch seed --data-dir $(DATA_DIR) --output-dir runs/seed
+
+train-rnn: install ## train and export the stroke RNN
+	$(PY) -m training.train rnn --data-dir $(DATA_DIR)
+
+bench: install ## API latency benchmark (starts its own server)
+	$(PY) bench/api_latency.py
+
+compose-smoke: ## build and check the docker compose demo end to end
+	bash scripts/compose_smoke.sh
