@@ -1,0 +1,156 @@
+"""Readers for the official Quick, Draw! formats and the deterministic train/val/test split.
+
+Formats (https://github.com/googlecreativelab/quickdraw-dataset):
+- ``numpy_bitmap/<category>.npy``: uint8 (N, 784), 28x28, ink 255 on 0.
+- ``simplified/<category>.ndjson[.gz]``: one JSON object per line, ``drawing`` = [[xs], [ys]] per stroke, 0-255.
+- ``raw/<category>.ndjson[.gz]``: the same with ``[[xs], [ys], [ts]]`` in device pixels.
+
+The split is decided by a hash of each drawing's content (its bitmap bytes or its strokes), so a
+drawing lands in the same split whatever the caps or file order, and exact duplicates can never
+straddle train and test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BITMAP_SIZE = 28 * 28
+SPLITS = ("train", "val", "test")
+# Percent of drawings per split, by content hash. The test split is never trained on.
+VAL_PERCENT = 10
+TEST_PERCENT = 10
+
+
+class DataError(ValueError):
+    """A data file or category that cannot be used; the message names it."""
+
+
+def category_files(data_dir: Path, fmt: str) -> dict[str, Path]:
+    """``{category: file}`` for one format folder (``numpy_bitmap``, ``simplified``, ``raw``, ...)."""
+    folder = Path(data_dir) / fmt
+    if not folder.is_dir():
+        raise DataError(f"no {fmt}/ folder in {data_dir}")
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        for suffix in (".npy", ".ndjson.gz", ".ndjson"):
+            if name.endswith(suffix):
+                files.setdefault(name[: -len(suffix)], path)
+    return files
+
+
+def select_categories(available: dict[str, Path], wanted: list[str] | None) -> dict[str, Path]:
+    """The wanted categories (all when None), or an error naming the unknown ones and what exists."""
+    if not wanted:
+        return available
+    unknown = [c for c in wanted if c not in available]
+    if unknown:
+        raise DataError(f"unknown categories {unknown}; available: {', '.join(sorted(available))}")
+    return {c: available[c] for c in wanted}
+
+
+def read_bitmaps(path: Path, limit: int | None = None) -> np.ndarray:
+    """A ``numpy_bitmap`` file as uint8 (N, 784); never unpickles, checks shape and dtype."""
+    try:
+        arr = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+    if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != BITMAP_SIZE:
+        raise DataError(f"{path}: expected uint8 (N, {BITMAP_SIZE}), found {arr.dtype} {arr.shape}")
+    return np.array(arr[:limit])
+
+
+def iter_ndjson(path: Path, limit: int | None = None) -> Iterator[dict]:
+    """Stream the drawings of a ``simplified``/``raw`` ndjson file (plain or gzipped).
+
+    A malformed line raises ``DataError`` naming ``file:line``.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    count = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if limit is not None and count >= limit:
+                    return
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+                drawing = item.get("drawing") if isinstance(item, dict) else None
+                if not isinstance(drawing, list) or not all(
+                    isinstance(s, list) and len(s) in (2, 3) for s in drawing
+                ):
+                    raise DataError(f"{path}:{lineno}: no valid 'drawing' ([[xs], [ys]] per stroke)")
+                count += 1
+                yield item
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+
+
+def split_of(content: bytes) -> str:
+    """``train``, ``val`` or ``test`` for a drawing, from a stable hash of its content."""
+    bucket = int.from_bytes(hashlib.blake2b(content, digest_size=4).digest(), "little") % 100
+    if bucket < TEST_PERCENT:
+        return "test"
+    if bucket < TEST_PERCENT + VAL_PERCENT:
+        return "val"
+    return "train"
+
+
+def strokes_key(drawing: list) -> bytes:
+    """Content of a stroke drawing for hashing: identical strokes give identical keys."""
+    return json.dumps(drawing, separators=(",", ":")).encode()
+
+
+@dataclass
+class BitmapSplits:
+    """Bitmaps and integer labels per split, with the class names in label order."""
+
+    classes: list[str]
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per-class drawing counts for each split (reported in the model's metadata)."""
+        return {
+            name: {s: int((self.y[s] == i).sum()) for s in SPLITS} for i, name in enumerate(self.classes)
+        }
+
+
+def load_bitmap_splits(
+    data_dir: Path, categories: list[str] | None = None, max_per_class: int | None = None
+) -> BitmapSplits:
+    """Read the ``numpy_bitmap`` categories and split every drawing by its content hash."""
+    files = select_categories(category_files(data_dir, "numpy_bitmap"), categories)
+    classes = sorted(files)
+    parts: dict[str, tuple[list, list]] = {s: ([], []) for s in SPLITS}
+    for label, name in enumerate(classes):
+        rows = read_bitmaps(files[name], max_per_class)
+        assign = np.array([split_of(r.tobytes()) for r in rows])
+        for s in SPLITS:
+            sel = rows[assign == s]
+            parts[s][0].append(sel)
+            parts[s][1].append(np.full(len(sel), label, dtype=np.int32))
+    x = {s: np.concatenate(parts[s][0]).reshape(-1, 28, 28) for s in SPLITS}
+    y = {s: np.concatenate(parts[s][1]) for s in SPLITS}
+    return BitmapSplits(classes, x, y)
+
+
+def manifest_hash(files: list[Path]) -> str:
+    """Hash of the data files' names, sizes and first MiB: identifies the data a model saw."""
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(path.name.encode())
+        h.update(str(path.stat().st_size).encode())
+        with open(path, "rb") as f:
+            h.update(f.read(1 << 20))
+    return h.hexdigest()[:16]
