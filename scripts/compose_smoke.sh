@@ -66,7 +66,7 @@ fi
 if [ -z "${WHEELHOUSE:-}" ] && [ -f wheelhouse/.requirements.sha256 ]; then
     export WHEELHOUSE=wheelhouse
 fi
-info "pip source for the images: ${WHEELHOUSE:+./$WHEELHOUSE (offline)}${WHEELHOUSE:-PyPI}"
+if [ -n "${WHEELHOUSE:-}" ]; then info "pip source for the images: ./$WHEELHOUSE (offline)"; else info "pip source for the images: PyPI"; fi
 
 for port in "$API_PORT" "$FRONTEND_PORT"; do
     if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(0 if s.connect_ex(('127.0.0.1', $port)) == 0 else 1)"; then
@@ -211,6 +211,16 @@ timeout 120 $COMPOSE restart api >/dev/null 2>&1 || fail "compose restart api"
 sleep 3   # let the old health status clear
 wait_healthy api
 http_check persisted "$ID_FILE" || fail "submission persisted"
+
+# A restart keeps the container; a new container proves the database is on the named volume.
+mount=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/app/data"}}{{.Type}}:{{.Name}}{{end}}{{end}}' \
+    "$($COMPOSE ps -q api | head -n1)")
+case "$mount" in volume:?*) pass "/app/data is the named volume ${mount#volume:}" ;; *) fail "/app/data is not a named volume ($mount)" ;; esac
+info "docker compose up -d --force-recreate --no-deps api"
+timeout 120 $COMPOSE up -d --force-recreate --no-deps api >/dev/null 2>&1 || fail "recreate api"
+sleep 3
+wait_healthy api
+http_check persisted "$ID_FILE" || fail "submission persisted in a new api container"
 rm -f "$ID_FILE"
 
 info "image sizes"

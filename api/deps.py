@@ -1,0 +1,18 @@
+"""Dependencies shared by the routes (tests override them through ``app.dependency_overrides``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.registry import Registry
+from api.settings import Settings, get_settings
+
+
+def get_registry(request: Request) -> Registry:
+    return request.app.state.registry
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,100 @@
+"""The Deep Draw inference service: ``uvicorn api.main:app``.
+
+Models are loaded and warmed up once, in the lifespan; a missing or corrupt model store keeps the
+process up with ``/ready`` answering 503 and the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from api.inference import model_names, predict, prepare
+from api.limits import BodySizeLimit
+from api.registry import load_registry
+from api.routes import health, models
+from api.routes import predict as predict_routes
+from api.schemas import PredictRequest
+from api.settings import get_settings
+
+log = logging.getLogger("api")
+
+# A small square: enough to run every model once before /ready says yes.
+_WARMUP_STROKES = [[[0.0, 10.0, 10.0, 0.0, 0.0], [0.0, 0.0, 10.0, 10.0, 0.0]]]
+
+
+def warm_up(registry, settings) -> None:
+    for name in model_names(registry):
+        body = PredictRequest(strokes=_WARMUP_STROKES, model=name)
+        predict([prepare(body, settings, registry)], registry)
+    registry.warmed_up = bool(registry.models)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = get_settings()
+    registry = load_registry(
+        settings.model_store,
+        settings.inference_runtime,
+        {"cnn": settings.cnn_version, "rnn": settings.rnn_version},
+    )
+    app.state.registry = registry
+    try:
+        warm_up(registry, settings)
+    except Exception as exc:  # a model that loads but cannot run: keep serving /ready with the reason
+        log.exception("warm-up failed")
+        registry.errors["warmup"] = f"warm-up failed: {exc}"
+    for name, m in registry.models.items():
+        log.info("loaded %s %s (%d classes, %s)", name, m.version, len(m.classes), m.runtime)
+    yield
+
+
+def _describe(error: dict) -> str:
+    # Union members show up in the location as type names ("list[float]"): leave them out.
+    loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body" and "[" not in str(p))
+    if error.get("type") == "json_invalid":
+        return f"malformed JSON: {error.get('ctx', {}).get('error', error.get('msg'))}"
+    msg = error.get("msg", "invalid").removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="Deep Draw API",
+        description="Quick, Draw! sketch recognition: POST a bitmap, a canvas image or pen strokes, "
+        "get the top guesses.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST"],
+        allow_headers=["*"],
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # One readable sentence first (what the client got wrong), the structured list after it.
+        errors = exc.errors()
+        detail = "; ".join(dict.fromkeys(_describe(e) for e in errors[:5]))
+        return JSONResponse(
+            {"detail": detail, "errors": [{k: e.get(k) for k in ("loc", "msg", "type")} for e in errors[:20]]},
+            status_code=422,
+        )
+
+    app.include_router(health.router)
+    app.include_router(models.router)
+    app.include_router(predict_routes.router)
+    return app
+
+
+app = create_app()

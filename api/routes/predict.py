@@ -1,0 +1,44 @@
+"""POST /predict and /predict/batch: top-k guesses for bitmaps, canvas images or strokes."""
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import ORJSONResponse
+
+from api.deps import RegistryDep, SettingsDep
+from api.inference import InputError, UnavailableError, predict, prepare
+from api.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
+from sketch.strokes import EmptyDrawingError
+
+router = APIRouter(tags=["predict"])
+
+ERRORS = {
+    413: {"description": "body larger than MAX_BODY_BYTES"},
+    422: {"description": "invalid drawing (empty, wrong shape, limits, unknown model...); detail says what"},
+    503: {"description": "no model loaded"},
+}
+
+
+def _prepare_or_raise(item: PredictRequest, settings, registry, where: str = ""):
+    try:
+        return prepare(item, settings, registry)
+    except (InputError, EmptyDrawingError) as exc:
+        raise HTTPException(422, f"{where}{exc}") from None
+    except UnavailableError as exc:
+        raise HTTPException(503, str(exc)) from None
+
+
+# Plain `def`: FastAPI runs it in its thread pool, so preprocessing and inference never block the loop.
+@router.post("/predict", response_model=PredictResponse, response_class=ORJSONResponse, responses=ERRORS)
+def predict_one(body: PredictRequest, settings: SettingsDep, registry: RegistryDep):
+    prepared = _prepare_or_raise(body, settings, registry)
+    return ORJSONResponse(predict([prepared], registry)[0].model_dump(exclude_none=True))
+
+
+@router.post("/predict/batch", response_model=BatchResponse, response_class=ORJSONResponse, responses=ERRORS)
+def predict_batch(body: BatchRequest, settings: SettingsDep, registry: RegistryDep):
+    if len(body.items) > settings.max_batch_items:
+        raise HTTPException(422, f"too many items: {len(body.items)} > {settings.max_batch_items}")
+    prepared = [
+        _prepare_or_raise(item, settings, registry, f"items[{i}]: ") for i, item in enumerate(body.items)
+    ]
+    results = predict(prepared, registry)
+    return ORJSONResponse({"results": [r.model_dump(exclude_none=True) for r in results]})
