@@ -1,5 +1,5 @@
 # Deep Draw: one entry point for every routine task. `make help` lists them.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= ../shared/quickdraw

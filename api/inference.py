@@ -18,6 +18,7 @@ from api.schemas import ModelRef, Prediction, PredictRequest, PredictResponse
 from api.settings import Settings
 from sketch.image import image_bytes_to_bitmap
 from sketch.raster import strokes_to_bitmap
+from sketch.sequence import pad_batch, to_sequence
 from sketch.strokes import EmptyDrawingError, Strokes, parse_strokes
 
 
@@ -70,6 +71,7 @@ class Prepared:
     bitmap: np.ndarray | None  # float32 (28, 28), 0-255: what the CNN sees
     strokes: Strokes | None  # parsed strokes, for the stroke models
     preprocess_ms: float
+    sequence: np.ndarray | None = None  # float32 (n, 3) (dx, dy, end_of_stroke): what the RNN sees
 
 
 def model_names(registry: Registry) -> list[str]:
@@ -115,7 +117,8 @@ def prepare(req: PredictRequest, settings: Settings, registry: Registry) -> Prep
             bitmap = decode_image_field(req.image, settings)
         else:
             bitmap = strokes_to_bitmap(strokes).astype(np.float32)
-    return Prepared(req, bitmap, strokes, (time.perf_counter() - t0) * 1000)
+    sequence = to_sequence(strokes) if needs_strokes(req.model) else None
+    return Prepared(req, bitmap, strokes, (time.perf_counter() - t0) * 1000, sequence)
 
 
 def _top_k(probs: np.ndarray, classes: list[str], k: int) -> list[Prediction]:
@@ -131,8 +134,64 @@ def _cnn_probabilities(items: list[Prepared], registry: Registry) -> tuple[np.nd
     return cnn.predict(batch), cnn.classes, ModelRef(name=cnn.name, version=cnn.version)
 
 
+def _rnn_probabilities(items: list[Prepared], registry: Registry) -> tuple[np.ndarray, list[str], ModelRef]:
+    rnn = registry.models["rnn"]
+    # Zero padding is exact for this model (see training/rnn.py): mixed lengths share one call.
+    batch = pad_batch([p.sequence for p in items])
+    return rnn.predict(batch), rnn.classes, ModelRef(name=rnn.name, version=rnn.version)
+
+
+# Weight of the RNN in the ensemble when its metadata has none chosen on validation data.
+DEFAULT_RNN_WEIGHT = 0.5
+
+
+def ensemble_classes(registry: Registry) -> list[str]:
+    """The classes both the CNN and the RNN know, in the CNN's order: the ensemble's answers."""
+    rnn_classes = set(registry.models["rnn"].classes)
+    return [c for c in registry.models["cnn"].classes if c in rnn_classes]
+
+
+def combine_probabilities(
+    cnn_probs: np.ndarray,
+    cnn_classes: list[str],
+    rnn_probs: np.ndarray,
+    rnn_classes: list[str],
+    rnn_weight: float,
+) -> tuple[np.ndarray, list[str]]:
+    """Weighted geometric mean of the two models' probabilities over the classes they share.
+
+    ``p(c) ~ p_cnn(c) ** (1 - w) * p_rnn(c) ** w`` for the shared classes ``c``, renormalised to sum
+    to 1 (a product of experts: a class wins when both models find it plausible, and one model's
+    confident "no" counts). ``w`` is chosen on the validation split by ``training.compare`` (the
+    lowest log-loss on a 0.05 grid) and stored in the RNN's ``metadata.json`` as
+    ``ensemble.rnn_weight``; it also calibrates, since a power of a softmax is a temperature.
+    """
+    rnn_index = {c: i for i, c in enumerate(rnn_classes)}
+    shared = [c for c in cnn_classes if c in rnn_index]
+    if not shared:
+        raise ValueError("the CNN and the RNN share no class")
+    cnn_cols = [i for i, c in enumerate(cnn_classes) if c in rnn_index]
+    rnn_cols = [rnn_index[c] for c in shared]
+    eps = 1e-7  # a probability of exactly 0 would veto a class for good
+    log_p = (1.0 - rnn_weight) * np.log(np.maximum(cnn_probs[:, cnn_cols], eps)) + rnn_weight * np.log(
+        np.maximum(rnn_probs[:, rnn_cols], eps)
+    )
+    log_p -= log_p.max(axis=1, keepdims=True)
+    p = np.exp(log_p)
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32), shared
+
+
+def _ensemble_probabilities(items: list[Prepared], registry: Registry) -> tuple[np.ndarray, list[str], ModelRef]:
+    """CNN (on the dataset-exact rasterisation of the strokes) and RNN, combined by ``combine_probabilities``."""
+    cnn_probs, cnn_classes, cnn_ref = _cnn_probabilities(items, registry)
+    rnn_probs, rnn_classes, rnn_ref = _rnn_probabilities(items, registry)
+    weight = registry.models["rnn"].metadata.get("ensemble", {}).get("rnn_weight", DEFAULT_RNN_WEIGHT)
+    probs, classes = combine_probabilities(cnn_probs, cnn_classes, rnn_probs, rnn_classes, float(weight))
+    return probs, classes, ModelRef(name="ensemble", version=f"cnn-{cnn_ref.version}+rnn-{rnn_ref.version}")
+
+
 # How each model name turns prepared items into probabilities over its classes.
-PROBABILITIES = {"cnn": _cnn_probabilities}
+PROBABILITIES = {"cnn": _cnn_probabilities, "rnn": _rnn_probabilities, "ensemble": _ensemble_probabilities}
 
 
 def predict(items: list[Prepared], registry: Registry) -> list[PredictResponse]:

@@ -71,11 +71,11 @@ def _onnx_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 def _tensorflow_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(path)).serve
+    loaded = tf.saved_model.load(str(path))  # keep a reference: serve() needs its variables alive
 
     def run(x: np.ndarray | tuple[np.ndarray, ...]) -> np.ndarray:
         args = x if isinstance(x, tuple) else (x,)
-        return serve(*args).numpy()
+        return loaded.serve(*args).numpy()
 
     return run
 

@@ -39,7 +39,9 @@ def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
             if img.format not in ("PNG", "JPEG"):
                 raise ValueError(f"unsupported image format {img.format}: send PNG or JPEG")
             img.load()
-    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"image too large (decompression bomb): {exc}") from None
+    except (OSError, SyntaxError) as exc:
         raise ValueError(f"image could not be decoded: {exc}") from None
     return ink_intensity(img)
 

@@ -86,9 +86,7 @@ def iter_ndjson(path: Path, limit: int | None = None) -> Iterator[dict]:
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
                 drawing = item.get("drawing") if isinstance(item, dict) else None
-                if not isinstance(drawing, list) or not all(
-                    isinstance(s, list) and len(s) in (2, 3) for s in drawing
-                ):
+                if not isinstance(drawing, list) or not all(isinstance(s, list) and len(s) in (2, 3) for s in drawing):
                     raise DataError(f"{path}:{lineno}: no valid 'drawing' ([[xs], [ys]] per stroke)")
                 count += 1
                 yield item
@@ -121,9 +119,7 @@ class BitmapSplits:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per-class drawing counts for each split (reported in the model's metadata)."""
-        return {
-            name: {s: int((self.y[s] == i).sum()) for s in SPLITS} for i, name in enumerate(self.classes)
-        }
+        return {name: {s: int((self.y[s] == i).sum()) for s in SPLITS} for i, name in enumerate(self.classes)}
 
 
 def load_bitmap_splits(

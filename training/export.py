@@ -1,7 +1,8 @@
 """Export a trained Keras model into the versioned model store.
 
 ``model_store/<kind>/<version>/`` holds ``saved_model/`` (the artifact of record, from
-``model.export``), ``model.onnx`` (the same graph for onnxruntime, checked against the SavedModel),
+``model.export``), ``model.keras`` (to resume training or compare), ``model.onnx`` (the same
+graph for onnxruntime, checked against the SavedModel),
 ``metadata.json`` (the class list travels with the model) and ``report/``.
 """
 
@@ -41,11 +42,21 @@ def export_model(model, out_dir: Path, metadata: dict) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = out_dir / "saved_model"
     model.export(str(saved), verbose=False)
+    model.save(out_dir / "model.keras")
     onnx_path = out_dir / "model.onnx"
     # tf2onnx's Python API breaks on Keras 3; its CLI on the SavedModel works.
     subprocess.run(
-        [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved), "--output", str(onnx_path),
-         "--opset", "17"],
+        [
+            sys.executable,
+            "-m",
+            "tf2onnx.convert",
+            "--saved-model",
+            str(saved),
+            "--output",
+            str(onnx_path),
+            "--opset",
+            "17",
+        ],
         check=True,
         capture_output=True,
     )
@@ -54,7 +65,7 @@ def export_model(model, out_dir: Path, metadata: dict) -> Path:
         "preprocessing_version": sketch.PREPROCESSING_VERSION,
         "framework_versions": framework_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "files": {"saved_model": "saved_model", "onnx": "model.onnx", "report": "report"},
+        "files": {"saved_model": "saved_model", "keras": "model.keras", "onnx": "model.onnx", "report": "report"},
     }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     return out_dir

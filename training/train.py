@@ -160,13 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     cnn.add_argument("--categories", nargs="*", help="category names (default: every bitmap category)")
     cnn.add_argument("--max-per-class", type=int, default=None, help="read at most N drawings per category")
     cnn.add_argument("--arch", choices=["deepdraw", "seed"], default="deepdraw")
-    cnn.add_argument("--epochs", type=int, default=8)
+    cnn.add_argument("--epochs", type=int, default=5)
     cnn.add_argument("--batch-size", type=int, default=None, help="default 128 (seed: 32)")
     cnn.add_argument("--learning-rate", type=float, default=2e-3)
-    cnn.add_argument(
-        "--class-weight-power", type=float, default=None, help="0 none, 1 balanced; default 0.5 (seed: 0)"
-    )
-    cnn.add_argument("--time-budget-min", type=float, default=17.0)
+    cnn.add_argument("--class-weight-power", type=float, default=None, help="0 none, 1 balanced; default 0.5 (seed: 0)")
+    cnn.add_argument("--time-budget-min", type=float, default=19.0)
     cnn.add_argument("--seed", type=int, default=SEED)
     cnn.set_defaults(func=train_cnn)
 

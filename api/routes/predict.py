@@ -37,8 +37,6 @@ def predict_one(body: PredictRequest, settings: SettingsDep, registry: RegistryD
 def predict_batch(body: BatchRequest, settings: SettingsDep, registry: RegistryDep):
     if len(body.items) > settings.max_batch_items:
         raise HTTPException(422, f"too many items: {len(body.items)} > {settings.max_batch_items}")
-    prepared = [
-        _prepare_or_raise(item, settings, registry, f"items[{i}]: ") for i, item in enumerate(body.items)
-    ]
+    prepared = [_prepare_or_raise(item, settings, registry, f"items[{i}]: ") for i, item in enumerate(body.items)]
     results = predict(prepared, registry)
     return ORJSONResponse({"results": [r.model_dump(exclude_none=True) for r in results]})

@@ -1,0 +1,190 @@
+"""API latency and throughput: the real server under uvicorn, driven from another process.
+
+    .venv/bin/python bench/api_latency.py [--workers 2] [--seconds 6]
+
+Starts ``uvicorn api.main:app`` on 127.0.0.1 (a free port), waits for /ready, then for every input
+kind runs 1 and 16 concurrent keep-alive clients in a separate process and prints p50/p90/p99 and
+requests/s. The client is a minimal asyncio HTTP/1.1 loop so that it costs the server's cores as
+little as possible (both share this machine). Only loopback traffic; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import gzip
+import json
+import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+sys.path.insert(0, str(REPO))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request_bytes(method: str, path: str, body: dict | None) -> bytes:
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+    return (head + "\r\n").encode() + payload
+
+
+async def _client(port: int, req: bytes, deadline: float, max_requests: int, out: list, errors: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < deadline and len(out) < max_requests:
+            t0 = time.perf_counter()
+            writer.write(req)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            out.append(time.perf_counter() - t0)
+            if head[9:12] != b"200":
+                errors.append(head[9:12].decode())
+    finally:
+        writer.close()
+
+
+def run_load(port: int, req: bytes, clients: int, seconds: float, max_requests: int) -> dict:
+    """Runs in its own process: ``clients`` keep-alive connections for ``seconds``."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def main() -> dict:
+        # Warm-up, not measured.
+        warm: list = []
+        await asyncio.gather(*[_client(port, req, time.perf_counter() + 0.5, 200, warm, []) for _ in range(clients)])
+        lat: list = []
+        errors: list = []
+        start = time.perf_counter()
+        await asyncio.gather(*[_client(port, req, start + seconds, max_requests, lat, errors) for _ in range(clients)])
+        elapsed = time.perf_counter() - start
+        ms = np.array(lat) * 1000
+        return {
+            "n": len(lat),
+            "errors": len(errors),
+            "p50": float(np.percentile(ms, 50)),
+            "p90": float(np.percentile(ms, 90)),
+            "p99": float(np.percentile(ms, 99)),
+            "rps": len(lat) / elapsed,
+        }
+
+    return asyncio.run(main())
+
+
+def bodies(models: list[str]) -> dict[str, tuple[str, str, dict | None]]:
+    """One real drawing (a cat from the fixtures) in every input form."""
+    from PIL import Image, ImageDraw
+
+    lines = gzip.decompress((FIXTURES / "pairs" / "cat.simplified.ndjson.gz").read_bytes()).splitlines()
+    cat = json.loads(lines[0])["drawing"]
+    canvas = [[[x * 1.5 + 20 for x in xs], [y * 1.5 + 20 for y in ys]] for xs, ys in cat]
+    bitmap = np.load(FIXTURES / "pairs" / "cat.npy")[0].reshape(28, 28).tolist()
+    img = Image.new("RGB", (400, 400), "white")
+    draw = ImageDraw.Draw(img)
+    for xs, ys in canvas:
+        draw.line(list(zip(xs, ys, strict=True)), fill="black", width=10, joint="curve")
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    cases = {
+        "health": ("GET", "/health", None),
+        "bitmap": ("POST", "/predict", {"bitmap": bitmap}),
+        "strokes": ("POST", "/predict", {"strokes": canvas}),
+        "image": ("POST", "/predict", {"image": base64.b64encode(buf.getvalue()).decode()}),
+    }
+    for name in ("rnn", "ensemble"):
+        if name in models:
+            cases[f"strokes {name}"] = ("POST", "/predict", {"strokes": canvas, "model": name})
+    return cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (one per core)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per case")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--model-store", default=str(REPO / "model_store"))
+    args = parser.parse_args()
+
+    port = free_port()
+    env = {**os.environ, "MODEL_STORE": args.model_store, "DATABASE_URL": "sqlite:////tmp/deepdraw-bench.db"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=REPO,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+                    models = json.load(r)["models"]
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    sys.exit("server did not become ready")
+                time.sleep(0.5)
+        names = list(models) + (["ensemble"] if {"cnn", "rnn"} <= set(models) else [])
+        print(
+            f"uvicorn api.main:app, {args.workers} worker(s), models {models}, {os.cpu_count()} cores, "
+            f"{args.seconds:.0f} s per case\n"
+        )
+        print("| input | clients | requests | p50 ms | p90 ms | p99 ms | req/s | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            for name, (method, path, body) in bodies(names).items():
+                req = request_bytes(method, path, body)
+                for clients in args.clients:
+                    r = pool.apply(run_load, (port, req, clients, args.seconds, 200_000))
+                    print(
+                        f"| {name} | {clients} | {r['n']} | {r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} "
+                        f"| {r['rps']:.0f} | {r['errors']} |",
+                        flush=True,
+                    )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

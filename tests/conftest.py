@@ -1,0 +1,41 @@
+"""Shared fixtures: real Quick, Draw! drawings committed under tests/fixtures (see ATTRIBUTION.md)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).parent.parent
+PAIR_CATEGORIES = ("cat", "airplane", "dog")
+
+
+def read_ndjson(path: Path) -> list[dict]:
+    return [json.loads(line) for line in gzip.decompress(path.read_bytes()).decode().splitlines()]
+
+
+def load_pairs(category: str) -> tuple[np.ndarray, list[dict], list[dict]]:
+    """(bitmaps (25, 784), simplified lines, raw lines) of the same 25 drawings."""
+    bitmaps = np.load(FIXTURES / "pairs" / f"{category}.npy")
+    simplified = read_ndjson(FIXTURES / "pairs" / f"{category}.simplified.ndjson.gz")
+    raw = read_ndjson(FIXTURES / "pairs" / f"{category}.raw.ndjson.gz")
+    return bitmaps, simplified, raw
+
+
+@pytest.fixture(scope="session")
+def pairs() -> dict[str, tuple[np.ndarray, list[dict], list[dict]]]:
+    return {c: load_pairs(c) for c in PAIR_CATEGORIES}
+
+
+@pytest.fixture(scope="session")
+def test_split_bitmaps() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    data = np.load(FIXTURES / "bitmaps_test_split.npz")
+    return data["x"].reshape(-1, 28, 28), data["y"], [str(c) for c in data["classes"]]
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.astype(float).ravel(), b.astype(float).ravel())[0, 1])

@@ -1,0 +1,194 @@
+"""The /predict contract against the shipped model, on real drawings, and every bad input's answer."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from conftest import REPO
+from fastapi.testclient import TestClient
+from PIL import Image
+from test_image import draw_png
+
+from api.main import create_app
+from api.settings import get_settings
+from sketch.strokes import parse_strokes
+from training.data import split_of
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MODEL_STORE", str(REPO / "model_store"))
+    mp.setenv("DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('db')}/submissions.db")
+    get_settings.cache_clear()
+    with TestClient(create_app()) as c:
+        yield c
+    mp.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def cat(pairs):
+    """A real cat never trained on: the first pair drawing whose bitmap is in the test split."""
+    bitmaps, simplified, raw = pairs["cat"]
+    i = next(i for i, row in enumerate(bitmaps) if split_of(row.tobytes()) == "test")
+    return bitmaps[i].reshape(28, 28), simplified[i]["drawing"], raw[i]["drawing"]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def top(resp) -> list[str]:
+    assert resp.status_code == 200, resp.text
+    return [p["label"] for p in resp.json()["predictions"]]
+
+
+def test_health_ready_models_classes(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200 and "cnn" in ready.json()["models"]
+    models = client.get("/models").json()["models"]
+    assert len(models["cnn"]["classes"]) == 78
+    assert models["cnn"]["metrics"]["top5"] >= 0.95
+    classes = client.get("/classes").json()
+    assert classes["cnn"] == models["cnn"]["classes"]
+
+
+def test_cat_as_bitmap_strokes_and_image(client, cat):
+    bitmap, simplified, raw = cat
+    # The bitmap, nested and flat, ints and 0-1 floats.
+    assert top(client.post("/predict", json={"bitmap": bitmap.tolist()}))[0] == "cat"
+    assert top(client.post("/predict", json={"bitmap": (bitmap.ravel() / 255).tolist()}))[0] == "cat"
+    # Raw strokes in device pixels, and the simplified ones moved into canvas coordinates.
+    assert top(client.post("/predict", json={"strokes": raw}))[0] == "cat"
+    canvas = [[[x * 1.5 + 40 for x in xs], [y * 1.5 + 12 for y in ys]] for xs, ys in simplified]
+    assert top(client.post("/predict", json={"strokes": canvas}))[0] == "cat"
+    # A 400x400 PNG drawn black on white with a thick pen.
+    png = draw_png(parse_strokes(simplified), size=400, width=14)
+    assert top(client.post("/predict", json={"image": b64(png)}))[0] == "cat"
+    assert top(client.post("/predict", json={"image": "data:image/png;base64," + b64(png)}))[0] == "cat"
+
+
+def test_answer_shape(client, cat):
+    resp = client.post("/predict", json={"strokes": cat[1], "top_k": 7, "return_bitmap": True}).json()
+    probs = [p["probability"] for p in resp["predictions"]]
+    assert len(probs) == 7 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    assert resp["model"]["name"] == "cnn" and resp["model"]["version"]
+    assert set(resp["timings_ms"]) == {"preprocess", "inference"}
+    assert np.array(resp["bitmap"]).shape == (28, 28)
+    assert "bitmap" not in client.post("/predict", json={"strokes": cat[1]}).json()
+
+
+def test_batch_answers_in_order_and_is_accurate(client, test_split_bitmaps):
+    x, y, classes = test_split_bitmaps
+    items = [{"bitmap": row.tolist()} for row in x[:60]]
+    results = client.post("/predict/batch", json={"items": items}).json()["results"]
+    assert len(results) == 60
+    top5 = [classes[label] in [p["label"] for p in r["predictions"]] for r, label in zip(results, y[:60], strict=True)]
+    assert np.mean(top5) >= 0.85
+    single = client.post("/predict", json=items[7]).json()
+    assert single["predictions"] == results[7]["predictions"]
+
+
+def _png(mode="RGB", size=(50, 50), color="white") -> str:
+    buf = io.BytesIO()
+    Image.new(mode, size, color).save(buf, "PNG")
+    return b64(buf.getvalue())
+
+
+BAD = [
+    # (body, status, words the message must contain)
+    ({}, 422, "exactly one of bitmap, image or strokes (got none)"),
+    ({"bitmap": [[0] * 28] * 28, "strokes": [[[0], [0]]]}, 422, "got bitmap, strokes"),
+    ({"bitmap": [[0] * 28] * 28}, 422, "empty drawing"),
+    ({"strokes": []}, 422, "empty drawing"),
+    ({"strokes": [[[], []]]}, 422, "empty drawing"),
+    ({"image": _png()}, 422, "empty drawing"),
+    ({"bitmap": [[0] * 27] * 28}, 422, "28x28"),
+    ({"bitmap": [1] * 783}, 422, "784"),
+    ({"bitmap": [[300] * 28] * 28}, 422, "0-255"),
+    ({"bitmap": [[-1] * 28] * 28}, 422, "0-255"),
+    ({"strokes": [[[0, 1, 2], [0, 1]]]}, 422, "different lengths"),
+    ({"strokes": [[[0, 1]]]}, 422, "stroke 0"),
+    ({"strokes": [[[0, 1], [0, 1]]] * 201}, 422, "too many strokes"),
+    ({"strokes": [[list(range(20001)), list(range(20001))]]}, 422, "too many points"),
+    ({"image": "not base64!!"}, 422, "not valid base64"),
+    ({"image": b64(b"hello, I am not a picture")}, 422, "could not be decoded"),
+    ({"image": _png(size=(5000, 5000))}, 422, "too large"),
+    ({"strokes": [[[0, 1], [0, 1]]], "model": "resnet"}, 422, "unknown model 'resnet'; available: cnn"),
+    ({"strokes": [[[0, 1], [0, 1]]], "top_k": 0}, 422, "top_k"),
+    ({"strokes": [[[0, 1], [0, 1]]], "top_k": 51}, 422, "top_k must be between 1 and 50"),
+    ({"strokes": [[[0, 1], [0, 1]]], "colour": "red"}, 422, "colour"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "words"), BAD, ids=[b[2] for b in BAD])
+def test_bad_input_gets_a_4xx_naming_the_problem(client, body, status, words):
+    resp = client.post("/predict", json=body)
+    assert resp.status_code == status, resp.text
+    assert words in resp.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"{not json", "malformed JSON"),
+        (b'{"bitmap": [NaN]}', "finite"),
+        (b'{"strokes": [[[0, Infinity], [0, 1]]]}', "finite"),
+    ],
+)
+def test_malformed_json_and_non_finite_numbers(client, raw, words):
+    resp = client.post("/predict", content=raw, headers={"content-type": "application/json"})
+    assert resp.status_code == 422 and words in resp.json()["detail"]
+
+
+def test_truncated_image(client, cat):
+    png = draw_png(parse_strokes(cat[1]), size=200)
+    resp = client.post("/predict", json={"image": b64(png[: len(png) // 2])})
+    assert resp.status_code == 422 and "could not be decoded" in resp.json()["detail"]
+
+
+def test_body_over_the_limit_is_413(client):
+    resp = client.post("/predict", content=b" " * 2_000_001, headers={"content-type": "application/json"})
+    assert resp.status_code == 413 and "too large" in resp.json()["detail"]
+
+
+def test_batch_errors_name_the_item(client, cat):
+    items = [{"strokes": cat[1]}, {"strokes": []}]
+    resp = client.post("/predict/batch", json={"items": items})
+    assert resp.status_code == 422 and resp.json()["detail"].startswith("items[1]: empty drawing")
+    resp = client.post("/predict/batch", json={"items": [{"strokes": cat[1]}] * 65})
+    assert resp.status_code == 422 and "too many items" in resp.json()["detail"]
+
+
+def test_missing_model_store_keeps_the_process_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "nowhere"))
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app()) as c:
+            assert c.get("/health").status_code == 200
+            ready = c.get("/ready")
+            assert ready.status_code == 503 and "does not exist" in ready.json()["detail"]
+            resp = c.post("/predict", json={"strokes": [[[0, 1], [0, 1]]]})
+            assert resp.status_code == 503 and "no model is loaded" in resp.json()["detail"]
+    finally:
+        get_settings.cache_clear()
+
+
+def test_corrupt_model_is_reported_by_ready(tmp_path, monkeypatch):
+    version = tmp_path / "cnn" / "20990101-000000"
+    version.mkdir(parents=True)
+    (version / "metadata.json").write_text('{"classes": ["cat"], "files": {"onnx": "model.onnx"}}')
+    (version / "model.onnx").write_bytes(b"definitely not onnx")
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app()) as c:
+            ready = c.get("/ready")
+            assert ready.status_code == 503 and "cannot load" in ready.json()["detail"]
+    finally:
+        get_settings.cache_clear()

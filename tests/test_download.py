@@ -1,0 +1,82 @@
+"""The download path, against a local HTTP server that serves files in the bucket's layout."""
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES
+
+from training.data import read_bitmaps
+from training.download import DownloadError, download, download_file
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """SimpleHTTPRequestHandler plus byte ranges, like the real bucket."""
+
+    def log_message(self, *args):
+        pass
+
+    def send_head(self):
+        rng = self.headers.get("Range")
+        if not rng:
+            return super().send_head()
+        data = Path(self.translate_path(self.path)).read_bytes()
+        start = int(rng.split("=")[1].split("-")[0])
+        if start >= len(data):
+            self.send_error(416)
+            return None
+        self.send_response(206)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        import io
+
+        return io.BytesIO(data[start:])
+
+
+@pytest.fixture
+def bucket(tmp_path):
+    root = tmp_path / "bucket"
+    (root / "numpy_bitmap").mkdir(parents=True)
+    (root / "simplified").mkdir()
+    np.save(root / "numpy_bitmap" / "cat.npy", np.load(FIXTURES / "pairs" / "cat.npy"))
+    import gzip
+
+    (root / "simplified" / "hot dog.ndjson").write_bytes(
+        gzip.decompress((FIXTURES / "pairs" / "dog.simplified.ndjson.gz").read_bytes())
+    )
+    handler = functools.partial(_RangeHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_download_categories_into_reader_layout(bucket, tmp_path):
+    root, url = bucket
+    out = tmp_path / "data"
+    paths = download(["cat"], ["numpy_bitmap"], out, base_url=url, progress=False)
+    paths += download(["hot dog"], ["simplified"], out, base_url=url, progress=False)
+    assert paths == [out / "numpy_bitmap" / "cat.npy", out / "simplified" / "hot dog.ndjson"]
+    assert read_bitmaps(paths[0]).shape == (25, 784)
+    assert paths[1].read_bytes() == (root / "simplified" / "hot dog.ndjson").read_bytes()
+    assert not list(out.rglob("*.part"))
+
+
+def test_resume_from_partial_file(bucket, tmp_path):
+    root, url = bucket
+    whole = (root / "numpy_bitmap" / "cat.npy").read_bytes()
+    dest = tmp_path / "cat.npy"
+    (tmp_path / "cat.npy.part").write_bytes(whole[:5000])
+    download_file(f"{url}/numpy_bitmap/cat.npy", dest, progress=False)
+    assert dest.read_bytes() == whole
+
+
+def test_missing_category_is_a_clear_error(bucket, tmp_path):
+    _, url = bucket
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        download(["unicorn"], ["numpy_bitmap"], tmp_path, base_url=url, progress=False)
+    assert not (tmp_path / "numpy_bitmap" / "unicorn.npy").exists()
