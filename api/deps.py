@@ -8,11 +8,17 @@ from fastapi import Depends, Request
 
 from api.registry import Registry
 from api.settings import Settings, get_settings
+from api.submissions import SubmissionStore
 
 
 def get_registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
+def get_submissions(request: Request) -> SubmissionStore:
+    return request.app.state.submissions
+
+
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SubmissionsDep = Annotated[SubmissionStore, Depends(get_submissions)]

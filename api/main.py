@@ -17,10 +17,11 @@ from fastapi.responses import JSONResponse
 from api.inference import model_names, predict, prepare
 from api.limits import BodySizeLimit
 from api.registry import load_registry
-from api.routes import health, models
+from api.routes import health, models, submissions
 from api.routes import predict as predict_routes
 from api.schemas import PredictRequest
 from api.settings import get_settings
+from api.submissions import SubmissionStore
 
 log = logging.getLogger("api")
 
@@ -44,6 +45,9 @@ async def lifespan(app: FastAPI):
         {"cnn": settings.cnn_version, "rnn": settings.rnn_version},
     )
     app.state.registry = registry
+    # The schema is created here; a database that cannot be opened yet answers 503 and is retried.
+    app.state.submissions = SubmissionStore.from_url(settings.database_url)
+    app.state.submissions.open()
     try:
         warm_up(registry, settings)
     except Exception as exc:  # a model that loads but cannot run: keep serving /ready with the reason
@@ -94,6 +98,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(predict_routes.router)
+    app.include_router(submissions.router)
     return app
 
 

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     max_points: int = 20_000
     max_image_pixels: int = 4096 * 4096
     max_batch_items: int = 64
-    max_top_k: int = 50
+    max_top_k: int = 400  # the Probabilities page asks for every class
 
     # Browsers allowed to call the API (the Streamlit app calls it server-side and needs none).
     cors_origins: list[str] = ["http://localhost:8501", "http://127.0.0.1:8501"]

@@ -73,6 +73,11 @@ def test_cat_as_bitmap_strokes_and_image(client, cat):
     assert top(client.post("/predict", json={"image": "data:image/png;base64," + b64(png)}))[0] == "cat"
 
 
+def test_top_k_beyond_the_classes_returns_every_class(client, cat):
+    resp = client.post("/predict", json={"strokes": cat[1], "top_k": 400}).json()
+    assert len(resp["predictions"]) == 78
+
+
 def test_answer_shape(client, cat):
     resp = client.post("/predict", json={"strokes": cat[1], "top_k": 7, "return_bitmap": True}).json()
     probs = [p["probability"] for p in resp["predictions"]]
@@ -121,7 +126,7 @@ BAD = [
     ({"image": _png(size=(5000, 5000))}, 422, "too large"),
     ({"strokes": [[[0, 1], [0, 1]]], "model": "resnet"}, 422, "unknown model 'resnet'; available: cnn"),
     ({"strokes": [[[0, 1], [0, 1]]], "top_k": 0}, 422, "top_k"),
-    ({"strokes": [[[0, 1], [0, 1]]], "top_k": 51}, 422, "top_k must be between 1 and 50"),
+    ({"strokes": [[[0, 1], [0, 1]]], "top_k": 401}, 422, "top_k must be between 1 and 400"),
     ({"strokes": [[[0, 1], [0, 1]]], "colour": "red"}, 422, "colour"),
 ]
 
@@ -167,6 +172,7 @@ def test_batch_errors_name_the_item(client, cat):
 
 def test_missing_model_store_keeps_the_process_up(tmp_path, monkeypatch):
     monkeypatch.setenv("MODEL_STORE", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/submissions.db")
     get_settings.cache_clear()
     try:
         with TestClient(create_app()) as c:
@@ -185,6 +191,7 @@ def test_corrupt_model_is_reported_by_ready(tmp_path, monkeypatch):
     (version / "metadata.json").write_text('{"classes": ["cat"], "files": {"onnx": "model.onnx"}}')
     (version / "model.onnx").write_bytes(b"definitely not onnx")
     monkeypatch.setenv("MODEL_STORE", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/submissions.db")
     get_settings.cache_clear()
     try:
         with TestClient(create_app()) as c:

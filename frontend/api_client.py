@@ -1,0 +1,134 @@
+"""The one module that talks to the Deep Draw API.
+
+Every failure becomes an ``ApiError`` whose message is written for the player: the pages show it
+with ``st.error``/``st.info`` and never a traceback. Nothing failed is cached, so the app
+recovers by itself as soon as the API answers again.
+"""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import streamlit as st
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+# Predictions take milliseconds; a server that needs seconds is treated as down, not waited for.
+TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+
+# Tests put an httpx.MockTransport here (then call ``reset()``) to fake the API at the HTTP boundary.
+transport: httpx.BaseTransport | None = None
+
+
+class ApiError(Exception):
+    """A call to the API failed; ``str(exc)`` says why in a sentence a player can read."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ApiUnavailable(ApiError):
+    """The API is down, slow, or not ready yet (no model loaded): try again later."""
+
+
+class ApiRejected(ApiError):
+    """The API refused this request (4xx): the message names the problem, e.g. an empty drawing."""
+
+
+def api_url() -> str:
+    return os.environ.get("API_URL", DEFAULT_API_URL).rstrip("/")
+
+
+@st.cache_resource(show_spinner=False)
+def get_client(base_url: str) -> httpx.Client:
+    # One keep-alive connection pool per process, shared by every session.
+    return httpx.Client(base_url=base_url, timeout=TIMEOUT, transport=transport)
+
+
+def reset() -> None:
+    """Forget the client and every cached answer (tests, or after changing ``transport``)."""
+    get_client.clear()
+    classes.clear()
+    models.clear()
+    predict.clear()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return str(detail) if detail else response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def _call(method: str, path: str, **kwargs) -> dict:
+    url = api_url()
+    try:
+        response = get_client(url).request(method, path, **kwargs)
+    except httpx.TimeoutException:
+        raise ApiUnavailable(f"The API at {url} did not answer in time; it may be busy or starting.") from None
+    except httpx.TransportError:
+        raise ApiUnavailable(f"The API at {url} cannot be reached; is it running?") from None
+    if response.status_code >= 500:
+        raise ApiUnavailable(f"The API is not ready: {_detail(response)}", response.status_code)
+    if response.status_code >= 400:
+        raise ApiRejected(_detail(response), response.status_code)
+    try:
+        return response.json()
+    except ValueError:
+        raise ApiUnavailable(f"The API at {url} answered something that is not JSON.") from None
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def classes() -> list[str]:
+    """The CNN's class names, in output order."""
+    names = _call("GET", "/classes").get("cnn")
+    if not names:
+        # Raised rather than returned, so an API without a model yet is not cached as "no classes".
+        raise ApiUnavailable("The API has no model loaded yet; it is probably still starting.")
+    return names
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def models() -> dict:
+    """``GET /models``: metadata per model, the names ``/predict`` accepts, load errors."""
+    out = _call("GET", "/models")
+    if not out.get("available"):
+        errors = "; ".join((out.get("errors") or {}).values())
+        raise ApiUnavailable("The API has no model loaded yet" + (f": {errors}" if errors else "."))
+    return out
+
+
+# A drawing is predicted again on every rerun of its page (any click): the same strokes are answered
+# from this cache, and a new stroke is a new key.
+@st.cache_data(ttl=600, max_entries=512, show_spinner=False)
+def predict(
+    strokes: list | None = None,
+    image: str | None = None,
+    model: str = "cnn",
+    top_k: int = 5,
+    return_bitmap: bool = False,
+) -> dict:
+    """``POST /predict`` with strokes (or a base64 PNG when there are none)."""
+    body: dict = {"model": model, "top_k": top_k, "return_bitmap": return_bitmap}
+    if strokes:
+        body["strokes"] = strokes
+    elif image:
+        body["image"] = image
+    else:
+        raise ApiRejected("empty drawing: nothing to guess yet")
+    return _call("POST", "/predict", json=body)
+
+
+def submit(label: str, strokes: list, canvas: dict, predictions: list | None = None) -> dict:
+    """``POST /submissions``: the stored submission, with its ``id``, once it is on disk."""
+    body = {"label": label, "strokes": strokes, "canvas": canvas}
+    if predictions:
+        body["predictions"] = [{"label": p["label"], "probability": p["probability"]} for p in predictions]
+    return _call("POST", "/submissions", json=body)
+
+
+def ready() -> dict:
+    """``GET /ready``; raises ``ApiUnavailable`` with the reason while models load."""
+    return _call("GET", "/ready")

@@ -1,0 +1,21 @@
+"""Deep Draw: draw a doodle, a neural network guesses what it is. ``streamlit run frontend/app.py``."""
+
+from pathlib import Path
+
+import streamlit as st
+
+import api_client
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="Deep Draw", page_icon=":material/draw:", layout="wide")
+
+page = st.navigation(
+    [
+        st.Page(PAGES / "draw.py", title="Draw", icon=":material/brush:", default=True),
+        st.Page(PAGES / "probabilities.py", title="Probabilities", icon=":material/bar_chart:"),
+        st.Page(PAGES / "challenge.py", title="Challenge", icon=":material/timer:"),
+    ]
+)
+st.sidebar.caption(f"Guesses by the Deep Draw API at {api_client.api_url()}")
+page.run()

@@ -1,0 +1,166 @@
+"""Challenge: six 20-second rounds; a round is won when the model recognises the prompt."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import streamlit as st
+
+import api_client
+import ui
+from api_client import ApiError
+
+ROUNDS = 6
+ROUND_SECONDS = 20
+# Won when the prompt is the top guess, or at least this likely even if another class edges it out.
+WIN_PROBABILITY = 0.5
+
+state = st.session_state
+state.setdefault("challenge", {"phase": "idle"})
+state.setdefault("challenge_saved", {})  # strokes (as JSON) -> id of the stored submission
+game = state.challenge
+
+
+def with_article(label: str) -> str:
+    """'a cat', 'an owl', 'The Mona Lisa', 'scissors'."""
+    plural = label.endswith("s") and not label.endswith(("ss", "us"))
+    if label.lower().startswith("the ") or plural:
+        return label
+    return f"{'an' if label[0].lower() in 'aeiou' else 'a'} {label}"
+
+
+def start_round() -> None:
+    ui.clear_drawing("challenge_drawing")
+    game.update(phase="playing", started=time.time())
+
+
+def start_game(classes: list[str]) -> None:
+    prompts = random.sample(classes, ROUNDS) if len(classes) >= ROUNDS else random.choices(classes, k=ROUNDS)
+    game.clear()
+    game.update(prompts=prompts, round=0, score=0, results=[], classes=classes)
+    start_round()
+
+
+def end_round(won: bool) -> None:
+    game["results"].append(won)
+    game["score"] += int(won)
+    game["phase"] = "done"
+
+
+def next_round() -> None:
+    if game["round"] + 1 >= ROUNDS:
+        game["phase"] = "over"
+    else:
+        game["round"] += 1
+        start_round()
+
+
+def is_win(prompt: str, predictions: list[dict]) -> bool:
+    if predictions and predictions[0]["label"] == prompt:
+        return True
+    return any(p["label"] == prompt and p["probability"] >= WIN_PROBABILITY for p in predictions)
+
+
+def countdown() -> None:
+    """The clock; it ends the round (with a full rerun) when the time is up."""
+    if game.get("phase") != "playing":
+        return
+    left = ROUND_SECONDS - (time.time() - game["started"])
+    if left <= 0:
+        end_round(False)
+        st.rerun()
+    st.progress(left / ROUND_SECONDS, text=f"{left:.0f} s left")
+
+
+st.title("Challenge")
+
+if game["phase"] in ("idle", "over"):
+    if game["phase"] == "over":
+        st.subheader(f"Game over: you scored {game['score']} out of {ROUNDS}")
+        st.markdown(" ".join("✅" if won else "❌" for won in game["results"]))
+    else:
+        st.markdown(
+            f"{ROUNDS} rounds. Each round names something to draw; you have {ROUND_SECONDS} seconds "
+            "to make the model recognise it."
+        )
+    try:
+        classes = api_client.classes()
+    except ApiError as exc:
+        ui.show_api_error(exc, "challenge_classes")
+        st.stop()
+    label = "Play again" if game["phase"] == "over" else "Start"
+    st.button(
+        label, key="challenge_start", on_click=start_game, args=(classes,), type="primary", icon=":material/timer:"
+    )
+    st.stop()
+
+prompt = game["prompts"][game["round"]]
+# The deadline is checked on every run, not only by the clock: a stroke sent too late does not count.
+if game["phase"] == "playing" and time.time() - game["started"] > ROUND_SECONDS:
+    end_round(False)
+
+# Filled at the end of the run, once this run's drawing has been judged: the score is then up to date.
+header = st.container()
+
+left, right = st.columns([5, 4], gap="large")
+with left:
+    drawing = ui.drawing_canvas("challenge_drawing", disabled=game["phase"] != "playing")
+
+with right:
+    predictions = None
+    if drawing is not None:
+        try:
+            answer = api_client.predict(drawing["strokes"], None if drawing["strokes"] else drawing["image"])
+            predictions = answer["predictions"]
+        except ApiError as exc:
+            ui.show_api_error(exc, "challenge_predict")
+    if predictions:
+        st.markdown(f"The model sees: **{predictions[0]['label']}**")
+        ui.guesses_chart(predictions[:3])
+        if game["phase"] == "playing" and is_win(prompt, predictions):
+            end_round(True)
+            st.balloons()
+    elif game["phase"] == "playing" and drawing is None:
+        st.info("Start drawing: the model guesses every time you lift the pen.", icon=":material/draw:")
+
+    if game["phase"] == "done":
+        if game["results"][-1]:
+            st.success(f"Recognised: {with_article(prompt)}!", icon=":material/celebration:")
+        else:
+            st.warning(f"Time is up: the model did not see {with_article(prompt)}.", icon=":material/timer_off:")
+        last = game["round"] + 1 >= ROUNDS
+        st.button(
+            "See the score" if last else "Next round",
+            key="challenge_next",
+            on_click=next_round,
+            type="primary",
+            icon=":material/arrow_forward:",
+        )
+
+    if drawing is not None and drawing["strokes"]:
+        fingerprint = json.dumps(drawing["strokes"])
+        saved = state.challenge_saved.get(fingerprint)
+        if st.button(
+            f"Submit as “{prompt}”", key="challenge_submit", disabled=saved is not None, icon=":material/save:"
+        ):
+            try:
+                saved = api_client.submit(prompt, drawing["strokes"], drawing["canvas"], predictions)["id"]
+            except ApiError as exc:
+                ui.show_api_error(exc, "challenge_submit")
+            else:
+                state.challenge_saved[fingerprint] = saved
+                st.rerun()  # so the button shows as done
+        if saved is not None:
+            st.success(f"Saved as submission #{saved}.", icon=":material/check:")
+
+with header:
+    heading, restart = st.columns([4, 1], vertical_alignment="bottom")
+    heading.subheader(f"Draw: {with_article(prompt)}")
+    heading.caption(f"Round {game['round'] + 1} of {ROUNDS} · score {game['score']}")
+    restart.button(
+        "New game", key="challenge_restart", on_click=start_game, args=(game["classes"],), icon=":material/replay:"
+    )
+    # Ticks every second while a round runs, and redraws only itself.
+    st.fragment(countdown, run_every=1 if game["phase"] == "playing" else None)()

@@ -1,0 +1,82 @@
+"""Draw: sketch on the canvas; the top-5 guesses change every time the pen is lifted."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+import api_client
+import ui
+from api_client import ApiError
+
+state = st.session_state
+state.setdefault("drawing", None)
+state.setdefault("draw_saved", {})  # strokes (as JSON) -> id of the stored submission
+
+
+def clear() -> None:
+    ui.clear_drawing("drawing")
+    state.pop("draw_label", None)  # a new drawing starts from its own top guess
+
+
+st.title("Draw")
+st.caption("Sketch one thing with the mouse or a finger; the model guesses every time you lift the pen.")
+
+left, right = st.columns([5, 4], gap="large")
+with left:
+    drawing = ui.drawing_canvas("drawing")
+    st.button("Clear", key="draw_clear", on_click=clear, icon=":material/delete:")
+
+with right:
+    if drawing is None:
+        st.info("Draw something: a cat, an airplane, a house...", icon=":material/draw:")
+        st.stop()
+    try:
+        answer = api_client.predict(drawing["strokes"], None if drawing["strokes"] else drawing["image"])
+    except ApiError as exc:
+        ui.show_api_error(exc, "draw_predict")
+        st.stop()
+
+    predictions = answer["predictions"]
+    top = predictions[0]
+    st.subheader(f"I think it is: {top['label']}")
+    ui.guesses_chart(predictions)
+    st.caption(f"Model {answer['model']['name']} {answer['model']['version']}")
+
+    st.divider()
+    st.markdown("**Keep this drawing** to help train the next model.")
+    if not drawing["strokes"]:
+        st.info("Only drawings with pen strokes can be kept.")
+        st.stop()
+    fingerprint = json.dumps(drawing["strokes"])
+    try:
+        labels = api_client.classes()
+    except ApiError:
+        labels = [p["label"] for p in predictions]
+    with st.form("draw_submit_form", border=False):
+        label = st.selectbox(
+            "What is it?",
+            labels,
+            index=None,
+            placeholder=f"{top['label']} (the top guess)",
+            key="draw_label",
+        )
+        submitted = st.form_submit_button(
+            "Submit",
+            key="draw_submit",
+            icon=":material/save:",
+            type="primary",
+            disabled=fingerprint in state.draw_saved,
+        )
+    if submitted:
+        label = label or top["label"]
+        try:
+            saved = api_client.submit(label, drawing["strokes"], drawing["canvas"], predictions)
+        except ApiError as exc:
+            ui.show_api_error(exc, "draw_submit")
+        else:
+            state.draw_saved[fingerprint] = saved["id"]
+            st.rerun()  # so the button shows as done
+    if fingerprint in state.draw_saved:
+        st.success(f"Saved as submission #{state.draw_saved[fingerprint]}. Thank you!", icon=":material/check:")
