@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end check of the docker compose demo, against a real Docker engine:
-#   build both images, `up -d`, wait for both healthchecks, POST a real Quick, Draw! cat to
-#   /predict ("cat" must be in the top 5), GET the Streamlit page, POST a submission, restart the
-#   api container and check the submission survived (named volume), then `down -v`.
+#   build both images (one at a time), `up -d`, wait for both healthchecks, POST a real
+#   Quick, Draw! cat to /predict ("cat" must be in the top 5), GET the Streamlit page, run
+#   frontend/app.py inside its container against the api (Streamlit AppTest), POST a submission,
+#   restart the api and check the submission survived, recreate the api container and check again
+#   (the named volume), print the image sizes, then `down -v` (also on failure).
 #
 # Usage: bash scripts/compose_smoke.sh [--offline]
 #   --offline   first run scripts/docker_local_base.sh (local python base image + ./wheelhouse)
@@ -12,7 +14,7 @@
 # Prints PASS/FAIL lines; exits non-zero on the first failure. Talks to 127.0.0.1 only.
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export API_PORT="${API_PORT:-8000}"
 export FRONTEND_PORT="${FRONTEND_PORT:-8501}"
 export DEEPDRAW_BIND=127.0.0.1
@@ -36,10 +38,10 @@ cleanup() {
     if [ "$STARTED" = 1 ]; then
         if [ "$FAILED" = 1 ] || [ "$rc" != 0 ]; then
             info "container logs (last 60 lines each)"
-            $COMPOSE logs --no-color --tail=60 2>&1 || true
+            "${COMPOSE[@]}" logs --no-color --tail=60 2>&1 || true
         fi
         info "docker compose down -v"
-        timeout 120 $COMPOSE down -v --remove-orphans >/dev/null 2>&1 || echo "WARN: down -v failed"
+        timeout 120 "${COMPOSE[@]}" down -v --remove-orphans >/dev/null 2>&1 || echo "WARN: down -v failed"
     fi
     if [ "$rc" = 0 ] && [ "$FAILED" = 0 ]; then
         echo "compose smoke: all checks passed"
@@ -52,19 +54,25 @@ trap cleanup EXIT
 # ---------------------------------------------------------------- engine, compose, base
 docker info >/dev/null 2>&1 || fail "no Docker engine answers (start one, e.g. scripts/docker_engine.sh)"
 if docker compose version >/dev/null 2>&1; then
-    COMPOSE="docker compose"
+    COMPOSE=(docker compose)
 elif command -v docker-compose >/dev/null 2>&1; then
-    COMPOSE="docker-compose"
+    COMPOSE=(docker-compose)
 else
     fail "neither 'docker compose' nor 'docker-compose' is installed"
 fi
-pass "engine $(docker version --format '{{.Server.Version}}' 2>/dev/null), compose: $COMPOSE ($($COMPOSE version --short 2>/dev/null | head -n1))"
+pass "engine $(docker version --format '{{.Server.Version}}' 2>/dev/null), compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null | head -n1))"
 
 if [ "${1:-}" = "--offline" ]; then
     bash scripts/docker_local_base.sh || fail "scripts/docker_local_base.sh"
 fi
 if [ -z "${WHEELHOUSE:-}" ] && [ -f wheelhouse/.requirements.sha256 ]; then
-    export WHEELHOUSE=wheelhouse
+    # Same digest as scripts/docker_local_base.sh writes: a stale wheelhouse would fail `pip --no-index`.
+    digest=$(cat requirements/core.txt requirements/api.txt requirements/frontend.txt | sha256sum | cut -d' ' -f1)
+    if [ "$(cat wheelhouse/.requirements.sha256)" = "$digest" ]; then
+        export WHEELHOUSE=wheelhouse
+    else
+        info "./wheelhouse is older than requirements/ (ignored): refresh it with --offline or scripts/docker_local_base.sh"
+    fi
 fi
 if [ -n "${WHEELHOUSE:-}" ]; then info "pip source for the images: ./$WHEELHOUSE (offline)"; else info "pip source for the images: PyPI"; fi
 
@@ -78,7 +86,7 @@ done
 for svc in api frontend; do   # one build at a time: a small machine
     info "building $svc"
     start=$(date +%s)
-    if ! timeout 1800 $COMPOSE build "$svc" >"/tmp/compose_smoke_build_$svc.log" 2>&1; then
+    if ! timeout 1800 "${COMPOSE[@]}" build "$svc" >"/tmp/compose_smoke_build_$svc.log" 2>&1; then
         tail -n 40 "/tmp/compose_smoke_build_$svc.log"
         fail "build $svc (full log: /tmp/compose_smoke_build_$svc.log)"
     fi
@@ -86,13 +94,13 @@ for svc in api frontend; do   # one build at a time: a small machine
 done
 
 STARTED=1
-timeout 300 $COMPOSE up -d >/tmp/compose_smoke_up.log 2>&1 || { cat /tmp/compose_smoke_up.log; fail "compose up -d"; }
+timeout 300 "${COMPOSE[@]}" up -d >/tmp/compose_smoke_up.log 2>&1 || { cat /tmp/compose_smoke_up.log; fail "compose up -d"; }
 pass "compose up -d"
 
 wait_healthy() {
     local svc=$1 cid status="" t=0
     while [ "$t" -lt "$TIMEOUT" ]; do
-        cid=$($COMPOSE ps -q "$svc" 2>/dev/null | head -n1)
+        cid=$("${COMPOSE[@]}" ps -q "$svc" 2>/dev/null | head -n1)
         if [ -n "$cid" ]; then
             status=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$cid" 2>/dev/null)
             [ "$status" = healthy ] && { pass "$svc healthy after ${t}s"; return 0; }
@@ -106,12 +114,12 @@ wait_healthy api
 wait_healthy frontend
 
 # ---------------------------------------------------------------- HTTP checks (python3 stdlib)
-# One real Quick, Draw! cat (shared/quickdraw/pairs/cat.simplified.ndjson.gz, line 0), unless
-# tests/fixtures has a cat drawing of its own.
+# One real Quick, Draw! cat: tests/fixtures/pairs/cat.simplified.ndjson.gz line 0 (the same drawing
+# is embedded below in case the fixture is missing).
 export SMOKE_API="$API" SMOKE_APP="$APP"
 http_check() {
     python3 - "$@" <<'PY'
-import glob, json, os, sys, urllib.error, urllib.request
+import gzip, json, os, sys, urllib.error, urllib.request
 
 API, APP = os.environ["SMOKE_API"], os.environ["SMOKE_APP"]
 CAT = [[[130,113,99,109,76,64,55,48,48,51,59,86,133,154,170,203,214,217,215,208,186,176,162,157,132],
@@ -122,15 +130,15 @@ CAT = [[[130,113,99,109,76,64,55,48,48,51,59,86,133,154,170,203,214,217,215,208,
 
 
 def cat_strokes():
-    for path in sorted(glob.glob("tests/fixtures/*cat*.json")):
-        try:
-            with open(path) as f:
-                data = json.load(f)
-            strokes = data.get("strokes") or data.get("drawing") if isinstance(data, dict) else None
-            if strokes:
-                return strokes, path
-        except (OSError, ValueError):
-            continue
+    """Line 0 of the real Quick, Draw! fixture (same drawing as the embedded copy)."""
+    path = "tests/fixtures/pairs/cat.simplified.ndjson.gz"
+    try:
+        with gzip.open(path, "rt") as f:
+            row = json.loads(f.readline())
+        if row.get("word") == "cat" and row.get("drawing"):
+            return row["drawing"], f"{path} line 0"
+    except (OSError, ValueError):
+        pass
     return CAT, "embedded cat (cat.simplified.ndjson.gz line 0)"
 
 
@@ -178,9 +186,11 @@ if step == "predict":
     check(status == 200, f"POST /predict -> {status} ({source})")
     body = json.loads(raw)
     preds = body.get("predictions") if isinstance(body, dict) else None
-    check(isinstance(preds, list) and preds, f"/predict answer has a predictions list: {str(body)[:300]}")
+    ok = isinstance(preds, list) and bool(preds)
+    check(ok, "/predict answer has a predictions list" + ("" if ok else f": {str(body)[:300]}"))
     top5 = labels(preds)[:5]
-    check("cat" in top5, f"'cat' in the top 5: {top5}")
+    model = body.get("model") if isinstance(body.get("model"), dict) else {}
+    check("cat" in top5, f"'cat' in the top 5 of {len(preds)} predictions: {top5} (model {model.get('name', '?')} {model.get('version', '')})")
 elif step == "page":
     status, raw = call("GET", f"{APP}/")
     check(status == 200 and b"<html" in raw.lower(), f"GET Streamlit page {APP}/ -> {status}, {len(raw)} bytes")
@@ -188,8 +198,9 @@ elif step == "submit":
     body = {"label": "cat", "strokes": strokes, "canvas": {"width": 400, "height": 400}}
     status, raw = call("POST", f"{API}/submissions", body)
     answer = json.loads(raw) if raw else {}
-    check(status == 201 and isinstance(answer, dict) and "id" in answer,
-          f"POST /submissions -> {status} {str(answer)[:200]}")
+    ok = status == 201 and isinstance(answer, dict) and "id" in answer
+    shown = f"id {answer['id']!r}" if ok else str(answer)[:300]
+    check(ok, f"POST /submissions -> {status}, {shown}")
     with open(sys.argv[2], "w") as f:
         json.dump(answer["id"], f)
 elif step == "persisted":
@@ -197,31 +208,50 @@ elif step == "persisted":
         wanted = json.load(f)
     status, raw = call("GET", f"{API}/submissions?label=cat")
     check(status == 200, f"GET /submissions?label=cat -> {status}")
-    check(holds_id(json.loads(raw), wanted), f"submission id {wanted!r} still there after the api restart")
+    after = sys.argv[3] if len(sys.argv) > 3 else "the api restart"
+    check(holds_id(json.loads(raw), wanted), f"submission id {wanted!r} still there after {after}")
 PY
 }
 
 ID_FILE=$(mktemp)
 http_check predict || fail "predict"
 http_check page || fail "frontend page"
+# The page above is Streamlit's static shell; run the app script itself inside the frontend
+# container, against the api container, with Streamlit's own headless test runner.
+apptest=$(timeout 120 "${COMPOSE[@]}" exec -T frontend python - <<'PY' 2>/dev/null
+from streamlit.testing.v1 import AppTest
+
+at = AppTest.from_file("frontend/app.py", default_timeout=60).run()
+problems = [f"exception: {e.value}" for e in at.exception] + [f"error: {e.value}" for e in at.error]
+print("; ".join(problems) if problems else f"OK ({len(at.main)} elements, api {at.sidebar.caption[0].value if at.sidebar.caption else '?'})")
+PY
+)
+case "$apptest" in
+    OK*) pass "frontend/app.py runs in the container: $apptest" ;;
+    *) fail "frontend/app.py in the container (Streamlit AppTest): ${apptest:-no output}" ;;
+esac
 http_check submit "$ID_FILE" || fail "submission"
 
 info "docker compose restart api"
-timeout 120 $COMPOSE restart api >/dev/null 2>&1 || fail "compose restart api"
+timeout 120 "${COMPOSE[@]}" restart api >/dev/null 2>&1 || fail "compose restart api"
 sleep 3   # let the old health status clear
 wait_healthy api
 http_check persisted "$ID_FILE" || fail "submission persisted"
 
 # A restart keeps the container; a new container proves the database is on the named volume.
 mount=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/app/data"}}{{.Type}}:{{.Name}}{{end}}{{end}}' \
-    "$($COMPOSE ps -q api | head -n1)")
+    "$("${COMPOSE[@]}" ps -q api | head -n1)")
 case "$mount" in volume:?*) pass "/app/data is the named volume ${mount#volume:}" ;; *) fail "/app/data is not a named volume ($mount)" ;; esac
 info "docker compose up -d --force-recreate --no-deps api"
-timeout 120 $COMPOSE up -d --force-recreate --no-deps api >/dev/null 2>&1 || fail "recreate api"
+timeout 120 "${COMPOSE[@]}" up -d --force-recreate --no-deps api >/dev/null 2>&1 || fail "recreate api"
 sleep 3
 wait_healthy api
-http_check persisted "$ID_FILE" || fail "submission persisted in a new api container"
+http_check persisted "$ID_FILE" "recreating the api container" || fail "submission persisted in a new api container"
 rm -f "$ID_FILE"
 
+# Earlier builds of the two images, left untagged by this one (the builder stages stay as cache).
+for title in deep-draw-api deep-draw-frontend; do
+    docker image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null 2>&1 || true
+done
 info "image sizes"
 docker image ls --format 'table {{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E 'REPOSITORY|deepdraw-|python'
