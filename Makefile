@@ -7,7 +7,7 @@ API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 FRONTEND_PORT ?= 8501
 
-.PHONY: help install demo api frontend test lint train train-seed train-rnn bench compose-smoke
+.PHONY: help install demo api frontend test lint train train-seed train-rnn bench compose-smoke compose-smoke-offline
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,10 @@ demo: install ## run the API and the Streamlit app on the shipped model (Ctrl-C 
 api: install ## run the API alone
 	$(PY) -m uvicorn api.main:app --host $(API_HOST) --port $(API_PORT)
 
+frontend: install ## run the Streamlit app alone (API_URL defaults to the local API)
+	API_URL=$${API_URL:-http://$(API_HOST):$(API_PORT)} $(VENV)/bin/streamlit run frontend/app.py \
+		--server.port $(FRONTEND_PORT) --server.headless true --browser.gatherUsageStats false
+
 test: install ## run the test suite (no ../shared, no network)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
@@ -52,3 +56,6 @@ bench: install ## API latency benchmark (starts its own server)
 
 compose-smoke: ## build and check the docker compose demo end to end
 	bash scripts/compose_smoke.sh
+
+compose-smoke-offline: ## the same on a machine without Docker Hub: local engine, base image and wheelhouse
+	bash scripts/docker_engine.sh && bash scripts/compose_smoke.sh --offline
