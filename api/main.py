@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from api.batching import InferenceQueue
 from api.inference import model_names, predict, prepare
 from api.limits import BodySizeLimit
 from api.registry import load_registry
@@ -55,7 +56,9 @@ async def lifespan(app: FastAPI):
         registry.errors["warmup"] = f"warm-up failed: {exc}"
     for name, m in registry.models.items():
         log.info("loaded %s %s (%d classes, %s)", name, m.version, len(m.classes), m.runtime)
+    app.state.inference = InferenceQueue(registry)
     yield
+    app.state.inference.close()
 
 
 def _describe(error: dict) -> str:

@@ -37,5 +37,23 @@ def test_split_bitmaps() -> tuple[np.ndarray, np.ndarray, list[str]]:
     return data["x"].reshape(-1, 28, 28), data["y"], [str(c) for c in data["classes"]]
 
 
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """The real app on the shipped models (lifespan run), with a throwaway submissions database."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.settings import get_settings
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MODEL_STORE", str(REPO / "model_store"))
+    mp.setenv("DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('db')}/submissions.db")
+    get_settings.cache_clear()
+    with TestClient(create_app()) as c:
+        yield c
+    mp.undo()
+    get_settings.cache_clear()
+
+
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.astype(float).ravel(), b.astype(float).ravel())[0, 1])

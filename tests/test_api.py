@@ -7,7 +7,6 @@ import io
 
 import numpy as np
 import pytest
-from conftest import REPO
 from fastapi.testclient import TestClient
 from PIL import Image
 from test_image import draw_png
@@ -16,18 +15,6 @@ from api.main import create_app
 from api.settings import get_settings
 from sketch.strokes import parse_strokes
 from training.data import split_of
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MODEL_STORE", str(REPO / "model_store"))
-    mp.setenv("DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('db')}/submissions.db")
-    get_settings.cache_clear()
-    with TestClient(create_app()) as c:
-        yield c
-    mp.undo()
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")

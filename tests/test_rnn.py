@@ -9,10 +9,7 @@ import shutil
 import numpy as np
 import pytest
 from conftest import FIXTURES, REPO, load_pairs
-from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.settings import get_settings
 from sketch.sequence import pad_batch, to_sequence
 from sketch.strokes import parse_strokes
 
@@ -107,18 +104,6 @@ def test_training_command_dedupes_sources_and_exports(tmp_path):
 # --- the shipped model, through the API -----------------------------------------------------
 
 api = pytest.mark.skipif(not HAS_RNN, reason="no RNN in model_store/ (train one with python -m training.train rnn)")
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MODEL_STORE", str(REPO / "model_store"))
-    mp.setenv("DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('db')}/submissions.db")
-    get_settings.cache_clear()
-    with TestClient(create_app()) as c:
-        yield c
-    mp.undo()
-    get_settings.cache_clear()
 
 
 def post(client, strokes, model="rnn", **extra):

@@ -37,6 +37,24 @@ def framework_versions() -> dict[str, str]:
     }
 
 
+def run_metadata(result: dict, history: dict, model, args, minutes: float) -> dict:
+    """The ``metrics`` (test split) and ``training`` entries of every model's metadata.json."""
+    return {
+        "metrics": {
+            "split": "test",
+            **{k: result[k] for k in ("n", "top1", "top3", "top5", "macro_f1")},
+            "worst5_f1": result["worst5_f1"],
+        },
+        "training": {
+            "epochs_run": len(history["loss"]),
+            "params": {k: v for k, v in vars(args).items() if k != "func"},
+            "parameters_count": int(model.count_params()),
+            "minutes": round(minutes, 1),
+            "history": {k: [round(float(x), 4) for x in v] for k, v in history.items()},
+        },
+    }
+
+
 def export_model(model, out_dir: Path, metadata: dict) -> Path:
     """Write the SavedModel, its ONNX copy and metadata.json into ``out_dir``; returns it."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -410,7 +410,7 @@ def cosine_over_budget(base_lr: float, total_steps: int, budget_s: float):
 
 def train_rnn(args: argparse.Namespace) -> Path:
     from training.evaluate import evaluate, write_report
-    from training.export import export_model, new_version
+    from training.export import export_model, new_version, run_metadata
     from training.train import class_weights
 
     rng = np.random.default_rng(args.seed)
@@ -514,18 +514,7 @@ def train_rnn(args: argparse.Namespace) -> Path:
         },
         "output": {"name": "probabilities", "shape": [None, len(classes)]},
         "counts": data.counts(),
-        "metrics": {
-            "split": "test",
-            **{k: result[k] for k in ("n", "top1", "top3", "top5", "macro_f1")},
-            "worst5_f1": result["worst5_f1"],
-        },
-        "training": {
-            "epochs_run": len(history.history["loss"]),
-            "params": {k: v for k, v in vars(args).items() if k not in ("func",)},
-            "parameters_count": int(model.count_params()),
-            "minutes": round(train_minutes, 1),
-            "history": {k: [round(float(x), 4) for x in v] for k, v in history.history.items()},
-        },
+        **run_metadata(result, history.history, model, args, train_minutes),
         "data": {
             "format": "strokes: " + ", ".join(SOURCES),
             "sources_per_class": data.sources,

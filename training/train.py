@@ -22,7 +22,7 @@ import numpy as np
 
 from training import data as qd
 from training.evaluate import evaluate, write_report
-from training.export import export_model, new_version
+from training.export import export_model, new_version, run_metadata
 
 SEED = 1337
 
@@ -126,18 +126,7 @@ def train_cnn(args: argparse.Namespace) -> Path:
         },
         "output": {"name": "probabilities", "shape": [None, len(classes)]},
         "counts": splits.counts(),
-        "metrics": {
-            "split": "test",
-            **{k: result[k] for k in ("n", "top1", "top3", "top5", "macro_f1")},
-            "worst5_f1": result["worst5_f1"],
-        },
-        "training": {
-            "epochs_run": len(history.history["loss"]),
-            "params": {k: v for k, v in vars(args).items() if k not in ("func",)},
-            "parameters_count": int(model.count_params()),
-            "minutes": round(train_minutes, 1),
-            "history": {k: [round(float(x), 4) for x in v] for k, v in history.history.items()},
-        },
+        **run_metadata(result, history.history, model, args, train_minutes),
         "data": {
             "format": "numpy_bitmap",
             "manifest_hash": qd.manifest_hash(list(files.values())),

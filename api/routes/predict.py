@@ -1,9 +1,10 @@
 """POST /predict and /predict/batch: top-k guesses for bitmaps, canvas images or strokes."""
 
 from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
 
-from api.deps import RegistryDep, SettingsDep
-from api.inference import InputError, Prepared, UnavailableError, predict, prepare
+from api.deps import InferenceDep, RegistryDep, SettingsDep
+from api.inference import InputError, Prepared, UnavailableError, needs_strokes, predict, prepare
 from api.registry import Registry
 from api.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
 from api.settings import Settings
@@ -27,10 +28,20 @@ def _prepare_or_raise(item: PredictRequest, settings: Settings, registry: Regist
         raise HTTPException(503, str(exc)) from None
 
 
-# Plain `def`: FastAPI runs it in its thread pool, so preprocessing and inference never block the loop.
 @router.post("/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=ERRORS)
-def predict_one(body: PredictRequest, settings: SettingsDep, registry: RegistryDep) -> PredictResponse:
-    return predict([_prepare_or_raise(body, settings, registry)], registry)[0]
+async def predict_one(
+    body: PredictRequest, settings: SettingsDep, registry: RegistryDep, inference: InferenceDep
+) -> PredictResponse:
+    # Nothing CPU-heavy runs on the event loop: a bitmap only needs checking (microseconds), strokes
+    # and images are preprocessed in the thread pool, and the model runs in the inference thread.
+    if body.bitmap is not None and not needs_strokes(body.model):
+        prepared = _prepare_or_raise(body, settings, registry)
+    else:
+        prepared = await run_in_threadpool(_prepare_or_raise, body, settings, registry)
+    return await inference.predict(prepared)
+
+
+# Plain `def`: FastAPI runs it in its thread pool, so a large batch never blocks the event loop.
 
 
 @router.post("/predict/batch", response_model=BatchResponse, response_model_exclude_none=True, responses=ERRORS)
