@@ -23,13 +23,13 @@ install: $(VENV)/.installed ## create .venv and install the pinned dependencies
 demo: install ## run the API and the Streamlit app on the shipped model (Ctrl-C stops both)
 	@echo "API on http://$(API_HOST):$(API_PORT)/docs, app on http://127.0.0.1:$(FRONTEND_PORT)"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) -m uvicorn api.main:app --host $(API_HOST) --port $(API_PORT) & \
+	$(PY) -m api.serve --host $(API_HOST) --port $(API_PORT) & \
 	API_URL=http://$(API_HOST):$(API_PORT) $(VENV)/bin/streamlit run frontend/app.py \
 		--server.port $(FRONTEND_PORT) --server.headless true --browser.gatherUsageStats false & \
 	wait
 
-api: install ## run the API alone
-	$(PY) -m uvicorn api.main:app --host $(API_HOST) --port $(API_PORT)
+api: install ## run the API alone, one worker per core (one process: uvicorn api.main:app)
+	$(PY) -m api.serve --host $(API_HOST) --port $(API_PORT)
 
 frontend: install ## run the Streamlit app alone (API_URL defaults to the local API)
 	API_URL=$${API_URL:-http://$(API_HOST):$(API_PORT)} $(VENV)/bin/streamlit run frontend/app.py \

@@ -1,4 +1,8 @@
-"""Dependencies shared by the routes (tests override them through ``app.dependency_overrides``)."""
+"""Dependencies shared by the routes (tests override them through ``app.dependency_overrides``).
+
+They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool,
+and three thread hand-offs per request cost more CPU than the model call itself.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +16,23 @@ from api.settings import Settings, get_settings
 from api.submissions import SubmissionStore
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-def get_inference(request: Request) -> InferenceQueue:
+async def get_inference(request: Request) -> InferenceQueue:
     return request.app.state.inference
 
 
-def get_submissions(request: Request) -> SubmissionStore:
+async def get_submissions(request: Request) -> SubmissionStore:
     return request.app.state.submissions
+
+
+async def settings() -> Settings:
+    return get_settings()
 
 
 InferenceDep = Annotated[InferenceQueue, Depends(get_inference)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings)]
 SubmissionsDep = Annotated[SubmissionStore, Depends(get_submissions)]

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int | None = None  # processes for python -m api.serve; default one per core
 
     @field_validator("cors_origins")
     @classmethod

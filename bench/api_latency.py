@@ -125,7 +125,13 @@ def bodies(models: list[str]) -> dict[str, tuple[str, str, dict | None]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (one per core)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (one per core)")
+    parser.add_argument(
+        "--launcher",
+        choices=["serve", "uvicorn"],
+        default="serve",
+        help="serve: python -m api.serve (a SO_REUSEPORT socket per worker); uvicorn: uvicorn --workers",
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="measured time per case")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--repeats", type=int, default=3, help="runs per case; the median run (by req/s) is shown")
@@ -134,25 +140,12 @@ def main() -> None:
 
     port = free_port()
     env = {**os.environ, "MODEL_STORE": args.model_store, "DATABASE_URL": "sqlite:////tmp/deepdraw-bench.db"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=REPO,
-        env=env,
-    )
+    where = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"]
+    if args.launcher == "serve":
+        command = [sys.executable, "-m", "api.serve", *where]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "api.main:app", *where, "--no-access-log"]
+    server = subprocess.Popen(command, cwd=REPO, env=env)
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -166,7 +159,7 @@ def main() -> None:
                 time.sleep(0.5)
         names = list(models) + (["ensemble"] if {"cnn", "rnn"} <= set(models) else [])
         print(
-            f"uvicorn api.main:app, {args.workers} worker(s), models {models}, {os.cpu_count()} cores, "
+            f"python {' '.join(command[1:])}: models {models}, {os.cpu_count()} cores, "
             f"{args.seconds:.0f} s per case\n"
         )
         print("| input | clients | requests | p50 ms | p90 ms | p99 ms | req/s | errors | req/s of each run |")

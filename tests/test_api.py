@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import numpy as np
 import pytest
+from conftest import REPO
 from fastapi.testclient import TestClient
 from PIL import Image
 from test_image import draw_png
@@ -186,3 +193,30 @@ def test_corrupt_model_is_reported_by_ready(tmp_path, monkeypatch):
             assert ready.status_code == 503 and "cannot load" in ready.json()["detail"]
     finally:
         get_settings.cache_clear()
+
+
+def test_multi_worker_launcher_serves(tmp_path, cat):
+    """python -m api.serve: a SO_REUSEPORT socket per worker, same app; stops cleanly on SIGTERM."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"MODEL_STORE": str(REPO / "model_store"), "DATABASE_URL": f"sqlite:///{tmp_path}/s.db", "PATH": ""}
+    cmd = [sys.executable, "-m", "api.serve", "--workers", "2", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(cmd, cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "server did not become ready"
+                time.sleep(0.5)
+        body = json.dumps({"strokes": cat[1]}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/predict", body, {"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert json.load(r)["predictions"][0]["label"] == "cat"
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) == 0
