@@ -159,8 +159,7 @@ def main() -> None:
                 time.sleep(0.5)
         names = list(models) + (["ensemble"] if {"cnn", "rnn"} <= set(models) else [])
         print(
-            f"python {' '.join(command[1:])}: models {models}, {os.cpu_count()} cores, "
-            f"{args.seconds:.0f} s per case\n"
+            f"python {' '.join(command[1:])}: models {models}, {os.cpu_count()} cores, {args.seconds:.0f} s per case\n"
         )
         print("| input | clients | requests | p50 ms | p90 ms | p99 ms | req/s | errors | req/s of each run |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
