@@ -57,6 +57,15 @@ def evaluate(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict:
     }
 
 
+def summary(result: dict, minutes: float) -> str:
+    """The two lines a training run ends with: headline test metrics and the weakest classes."""
+    return (
+        f"test: top-1 {result['top1']:.2%}  top-3 {result['top3']:.2%}  top-5 {result['top5']:.2%}  "
+        f"macro-F1 {result['macro_f1']:.3f}  ({minutes:.1f} min)\n"
+        "worst classes by F1: " + ", ".join(f"{r['class']} {r['f1']:.2f}" for r in result["worst5_f1"])
+    )
+
+
 def write_report(result: dict, classes: list[str], out_dir: Path, history: dict | None = None) -> None:
     """``per_class.csv``, ``confusion_matrix.png`` and (with a history) ``training_curves.png``."""
     import matplotlib

@@ -409,7 +409,7 @@ def cosine_over_budget(base_lr: float, total_steps: int, budget_s: float):
 
 
 def train_rnn(args: argparse.Namespace) -> Path:
-    from training.evaluate import evaluate, write_report
+    from training.evaluate import evaluate, summary, write_report
     from training.export import export_model, new_version, run_metadata
     from training.train import class_weights
 
@@ -490,11 +490,7 @@ def train_rnn(args: argparse.Namespace) -> Path:
 
     probs = predict_sequences(lambda x: model(x, training=False).numpy(), seqs["test"])
     result = evaluate(probs, y["test"], classes)
-    print(
-        f"test: top-1 {result['top1']:.2%}  top-3 {result['top3']:.2%}  top-5 {result['top5']:.2%}  "
-        f"macro-F1 {result['macro_f1']:.3f}  ({train_minutes:.1f} min)"
-    )
-    print("worst classes by F1: " + ", ".join(f"{r['class']} {r['f1']:.2f}" for r in result["worst5_f1"]))
+    print(summary(result, train_minutes))
 
     version = new_version()
     out_dir = Path(args.output_dir) / "rnn" / version

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from training import data as qd
-from training.evaluate import evaluate, write_report
+from training.evaluate import evaluate, summary, write_report
 from training.export import export_model, new_version, run_metadata
 
 SEED = 1337
@@ -103,11 +103,7 @@ def train_cnn(args: argparse.Namespace) -> Path:
 
     probs = model.predict(dataset("test", False), verbose=0)
     result = evaluate(probs, splits.y["test"], classes)
-    print(
-        f"test: top-1 {result['top1']:.2%}  top-3 {result['top3']:.2%}  top-5 {result['top5']:.2%}  "
-        f"macro-F1 {result['macro_f1']:.3f}  ({train_minutes:.1f} min)"
-    )
-    print("worst classes by F1: " + ", ".join(f"{r['class']} {r['f1']:.2f}" for r in result["worst5_f1"]))
+    print(summary(result, train_minutes))
 
     version = new_version()
     out_dir = Path(args.output_dir) / "cnn" / version
