@@ -266,3 +266,15 @@ def test_challenge_round_won(page, api):
     assert prompt in guesses(page)
     assert "score 1" in page.get_by_text("Round 1 of 6").inner_text()
     screenshot(page, "challenge")
+
+
+def test_a_page_opened_by_its_url_keeps_the_app_frame(browser, frontend):
+    # A bookmarked /challenge must run through app.py (navigation, sidebar, layout), not alone.
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{frontend}/challenge")
+        page.get_by_text("Guesses by the Deep Draw API at").wait_for(timeout=30_000)
+        assert page.get_by_role("link", name="Probabilities").count() >= 1
+    finally:
+        context.close()

@@ -115,7 +115,7 @@ def app(page: str | None = None, drawing: dict | None = None) -> AppTest:
     if drawing is not None:
         at.session_state["drawing"] = drawing
     if page:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
     return at.run()
 
 
@@ -276,8 +276,8 @@ def test_probabilities_api_down(fake):
 
 def test_drawing_is_shared_between_pages(fake):
     at = app(drawing=DRAWING)
-    at.switch_page("pages/probabilities.py").run()
-    at.switch_page("pages/draw.py").run()
+    at.switch_page("views/probabilities.py").run()
+    at.switch_page("views/draw.py").run()
     assert not at.exception
     # Back on Draw, the new canvas starts from the kept drawing.
     assert at.session_state["drawing"]["strokes"] == CAT_STROKES

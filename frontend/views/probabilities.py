@@ -39,7 +39,7 @@ st.title("Probabilities")
 drawing = st.session_state.get("drawing")
 if not drawing:
     st.info("Nothing drawn yet: draw something first, then come back here.", icon=":material/draw:")
-    st.page_link("pages/draw.py", label="Go to Draw", icon=":material/brush:")
+    st.page_link("views/draw.py", label="Go to Draw", icon=":material/brush:")
     st.stop()
 
 try:
