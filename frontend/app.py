@@ -7,7 +7,7 @@ import streamlit as st
 import api_client
 
 # Not "pages/": Streamlit would also serve that folder as old-style pages, bypassing this file.
-PAGES = Path(__file__).parent / "views"
+PAGES = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="Deep Draw", page_icon=":material/draw:", layout="wide")
 

@@ -415,3 +415,17 @@ def test_challenge_api_down(fake):
     at.button(key="challenge_classes_retry").click().run()
     assert not at.error
     assert at.button(key="challenge_start")
+
+
+def test_app_starts_from_a_relative_path():
+    # `streamlit run frontend/app.py` from the repo root (and the container's check) must find the pages.
+    import subprocess
+
+    code = (
+        "from streamlit.testing.v1 import AppTest\n"
+        "at = AppTest.from_file('frontend/app.py', default_timeout=30).run()\n"
+        "print('EXCEPTION' if at.exception else 'OK')"
+    )
+    env = {"API_URL": "http://127.0.0.1:9", "PATH": ""}  # nothing listens there: the page shows its notice
+    out = subprocess.run([sys.executable, "-c", code], cwd=FRONTEND.parent, env=env, capture_output=True, text=True)
+    assert out.stdout.strip().endswith("OK"), out.stdout + out.stderr
