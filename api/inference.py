@@ -17,9 +17,9 @@ from api.registry import Registry
 from api.schemas import ModelRef, Prediction, PredictRequest, PredictResponse
 from api.settings import Settings
 from sketch.image import image_bytes_to_bitmap
-from sketch.raster import strokes_to_bitmap
-from sketch.sequence import pad_batch, to_sequence
-from sketch.strokes import EmptyDrawingError, Strokes, parse_strokes
+from sketch.raster import render_simplified
+from sketch.sequence import normalized_to_sequence, pad_batch
+from sketch.strokes import EmptyDrawingError, normalize, parse_strokes
 
 
 class InputError(ValueError):
@@ -69,9 +69,8 @@ def decode_image_field(text: str, settings: Settings) -> np.ndarray:
 class Prepared:
     request: PredictRequest
     bitmap: np.ndarray | None  # float32 (28, 28), 0-255: what the CNN sees
-    strokes: Strokes | None  # parsed strokes, for the stroke models
+    sequence: np.ndarray | None  # float32 (n, 3) (dx, dy, end_of_stroke): what the RNN sees
     preprocess_ms: float
-    sequence: np.ndarray | None = None  # float32 (n, 3) (dx, dy, end_of_stroke): what the RNN sees
 
 
 def model_names(registry: Registry) -> list[str]:
@@ -102,7 +101,7 @@ def prepare(req: PredictRequest, settings: Settings, registry: Registry) -> Prep
     if needs_strokes(req.model) and req.strokes is None:
         raise InputError(f"model '{req.model}' reads pen strokes: send 'strokes', not '{req.input_kind}'")
 
-    strokes = bitmap = None
+    bitmap = normalized = None
     if req.strokes is not None:
         try:
             strokes = parse_strokes(req.strokes, settings.max_strokes, settings.max_points)
@@ -110,15 +109,17 @@ def prepare(req: PredictRequest, settings: Settings, registry: Registry) -> Prep
             raise
         except ValueError as exc:
             raise InputError(str(exc)) from None
+        # Normalised once: the ensemble's bitmap and sequence both start from it.
+        normalized = normalize(strokes)
     if needs_bitmap(req.model) or req.return_bitmap:
         if req.bitmap is not None:
             bitmap = decode_bitmap(req.bitmap)
         elif req.image is not None:
             bitmap = decode_image_field(req.image, settings)
         else:
-            bitmap = strokes_to_bitmap(strokes).astype(np.float32)
-    sequence = to_sequence(strokes) if needs_strokes(req.model) else None
-    return Prepared(req, bitmap, strokes, (time.perf_counter() - t0) * 1000, sequence)
+            bitmap = render_simplified(normalized).astype(np.float32)
+    sequence = normalized_to_sequence(normalized) if needs_strokes(req.model) else None
+    return Prepared(req, bitmap, sequence, (time.perf_counter() - t0) * 1000)
 
 
 def _top_k(probs: np.ndarray, classes: list[str], k: int) -> list[Prediction]:
