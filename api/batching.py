@@ -13,15 +13,13 @@ import threading
 from collections import deque
 
 from api.inference import Prepared, predict
-from api.registry import Registry
 from api.schemas import PredictResponse
 
 MAX_BATCH = 64
 
 
 class InferenceQueue:
-    def __init__(self, registry: Registry, max_batch: int = MAX_BATCH):
-        self._registry = registry
+    def __init__(self, max_batch: int = MAX_BATCH):
         self._max_batch = max_batch
         self._pending: deque[tuple[Prepared, asyncio.Future]] = deque()
         self._cond = threading.Condition()
@@ -51,7 +49,7 @@ class InferenceQueue:
                     return
                 batch = [self._pending.popleft() for _ in range(min(len(self._pending), self._max_batch))]
             try:
-                outcome: list[PredictResponse] | BaseException = predict([item for item, _ in batch], self._registry)
+                outcome: list[PredictResponse] | BaseException = predict([item for item, _ in batch])
             except Exception as exc:  # reaches each waiting request as its own exception
                 outcome = exc
             # All futures of a worker belong to its one event loop.

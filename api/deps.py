@@ -11,13 +11,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.batching import InferenceQueue
-from api.registry import Registry
 from api.settings import Settings, get_settings
 from api.submissions import SubmissionStore
+from models.loading import Store
 
 
-async def get_registry(request: Request) -> Registry:
-    return request.app.state.registry
+async def get_store(request: Request) -> Store:
+    return request.app.state.models
 
 
 async def get_inference(request: Request) -> InferenceQueue:
@@ -33,6 +33,6 @@ async def settings() -> Settings:
 
 
 InferenceDep = Annotated[InferenceQueue, Depends(get_inference)]
-RegistryDep = Annotated[Registry, Depends(get_registry)]
+ModelsDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 SubmissionsDep = Annotated[SubmissionStore, Depends(get_submissions)]

@@ -1,7 +1,8 @@
 """From a request body to the top-k guesses: validation, shared preprocessing, batched inference.
 
 ``/predict`` and ``/predict/batch`` both go through ``prepare`` (one item, CPU work, clear errors)
-and ``predict`` (many prepared items, one model call per model).
+and ``predict`` (many prepared items, one model call per model). The models themselves, and how
+the ensemble combines them, live in ``models/``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from api.registry import Registry
-from api.schemas import ModelRef, Prediction, PredictRequest, PredictResponse
+from api.schemas import MAX_POINTS, ModelRef, Prediction, PredictRequest, PredictResponse
 from api.settings import Settings
+from models.kinds import BITMAP, DEFAULTS, KINDS, SEQUENCE
+from models.loading import Inputs, Model, Store
 from sketch.image import image_bytes_to_bitmap
 from sketch.raster import render_simplified
-from sketch.sequence import normalized_to_sequence, pad_batch
+from sketch.sequence import normalized_to_sequence
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes
 
 
@@ -27,7 +29,7 @@ class InputError(ValueError):
 
 
 class UnavailableError(RuntimeError):
-    """No model can answer right now (answered 503 with this message)."""
+    """The model asked for cannot answer right now (answered 503 with this message)."""
 
 
 def decode_bitmap(values: list) -> np.ndarray:
@@ -68,58 +70,54 @@ def decode_image_field(text: str, settings: Settings) -> np.ndarray:
 @dataclass
 class Prepared:
     request: PredictRequest
-    bitmap: np.ndarray | None  # float32 (28, 28), 0-255: what the CNN sees
-    sequence: np.ndarray | None  # float32 (n, 3) (dx, dy, end_of_stroke): what the RNN sees
+    model: Model
+    bitmap: np.ndarray | None  # float32 (28, 28), 0-255: what a bitmap reader sees
+    sequence: np.ndarray | None  # float32 (n, 3) (dx, dy, end_of_stroke): what a sequence reader sees
     preprocess_ms: float
 
 
-def model_names(registry: Registry) -> list[str]:
-    names = list(registry.models)
-    if "cnn" in names and "rnn" in names:
-        names.append("ensemble")
-    return names
+def choose_model(req: PredictRequest, store: Store) -> Model:
+    """The model the request names, or the default for what it sends; 503 when it is not loaded."""
+    if req.model is None:
+        for name in DEFAULTS[req.input_kind]:
+            if name in store.models:
+                return store.models[name]
+        wanted = DEFAULTS[req.input_kind][-1]
+    else:
+        wanted = req.model
+        if wanted in store.models:
+            return store.models[wanted]
+    reason = store.errors.get(wanted) or store.errors.get("store") or f"no {wanted} model in the store"
+    raise UnavailableError(f"model '{wanted}' is not available: {reason}")
 
 
-def needs_bitmap(model: str) -> bool:
-    return model in ("cnn", "ensemble")
-
-
-def needs_strokes(model: str) -> bool:
-    return model in ("rnn", "ensemble")
-
-
-def prepare(req: PredictRequest, settings: Settings, registry: Registry) -> Prepared:
-    """Validate one request and compute what its model needs. Raises InputError/EmptyDrawingError."""
+def prepare(req: PredictRequest, settings: Settings, store: Store) -> Prepared:
+    """Validate one request and compute what its model reads. Raises InputError/EmptyDrawingError."""
     t0 = time.perf_counter()
-    available = model_names(registry)
-    if req.model not in available:
-        if not registry.models:
-            raise UnavailableError("no model is loaded: " + "; ".join(registry.errors.values()))
-        raise InputError(f"unknown model '{req.model}'; available: {', '.join(available)}")
-    if req.top_k > settings.max_top_k:
-        raise InputError(f"top_k must be between 1 and {settings.max_top_k}")
-    if needs_strokes(req.model) and req.strokes is None:
-        raise InputError(f"model '{req.model}' reads pen strokes: send 'strokes', not '{req.input_kind}'")
+    model = choose_model(req, store)
+    reads = KINDS[model.name].reads
+    if SEQUENCE in reads and req.strokes is None:
+        raise InputError(f"model '{model.name}' reads pen strokes: send 'strokes', not '{req.input_kind}'")
 
     bitmap = normalized = None
     if req.strokes is not None:
         try:
-            strokes = parse_strokes(req.strokes, settings.max_strokes, settings.max_points)
+            strokes = parse_strokes(req.strokes, max_points=MAX_POINTS)
         except EmptyDrawingError:
             raise
         except ValueError as exc:
             raise InputError(str(exc)) from None
         # Normalised once: the ensemble's bitmap and sequence both start from it.
         normalized = normalize(strokes)
-    if needs_bitmap(req.model) or req.return_bitmap:
+    if BITMAP in reads or req.return_bitmap:
         if req.bitmap is not None:
             bitmap = decode_bitmap(req.bitmap)
         elif req.image is not None:
             bitmap = decode_image_field(req.image, settings)
         else:
             bitmap = render_simplified(normalized).astype(np.float32)
-    sequence = normalized_to_sequence(normalized) if needs_strokes(req.model) else None
-    return Prepared(req, bitmap, sequence, (time.perf_counter() - t0) * 1000)
+    sequence = normalized_to_sequence(normalized, model.max_len) if SEQUENCE in reads else None
+    return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000)
 
 
 def _top_k(probs: np.ndarray, classes: list[str], k: int) -> list[Prediction]:
@@ -129,84 +127,30 @@ def _top_k(probs: np.ndarray, classes: list[str], k: int) -> list[Prediction]:
     return [Prediction(label=classes[i], probability=round(float(probs[i]), 6)) for i in idx]
 
 
-def _cnn_probabilities(items: list[Prepared], registry: Registry) -> tuple[np.ndarray, list[str], ModelRef]:
-    cnn = registry.models["cnn"]
-    batch = np.stack([p.bitmap for p in items])[..., None]
-    return cnn.predict(batch), cnn.classes, ModelRef(name=cnn.name, version=cnn.version)
-
-
-def _rnn_probabilities(items: list[Prepared], registry: Registry) -> tuple[np.ndarray, list[str], ModelRef]:
-    rnn = registry.models["rnn"]
-    # Zero padding is exact for this model (see training/rnn.py): mixed lengths share one call.
-    batch = pad_batch([p.sequence for p in items])
-    return rnn.predict(batch), rnn.classes, ModelRef(name=rnn.name, version=rnn.version)
-
-
-# Weight of the RNN in the ensemble when its metadata has none chosen on validation data.
-DEFAULT_RNN_WEIGHT = 0.5
-
-
-def ensemble_classes(registry: Registry) -> list[str]:
-    """The classes both the CNN and the RNN know, in the CNN's order: the ensemble's answers."""
-    rnn_classes = set(registry.models["rnn"].classes)
-    return [c for c in registry.models["cnn"].classes if c in rnn_classes]
-
-
-def combine_probabilities(
-    cnn_probs: np.ndarray,
-    cnn_classes: list[str],
-    rnn_probs: np.ndarray,
-    rnn_classes: list[str],
-    rnn_weight: float,
-) -> tuple[np.ndarray, list[str]]:
-    """Weighted geometric mean of the two models' probabilities over the classes they share.
-
-    ``p(c) ~ p_cnn(c) ** (1 - w) * p_rnn(c) ** w`` for the shared classes ``c``, renormalised to sum
-    to 1 (a product of experts: a class wins when both models find it plausible, and one model's
-    confident "no" counts). ``w`` is chosen on the validation split by ``training.compare`` (the
-    lowest log-loss on a 0.05 grid) and stored in the RNN's ``metadata.json`` as
-    ``ensemble.rnn_weight``; it also calibrates, since a power of a softmax is a temperature.
-    """
-    rnn_index = {c: i for i, c in enumerate(rnn_classes)}
-    shared = [c for c in cnn_classes if c in rnn_index]
-    if not shared:
-        raise ValueError("the CNN and the RNN share no class")
-    cnn_cols = [i for i, c in enumerate(cnn_classes) if c in rnn_index]
-    rnn_cols = [rnn_index[c] for c in shared]
-    eps = 1e-7  # a probability of exactly 0 would veto a class for good
-    log_p = (1.0 - rnn_weight) * np.log(np.maximum(cnn_probs[:, cnn_cols], eps)) + rnn_weight * np.log(
-        np.maximum(rnn_probs[:, rnn_cols], eps)
+def _inputs(items: list[Prepared]) -> Inputs:
+    reads = KINDS[items[0].model.name].reads
+    return Inputs(
+        bitmaps=np.stack([p.bitmap for p in items]) if BITMAP in reads else None,
+        sequences=[p.sequence for p in items] if SEQUENCE in reads else None,
     )
-    log_p -= log_p.max(axis=1, keepdims=True)
-    p = np.exp(log_p)
-    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32), shared
 
 
-def _ensemble_probabilities(items: list[Prepared], registry: Registry) -> tuple[np.ndarray, list[str], ModelRef]:
-    """CNN (on the dataset-exact rasterisation of the strokes) and RNN, combined by ``combine_probabilities``."""
-    cnn_probs, cnn_classes, cnn_ref = _cnn_probabilities(items, registry)
-    rnn_probs, rnn_classes, rnn_ref = _rnn_probabilities(items, registry)
-    weight = registry.models["rnn"].metadata.get("ensemble", {}).get("rnn_weight", DEFAULT_RNN_WEIGHT)
-    probs, classes = combine_probabilities(cnn_probs, cnn_classes, rnn_probs, rnn_classes, float(weight))
-    return probs, classes, ModelRef(name="ensemble", version=f"cnn-{cnn_ref.version}+rnn-{rnn_ref.version}")
-
-
-# How each model name turns prepared items into probabilities over its classes.
-PROBABILITIES = {"cnn": _cnn_probabilities, "rnn": _rnn_probabilities, "ensemble": _ensemble_probabilities}
-
-
-def predict(items: list[Prepared], registry: Registry) -> list[PredictResponse]:
+def predict(items: list[Prepared]) -> list[PredictResponse]:
     """One model call per model for all the items, answers in the items' order."""
     results: list[PredictResponse | None] = [None] * len(items)
-    for name in dict.fromkeys(p.request.model for p in items):
-        idx = [i for i, p in enumerate(items) if p.request.model == name]
+    groups: dict[int, list[int]] = {}
+    for i, p in enumerate(items):
+        groups.setdefault(id(p.model), []).append(i)
+    for idx in groups.values():
         group = [items[i] for i in idx]
+        model = group[0].model
         t0 = time.perf_counter()
-        probs, classes, ref = PROBABILITIES[name](group, registry)
+        probs = model.predict(_inputs(group))
         inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
+        ref = ModelRef(name=model.name, version=model.version)
         for i, p, row in zip(idx, group, probs, strict=True):
             results[i] = PredictResponse(
-                predictions=_top_k(row, classes, p.request.top_k),
+                predictions=_top_k(row, model.classes, p.request.top_k),
                 model=ref,
                 timings_ms={"preprocess": round(p.preprocess_ms, 3), "inference": round(inference_ms, 3)},
                 bitmap=p.bitmap.round().astype(int).tolist() if p.request.return_bitmap else None,

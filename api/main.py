@@ -15,14 +15,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api.batching import InferenceQueue
-from api.inference import model_names, predict, prepare
+from api.inference import predict, prepare
 from api.limits import BodySizeLimit
-from api.registry import load_registry
 from api.routes import health, models, submissions
 from api.routes import predict as predict_routes
 from api.schemas import PredictRequest
 from api.settings import get_settings
 from api.submissions import SubmissionStore
+from models.loading import Store, load_store
 
 log = logging.getLogger("api")
 
@@ -30,33 +30,31 @@ log = logging.getLogger("api")
 _WARMUP_STROKES = [[[0.0, 10.0, 10.0, 0.0, 0.0], [0.0, 0.0, 10.0, 10.0, 0.0]]]
 
 
-def warm_up(registry, settings) -> None:
-    for name in model_names(registry):
-        body = PredictRequest(strokes=_WARMUP_STROKES, model=name)
-        predict([prepare(body, settings, registry)], registry)
-    registry.warmed_up = bool(registry.models)
+def warm_up(store: Store, settings) -> None:
+    """Run every loaded model once through the request path; one that fails is unloaded with the reason."""
+    for name in list(store.models):
+        try:
+            predict([prepare(PredictRequest(strokes=_WARMUP_STROKES, model=name), settings, store)])
+        except Exception as exc:  # a model that loads but cannot run: keep serving /ready with the reason
+            log.exception("warm-up of %s failed", name)
+            store.errors[name] = f"{name} warm-up failed: {exc}"
+            del store.models[name]
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = get_settings()
-    registry = load_registry(
-        settings.model_store,
-        settings.inference_runtime,
-        {"cnn": settings.cnn_version, "rnn": settings.rnn_version},
-    )
-    app.state.registry = registry
+    store = load_store(settings.model_store, settings.inference_runtime, settings.model_versions)
+    app.state.models = store
+    app.state.ready = False
     # The schema is created here; a database that cannot be opened yet answers 503 and is retried.
     app.state.submissions = SubmissionStore.from_url(settings.database_url)
     app.state.submissions.open()
-    try:
-        warm_up(registry, settings)
-    except Exception as exc:  # a model that loads but cannot run: keep serving /ready with the reason
-        log.exception("warm-up failed")
-        registry.errors["warmup"] = f"warm-up failed: {exc}"
-    for name, m in registry.models.items():
+    warm_up(store, settings)
+    for name, m in store.models.items():
         log.info("loaded %s %s (%d classes, %s)", name, m.version, len(m.classes), m.runtime)
-    app.state.inference = InferenceQueue(registry)
+    app.state.inference = InferenceQueue()
+    app.state.ready = True
     yield
     app.state.inference.close()
 

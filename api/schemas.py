@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Stroke = list[list[float]]
+from models.kinds import KINDS
+
+# Input limits: part of the contract (published by GET /limits), checked while the body is parsed,
+# so an oversized list is refused before any work is done on it.
+MAX_POINTS = 20_000  # points in one drawing (all strokes); the largest official drawings have ~1,200
+MAX_TOP_K = 400  # the Probabilities page asks for every class
+MAX_BATCH_ITEMS = 64
+
+Axis = Annotated[list[float], Field(max_length=MAX_POINTS)]
+Stroke = Annotated[list[Axis], Field(min_length=2, max_length=3)]
+ModelName = Literal[tuple(KINDS)]
 
 
 class PredictRequest(BaseModel):
@@ -22,10 +34,17 @@ class PredictRequest(BaseModel):
         None, description="base64 PNG or JPEG of a canvas (a data: URL prefix is accepted); any ink colour"
     )
     strokes: list[Stroke] | None = Field(
-        None, description="strokes [[x...], [y...]] or [[x...], [y...], [t...]] in any coordinate space"
+        None,
+        max_length=MAX_POINTS,
+        description=f"strokes [[x...], [y...]] or [[x...], [y...], [t...]] in any coordinate space; "
+        f"at most {MAX_POINTS} points in all",
     )
-    top_k: int = Field(5, ge=1, description="how many guesses to return (at most MAX_TOP_K)")
-    model: str = Field("cnn", description="cnn, rnn or ensemble (see GET /models)")
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many guesses to return")
+    model: ModelName | None = Field(
+        None,
+        description="which model answers (GET /models lists those loaded); default: the ensemble for strokes "
+        "when it is loaded, else the CNN",
+    )
     return_bitmap: bool = Field(False, description="include the 28x28 bitmap the CNN saw")
 
     @model_validator(mode="after")
@@ -60,7 +79,7 @@ class PredictResponse(BaseModel):
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[PredictRequest] = Field(..., min_length=1, description="at most MAX_BATCH_ITEMS items")
+    items: list[PredictRequest] = Field(..., min_length=1, max_length=MAX_BATCH_ITEMS)
 
 
 class BatchResponse(BaseModel):

@@ -8,25 +8,23 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
+from models.kinds import KINDS
+
 
 class Settings(BaseSettings):
-    # Models: the newest version of each kind in the store, unless pinned (e.g. CNN_VERSION=20261124-1133).
+    # Models: the newest version of each kind in the store, unless pinned
+    # (e.g. MODEL_VERSIONS='{"cnn": "20261124-115457"}').
     model_store: Path = Path("model_store")
-    cnn_version: str | None = None
-    rnn_version: str | None = None
+    model_versions: dict[str, str] = {}
     # "auto" serves the ONNX copy when onnxruntime is installed, else the SavedModel through TensorFlow.
     inference_runtime: str = Field("auto", pattern="^(auto|onnx|tensorflow)$")
 
     # Submissions store.
     database_url: str = "sqlite:///data/submissions.db"
 
-    # Input limits: anything larger is refused with a 4xx naming the limit.
+    # Resource limits an operator may tune (the drawing limits are in api.schemas, part of the contract).
     max_body_bytes: int = 2_000_000
-    max_strokes: int = 200
-    max_points: int = 20_000
     max_image_pixels: int = 4096 * 4096
-    max_batch_items: int = 64
-    max_top_k: int = 400  # the Probabilities page asks for every class
 
     # Browsers allowed to call the API (the Streamlit app calls it server-side and needs none).
     cors_origins: list[str] = ["http://localhost:8501", "http://127.0.0.1:8501"]
@@ -34,6 +32,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int | None = None  # processes for python -m api.serve; default one per core
+
+    @field_validator("model_versions")
+    @classmethod
+    def _known_kinds(cls, versions: dict[str, str]) -> dict[str, str]:
+        unknown = set(versions) - set(KINDS)
+        if unknown:
+            raise ValueError(f"MODEL_VERSIONS names unknown kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
+        return versions
 
     @field_validator("cors_origins")
     @classmethod

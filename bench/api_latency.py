@@ -114,12 +114,12 @@ def bodies(models: list[str]) -> dict[str, tuple[str, str, dict | None]]:
     cases = {
         "health": ("GET", "/health", None),
         "bitmap": ("POST", "/predict", {"bitmap": bitmap}),
-        "strokes": ("POST", "/predict", {"strokes": canvas}),
         "image": ("POST", "/predict", {"image": base64.b64encode(buf.getvalue()).decode()}),
     }
-    for name in ("rnn", "ensemble"):
-        if name in models:
-            cases[f"strokes {name}"] = ("POST", "/predict", {"strokes": canvas, "model": name})
+    # Strokes through every model the server lists (GET /ready), the default one first.
+    cases["strokes"] = ("POST", "/predict", {"strokes": canvas})
+    for name in models:
+        cases[f"strokes {name}"] = ("POST", "/predict", {"strokes": canvas, "model": name})
     return cases
 
 
@@ -157,7 +157,7 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     sys.exit("server did not become ready")
                 time.sleep(0.5)
-        names = list(models) + (["ensemble"] if {"cnn", "rnn"} <= set(models) else [])
+        names = list(models)
         print(
             f"python {' '.join(command[1:])}: models {models}, {os.cpu_count()} cores, {args.seconds:.0f} s per case\n"
         )

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.utils.app import app_client
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 PAIR_CATEGORIES = ("cat", "airplane", "dog")
@@ -40,19 +42,8 @@ def test_split_bitmaps() -> tuple[np.ndarray, np.ndarray, list[str]]:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     """The real app on the shipped models (lifespan run), with a throwaway submissions database."""
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-    from api.settings import get_settings
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MODEL_STORE", str(REPO / "model_store"))
-    mp.setenv("DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('db')}/submissions.db")
-    get_settings.cache_clear()
-    with TestClient(create_app()) as c:
+    with app_client(f"sqlite:///{tmp_path_factory.mktemp('db')}/submissions.db") as c:
         yield c
-    mp.undo()
-    get_settings.cache_clear()
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

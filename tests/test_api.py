@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
-from fastapi.testclient import TestClient
+from conftest import FIXTURES, REPO
 from PIL import Image
 from test_image import draw_png
 
-from api.main import create_app
-from api.settings import get_settings
+from models.kinds import KINDS
+from models.loading import latest_version
 from sketch.strokes import parse_strokes
+from tests.utils.app import app_client
 from training.data import split_of
+
+MODEL_STORE = REPO / "model_store"
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,7 @@ def test_cat_as_bitmap_strokes_and_image(client, cat):
 
 
 def test_top_k_beyond_the_classes_returns_every_class(client, cat):
-    resp = client.post("/predict", json={"strokes": cat[1], "top_k": 400}).json()
+    resp = client.post("/predict", json={"strokes": cat[1], "top_k": 400, "model": "cnn"}).json()
     assert len(resp["predictions"]) == 78
 
 
@@ -76,7 +81,7 @@ def test_answer_shape(client, cat):
     resp = client.post("/predict", json={"strokes": cat[1], "top_k": 7, "return_bitmap": True}).json()
     probs = [p["probability"] for p in resp["predictions"]]
     assert len(probs) == 7 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
-    assert resp["model"]["name"] == "cnn" and resp["model"]["version"]
+    assert resp["model"]["name"] == "ensemble" and resp["model"]["version"]
     assert set(resp["timings_ms"]) == {"preprocess", "inference"}
     assert np.array(resp["bitmap"]).shape == (28, 28)
     assert "bitmap" not in client.post("/predict", json={"strokes": cat[1]}).json()
@@ -112,15 +117,16 @@ BAD = [
     ({"bitmap": [[300] * 28] * 28}, 422, "0-255"),
     ({"bitmap": [[-1] * 28] * 28}, 422, "0-255"),
     ({"strokes": [[[0, 1, 2], [0, 1]]]}, 422, "different lengths"),
-    ({"strokes": [[[0, 1]]]}, 422, "stroke 0"),
-    ({"strokes": [[[0, 1], [0, 1]]] * 201}, 422, "too many strokes"),
-    ({"strokes": [[list(range(20001)), list(range(20001))]]}, 422, "too many points"),
+    ({"strokes": [[[0, 1]]]}, 422, "strokes.0: List should have at least 2 items"),
+    ({"strokes": [[list(range(20001)), list(range(20001))]]}, 422, "at most 20000 items"),
+    ({"strokes": [[list(range(10001)), list(range(10001))]] * 2}, 422, "too many points: more than 20000"),
     ({"image": "not base64!!"}, 422, "not valid base64"),
     ({"image": b64(b"hello, I am not a picture")}, 422, "could not be decoded"),
     ({"image": _png(size=(5000, 5000))}, 422, "too large"),
-    ({"strokes": [[[0, 1], [0, 1]]], "model": "resnet"}, 422, "unknown model 'resnet'; available: cnn"),
+    ({"strokes": [[[0, 1], [0, 1]]], "model": "resnet"}, 422, "model: Input should be 'cnn', 'rnn' or 'ensemble'"),
+    ({"bitmap": [[255] * 28] * 28, "model": "rnn"}, 422, "model 'rnn' reads pen strokes: send 'strokes'"),
     ({"strokes": [[[0, 1], [0, 1]]], "top_k": 0}, 422, "top_k"),
-    ({"strokes": [[[0, 1], [0, 1]]], "top_k": 401}, 422, "top_k must be between 1 and 400"),
+    ({"strokes": [[[0, 1], [0, 1]]], "top_k": 401}, 422, "top_k: Input should be less than or equal to 400"),
     ({"strokes": [[[0, 1], [0, 1]]], "colour": "red"}, 422, "colour"),
 ]
 
@@ -161,38 +167,139 @@ def test_batch_errors_name_the_item(client, cat):
     resp = client.post("/predict/batch", json={"items": items})
     assert resp.status_code == 422 and resp.json()["detail"].startswith("items[1]: empty drawing")
     resp = client.post("/predict/batch", json={"items": [{"strokes": cat[1]}] * 65})
-    assert resp.status_code == 422 and "too many items" in resp.json()["detail"]
+    assert resp.status_code == 422 and "items: List should have at most 64 items" in resp.json()["detail"]
 
 
-def test_missing_model_store_keeps_the_process_up(tmp_path, monkeypatch):
-    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "nowhere"))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/submissions.db")
-    get_settings.cache_clear()
-    try:
-        with TestClient(create_app()) as c:
-            assert c.get("/health").status_code == 200
-            ready = c.get("/ready")
-            assert ready.status_code == 503 and "does not exist" in ready.json()["detail"]
-            resp = c.post("/predict", json={"strokes": [[[0, 1], [0, 1]]]})
-            assert resp.status_code == 503 and "no model is loaded" in resp.json()["detail"]
-    finally:
-        get_settings.cache_clear()
+def test_missing_model_store_keeps_the_process_up(tmp_path):
+    with app_client(f"sqlite:///{tmp_path}/submissions.db", tmp_path / "nowhere") as c:
+        assert c.get("/health").status_code == 200
+        ready = c.get("/ready")
+        assert ready.status_code == 503 and "does not exist" in ready.json()["detail"]
+        resp = c.post("/predict", json={"strokes": [[[0, 1], [0, 1]]]})
+        assert resp.status_code == 503 and "is not available" in resp.json()["detail"]
+        assert "does not exist" in resp.json()["detail"]
 
 
-def test_corrupt_model_is_reported_by_ready(tmp_path, monkeypatch):
-    version = tmp_path / "cnn" / "20990101-000000"
-    version.mkdir(parents=True)
-    (version / "metadata.json").write_text('{"classes": ["cat"], "files": {"onnx": "model.onnx"}}')
+def copy_of_shipped(store: Path, kind: str, **card_changes) -> Path:
+    """A store holding a copy of a shipped model, its card changed as given."""
+    src = latest_version(MODEL_STORE / kind)
+    dst = store / kind / src.name
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("saved_model", "model.keras", "report"))
+    card = json.loads((dst / "card.json").read_text()) | card_changes
+    (dst / "card.json").write_text(json.dumps(card))
+    return dst
+
+
+def test_corrupt_model_is_reported_by_ready(tmp_path):
+    version = copy_of_shipped(tmp_path, "cnn")
     (version / "model.onnx").write_bytes(b"definitely not onnx")
-    monkeypatch.setenv("MODEL_STORE", str(tmp_path))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/submissions.db")
-    get_settings.cache_clear()
-    try:
-        with TestClient(create_app()) as c:
-            ready = c.get("/ready")
-            assert ready.status_code == 503 and "cannot load" in ready.json()["detail"]
-    finally:
-        get_settings.cache_clear()
+    with app_client(f"sqlite:///{tmp_path}/submissions.db", tmp_path) as c:
+        ready = c.get("/ready")
+        assert ready.status_code == 503 and "cannot load" in ready.json()["detail"]
+        assert c.get("/models").json()["available"] == []
+        resp = c.post("/predict", json={"bitmap": [[255] * 28] * 28})
+        assert resp.status_code == 503 and "model 'cnn' is not available: cannot load" in resp.json()["detail"]
+
+
+def test_a_card_for_other_preprocessing_is_refused_with_the_reason(tmp_path):
+    copy_of_shipped(tmp_path, "cnn", preprocessing_version="0-old")
+    with app_client(f"sqlite:///{tmp_path}/submissions.db", tmp_path) as c:
+        ready = c.get("/ready")
+        assert ready.status_code == 503
+        assert "made with preprocessing version 0-old, this code runs" in ready.json()["detail"]
+
+
+def test_a_card_whose_input_does_not_match_its_kind_is_refused(tmp_path):
+    card = json.loads((latest_version(MODEL_STORE / "rnn") / "card.json").read_text())
+    copy_of_shipped(tmp_path, "rnn", input={**card["input"], "max_len": None})
+    with app_client(f"sqlite:///{tmp_path}/submissions.db", tmp_path) as c:
+        assert "a sequence input needs max_len" in c.get("/ready").json()["detail"]
+
+
+def test_a_wrong_onnx_file_is_refused_not_served(tmp_path):
+    """A valid ONNX graph for another model (the RNN's) in the CNN's place: refused at load, never a 500."""
+    version = copy_of_shipped(tmp_path, "cnn")
+    shutil.copy(latest_version(MODEL_STORE / "rnn") / "model.onnx", version / "model.onnx")
+    with app_client(f"sqlite:///{tmp_path}/submissions.db", tmp_path) as c:
+        assert "rank-3 input, the card says rank 4" in c.get("/ready").json()["detail"]
+        assert c.post("/predict", json={"bitmap": [[255] * 28] * 28}).status_code == 503
+
+
+def test_a_missing_onnx_copy_is_reported_not_silently_replaced(tmp_path):
+    version = copy_of_shipped(tmp_path, "cnn")
+    (version / "model.onnx").unlink()
+    with app_client(f"sqlite:///{tmp_path}/submissions.db", tmp_path, INFERENCE_RUNTIME="onnx") as c:
+        assert "no ONNX copy" in c.get("/ready").json()["detail"]
+
+
+def test_models_lists_every_kind_from_one_declaration(client):
+    body = client.get("/models").json()
+    assert body["available"] == list(KINDS) and set(body["models"]) == set(KINDS)
+    assert body["errors"] == {}
+    for name, card in body["models"].items():
+        assert card["kind"] == name and card["classes"] and card["runtime"]
+    for name in ("cnn", "rnn"):
+        check = body["models"][name]["onnx_check"]
+        assert check["split"] == "test" and check["n"] > 1000 and check["max_abs_diff"] < check["tolerance"]
+    assert body["models"]["rnn"]["input"]["max_len"] >= 2
+    ensemble = body["models"]["ensemble"]
+    assert ensemble["classes"] == body["models"]["cnn"]["classes"]  # every CNN class, not only the shared ones
+    assert ensemble["ensemble"]["members"] == {
+        "cnn": body["models"]["cnn"]["version"],
+        "rnn": body["models"]["rnn"]["version"],
+    }
+    assert body["defaults"] == {"strokes": "ensemble", "bitmap": "cnn", "image": "cnn"}
+    assert set(client.get("/classes").json()) == set(KINDS)
+
+
+def test_limits_are_published(client):
+    assert client.get("/limits").json() == {
+        "max_top_k": 400,
+        "max_batch_items": 64,
+        "max_points": 20_000,
+        "max_body_bytes": 2_000_000,
+        "max_image_pixels": 4096 * 4096,
+    }
+
+
+def read_extremes() -> list[dict]:
+    return [json.loads(line) for line in gzip.decompress((FIXTURES / "extremes.ndjson.gz").read_bytes()).splitlines()]
+
+
+@pytest.mark.parametrize("line", read_extremes(), ids=lambda d: f"{d['_format']}-{d['word']}")
+def test_the_official_extremes_are_accepted_by_every_route(client, line):
+    """The drawings with the most strokes, the most points and the longest path: never refused."""
+    for name in KINDS:
+        resp = client.post("/predict", json={"strokes": line["drawing"], "model": name})
+        assert resp.status_code == 200, resp.text
+    resp = client.post("/predict/batch", json={"items": [{"strokes": line["drawing"]}] * 3})
+    assert resp.status_code == 200
+    resp = client.post(
+        "/submissions",
+        json={"label": line["word"], "strokes": line["drawing"], "canvas": {"width": 400, "height": 400}},
+    )
+    assert resp.status_code == 201, resp.text
+
+
+def test_hundreds_of_strokes_are_accepted(client, pairs):
+    """Dotting and hatching players reach hundreds of strokes (an official drawing has 366): points bound the work."""
+    _, simplified, _ = pairs["cat"]
+    cat = simplified[0]["drawing"]
+    dots = [[[x, x + 1], [y, y]] for x in range(0, 255, 12) for y in range(0, 255, 14)][:366]
+    drawing = cat + dots
+    assert len(drawing) > 366
+    for name in KINDS:
+        assert client.post("/predict", json={"strokes": drawing, "model": name}).status_code == 200
+    resp = client.post(
+        "/submissions", json={"label": "cat", "strokes": drawing, "canvas": {"width": 256, "height": 256}}
+    )
+    assert resp.status_code == 201, resp.text
+
+
+def test_default_model_by_input(client, cat):
+    bitmap, simplified, _ = cat
+    assert client.post("/predict", json={"strokes": simplified}).json()["model"]["name"] == "ensemble"
+    assert client.post("/predict", json={"bitmap": bitmap.tolist()}).json()["model"]["name"] == "cnn"
 
 
 def test_multi_worker_launcher_serves(tmp_path, cat):

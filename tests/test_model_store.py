@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from conftest import REPO
 
-from api.registry import latest_version, load_model
+from models.card import read_card
+from models.kinds import KINDS as ALL_KINDS
+from models.loading import Inputs, latest_version, load_network
 
 STORE = REPO / "model_store"
-KINDS = [k for k in ("cnn", "rnn") if (STORE / k).is_dir()]
+KINDS = [k for k in ALL_KINDS if (STORE / k).is_dir() and not ALL_KINDS[k].composite]
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -23,21 +23,21 @@ def test_cnn_is_shipped():
     assert "cnn" in KINDS
 
 
-def test_metadata_and_report(shipped):
+def test_card_and_report(shipped):
     kind, path = shipped
-    meta = json.loads((path / "metadata.json").read_text())
-    assert meta["kind"] == kind and meta["version"] == path.name
-    assert len(meta["classes"]) == len(set(meta["classes"])) == meta["output"]["shape"][-1]
-    for key in ("input", "preprocessing_version", "counts", "metrics", "training", "data", "framework_versions"):
-        assert key in meta
+    card = read_card(path)
+    card.check_compatible()
+    assert card.kind == kind and card.version == path.name
+    assert card.metrics and card.training and card.data and card.framework_versions
+    assert card.onnx_check.split == "test" and card.onnx_check.max_abs_diff < card.onnx_check.tolerance
     for name in ("per_class.csv", "confusion_matrix.png"):
         assert (path / "report" / name).is_file()
 
 
 def test_shipped_cnn_covers_all_bitmap_categories_and_meets_targets():
-    meta = json.loads((latest_version(STORE / "cnn") / "metadata.json").read_text())
-    assert len(meta["classes"]) == 78
-    assert meta["metrics"]["top5"] >= 0.95
+    card = read_card(latest_version(STORE / "cnn"))
+    assert len(card.classes) == 78
+    assert card.metrics.top5 >= 0.95
 
 
 def test_cnn_savedmodel_and_onnx_give_the_keras_outputs():
@@ -50,6 +50,7 @@ def test_cnn_savedmodel_and_onnx_give_the_keras_outputs():
     expected = keras.saving.load_model(path / "model.keras")(x, training=False).numpy()
     loaded = tf.saved_model.load(str(path / "saved_model"))
     np.testing.assert_allclose(loaded.serve(x).numpy(), expected, atol=1e-5)
-    served = load_model(path, runtime="onnx").predict(x)
+    served = load_network(path, runtime="onnx").predict(Inputs(bitmaps=x[..., 0]))
     np.testing.assert_allclose(served, expected, atol=1e-5)
-    assert load_model(path, runtime="tensorflow").predict(x).argmax(1).tolist() == expected.argmax(1).tolist()
+    saved = load_network(path, runtime="tensorflow").predict(Inputs(bitmaps=x[..., 0]))
+    assert saved.argmax(1).tolist() == expected.argmax(1).tolist()

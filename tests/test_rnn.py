@@ -46,13 +46,20 @@ def test_export_reloaded_as_saved_model_gives_the_keras_outputs(tiny_model, tmp_
     import onnxruntime as ort
     import tensorflow as tf
 
+    from models.card import InputSpec
+    from models.loading import load_network
     from training.export import export_model
 
     x = pad_batch(sequences("cat", 8) + sequences("dog", 8) + sequences("airplane", 8))
     y = np.repeat(np.arange(3), 8)
     tiny_model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
     tiny_model.fit(x, y, epochs=3, batch_size=8, verbose=0)
-    out = export_model(tiny_model, tmp_path / "rnn" / "v1", {"kind": "rnn", "classes": ["airplane", "cat", "dog"]})
+    out = tmp_path / "rnn" / "v1"
+    spec = InputSpec(name="sequence", shape=[None, None, 3], description="test", max_len=200)
+    fields = {"kind": "rnn", "architecture": "tiny", "classes": ["airplane", "cat", "dog"], "input": spec}
+    card = export_model(tiny_model, out, fields, [x])
+    assert card.onnx_check.n == len(x) and card.onnx_check.max_abs_diff < 1e-4
+    assert load_network(out).card == card  # written once, read back whole
     expected = tiny_model(x, training=False).numpy()
 
     loaded = tf.saved_model.load(str(out / "saved_model"))
@@ -87,11 +94,11 @@ def test_training_command_dedupes_sources_and_exports(tmp_path):
          "--lstm-units", "16", "--lstm-layers", "1", "--augment", "1", "--workers", "1", "--no-compare"]
     )  # fmt: skip
     (version,) = (store / "rnn").iterdir()
-    meta = json.loads((version / "metadata.json").read_text())
+    meta = json.loads((version / "card.json").read_text())
     assert meta["kind"] == "rnn" and meta["classes"] == ["airplane", "cat", "dog"]
-    assert meta["input"]["shape"] == [None, None, 3]
+    assert meta["input"]["shape"] == [None, None, 3] and meta["input"]["max_len"] == 200
     # 25 drawings per class, in two or three copies: only one copy of each is kept.
-    assert sum(sum(c.values()) for c in meta["counts"].values()) == 75
+    assert sum(sum(c.values()) for c in meta["data"]["counts"].values()) == 75
     raw_lines = sum(len(load_pairs(c)[2]) for c in ("cat", "dog", "airplane"))
     assert meta["data"]["duplicates_dropped"]["same key_id"] == raw_lines
     assert meta["data"]["duplicates_dropped"]["identical strokes"] == 75
@@ -136,10 +143,10 @@ def test_rnn_and_ensemble_are_served(client):
     ids=["1-point", "1-stroke", "1000-points", "150-strokes"],
 )
 def test_variable_length_inputs(client, strokes):
-    rnn_classes = set(client.get("/classes").json()["rnn"])
+    classes = client.get("/classes").json()
     for model in ("rnn", "ensemble"):
         preds = ok(post(client, strokes, model, top_k=5))
-        assert len(preds) == 5 and all(p["label"] in rnn_classes for p in preds)
+        assert len(preds) == 5 and all(p["label"] in classes[model] for p in preds)
         probs = [p["probability"] for p in preds]
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
 
@@ -161,15 +168,27 @@ def test_padding_does_not_change_a_prediction_through_the_api(client):
 
 
 @api
-def test_ensemble_answers_over_the_shared_classes(client):
+def test_ensemble_answers_every_cnn_class(client):
     classes = client.get("/classes").json()
-    shared = set(classes["cnn"]) & set(classes["rnn"])
+    assert classes["ensemble"] == classes["cnn"]
+    assert set(classes["cnn"]) - set(classes["rnn"]), "some CNN classes are unknown to the RNN"
     _, simplified, _ = load_pairs("cat")
-    resp = post(client, simplified[0]["drawing"], "ensemble", top_k=50)
+    resp = post(client, simplified[0]["drawing"], "ensemble", top_k=400)
     preds = ok(resp)
-    assert {p["label"] for p in preds} <= shared
-    assert len(preds) == min(50, len(shared))
+    assert {p["label"] for p in preds} == set(classes["cnn"])
+    assert abs(sum(p["probability"] for p in preds) - 1) < 1e-3
     assert resp.json()["model"]["name"] == "ensemble"
+
+
+@api
+def test_the_rnn_is_served_at_the_length_it_was_trained_with(client):
+    """Sequences are fitted to the card's max_len, not to a constant of the API."""
+    max_len = client.get("/models").json()["models"]["rnn"]["input"]["max_len"]
+    long_drawing = [[list(range(0, 1000, 3)), [int(50 + 40 * np.sin(i / 7)) for i in range(0, 1000, 3)]]]
+    from sketch.sequence import to_sequence
+
+    assert len(to_sequence(parse_strokes(long_drawing), max_len)) <= max_len
+    assert post(client, long_drawing).status_code == 200
 
 
 @api

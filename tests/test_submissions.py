@@ -157,7 +157,6 @@ def test_list_bad_query(client, params, needle):
         ({"strokes": [[[], []]]}, 422, "empty drawing"),
         ({"strokes": [[[1, 2, 3], [1, 2]]]}, 422, "different lengths"),
         ({"strokes": [[[1, 2]]]}, 422, "stroke 0"),
-        ({"strokes": [[[0, 1]] * 2] * 201}, 422, "too many strokes"),
         ({"strokes": [[list(range(20_001)), list(range(20_001))]]}, 422, "too many points"),
         ({"strokes": "cat"}, 422, "strokes"),
         ({"canvas": {"width": 0, "height": 400}}, 422, "canvas.width"),

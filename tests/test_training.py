@@ -23,30 +23,22 @@ def trained(tmp_path_factory):
     return version_dir
 
 
-def test_export_layout_and_metadata(trained):
-    meta = json.loads((trained / "metadata.json").read_text())
-    assert meta["kind"] == "cnn" and meta["classes"] == ["airplane", "cat", "dog"]
-    for key in (
-        "version",
-        "input",
-        "preprocessing_version",
-        "counts",
-        "metrics",
-        "training",
-        "data",
-        "framework_versions",
-        "created",
-    ):
-        assert key in meta, key
-    assert {"top1", "top3", "top5", "macro_f1"} <= set(meta["metrics"])
-    assert sum(c["test"] for c in meta["counts"].values()) == meta["metrics"]["n"]
+def test_export_layout_and_card(trained):
+    from models.card import read_card
+
+    card = read_card(trained)
+    card.check_compatible()
+    assert card.kind == "cnn" and card.classes == ["airplane", "cat", "dog"] and card.version == trained.name
+    assert card.input.shape == [None, 28, 28, 1] and card.framework_versions["tensorflow"]
+    assert sum(c["test"] for c in card.data.counts.values()) == card.metrics.n
+    assert card.onnx_check.n == card.metrics.n and card.onnx_check.max_abs_diff < card.onnx_check.tolerance
     for name in ("per_class.csv", "confusion_matrix.png", "training_curves.png"):
         assert (trained / "report" / name).stat().st_size > 0
     assert (trained / "saved_model" / "saved_model.pb").is_file()
 
 
 def test_loss_fell(trained):
-    history = json.loads((trained / "metadata.json").read_text())["training"]["history"]
+    history = json.loads((trained / "card.json").read_text())["training"]["history"]
     assert history["loss"][-1] < history["loss"][0]
 
 

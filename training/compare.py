@@ -1,48 +1,55 @@
-"""CNN-through-the-rasteriser vs stroke RNN vs their ensemble, on the same held-out stroke drawings.
+"""CNN vs stroke RNN vs their ensemble on the same held-out stroke drawings; writes the ensemble.
 
     python -m training.compare --model-store model_store --data-dir ../shared/quickdraw
 
-The drawings: the RNN's test split (content hash, never trained on by the RNN) restricted to the
-classes both models know, minus any drawing whose rendering matches a bitmap the CNN may have
+The drawings: the stroke test split (content hash, never trained on by the RNN) of every CNN class
+that has stroke drawings, minus any drawing whose rendering matches a bitmap the CNN may have
 trained on (Pearson r > 0.9 with a ``numpy_bitmap`` row of its category outside the CNN's test
-split; e.g. a few sketch-rnn alarm clocks are also bitmap rows). Every model is called through the
-API's own code (``api.inference.prepare`` + ``PROBABILITIES``), so this measures what is served:
-the strokes are rasterised exactly like the dataset for the CNN and turned into (dx, dy, end)
-sequences for the RNN. Top-1/top-5 count over the shared classes only (each model's probabilities
-restricted to them), so the three answer the same question.
+split). Every answer ranks **all** the CNN's classes, as served: the CNN on the dataset-exact
+rasterisation of the strokes, the RNN on its sequence (restricted to the CNN's classes it knows),
+the ensemble by ``models.ensemble.combine``.
 
-The ensemble's RNN weight is chosen first on the validation split of the same classes (lowest
-log-loss) and written into the RNN's ``metadata.json`` (``ensemble``), which the API reads.
-Writes ``<store>/rnn/<version>/report/comparison.md`` and prints it.
+Classes the RNN never learned have no stroke drawings here, yet most of the CNN's classes are such
+classes, so the ensemble is tuned and checked in a simulation of that: half of the shared classes
+are hidden from the RNN (their columns dropped, the rest renormalised, as if it had never learned
+them), each half in turn. The RNN weight and the scale of its "something else" opinion for classes
+it does not know (``models.ensemble``) are chosen together on the validation split: among the
+pairs that do no harm to the hidden classes (their drawings' top-1 at least the CNN's alone), the
+lowest mean log-loss over the two simulations. The ensemble and the CNN are then compared on the
+test drawings of the hidden halves, and over all the real test drawings.
+
+Writes a new ensemble version, ``<store>/ensemble/<version>/`` (its card names the exact CNN and
+RNN versions, the weight and the held-out figures; ``report/comparison.md``), and prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+from datetime import UTC, datetime
+from math import comb
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+import sketch
+from models.card import EnsembleSpec, Metrics, ModelCard
+from models.ensemble import RULE, combine
+from models.loading import Inputs, Network, latest_version, load_network
 from sketch.raster import render_simplified
+from sketch.sequence import normalized_to_sequence
 from training import data as qd
+from training.export import new_version
+from training.stroke_data import StrokeExample, load_stroke_data
 
 WEIGHT_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+SCALE_GRID = tuple(2.0**k for k in range(-6, 5))  # 1/64 .. 16
 DUPLICATE_R = 0.9
 
 
-def _load(store: Path, rnn_dir: Path | None):
-    from api.registry import latest_version, load_model
-
-    cnn = load_model(latest_version(store / "cnn"), "onnx")
-    rnn = load_model(rnn_dir or latest_version(store / "rnn"), "onnx")
-    return cnn, rnn
-
-
-def cnn_seen_duplicates(data_dir: Path, examples: list, cnn_classes: list[str]) -> np.ndarray:
+def cnn_seen_duplicates(data_dir: Path, examples: list[StrokeExample], cnn_classes: list[str]) -> np.ndarray:
     """True for each stroke example whose 28x28 rendering matches a bitmap the CNN could have trained on."""
     files = qd.category_files(data_dir, "numpy_bitmap")
     dup = np.zeros(len(examples), dtype=bool)
@@ -55,41 +62,38 @@ def cnn_seen_duplicates(data_dir: Path, examples: list, cnn_classes: list[str]) 
         rows = qd.read_bitmaps(files[category])
         seen = rows[np.array([qd.split_of(r.tobytes()) != "test" for r in rows], dtype=bool)].astype(np.float32)
         renders = np.stack([render_simplified(examples[i].strokes).ravel() for i in idx]).astype(np.float32)
-
-        def standardise(a):
-            a = a - a.mean(axis=1, keepdims=True)
-            return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-6)
-
-        best = (standardise(renders) @ standardise(seen).T).max(axis=1)
+        best = (_standardise(renders) @ _standardise(seen).T).max(axis=1)
         dup[idx] = best > DUPLICATE_R
     return dup
 
 
-def _probabilities(examples: list, cnn, rnn, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """CNN and RNN probabilities for stroke examples, through the API's preprocessing and model calls."""
-    from api.inference import PROBABILITIES, prepare
-    from api.registry import Registry
-    from api.schemas import PredictRequest
-    from api.settings import Settings
-    from sketch.strokes import to_dataset_format
+def _standardise(a: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=1, keepdims=True)
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-6)
 
-    registry = Registry(models={"cnn": cnn, "rnn": rnn})
-    settings = Settings()
+
+def _probabilities(examples: list[StrokeExample], cnn: Network, rnn: Network, batch: int = 256):
+    """CNN and RNN probabilities for stroke examples, through the same preprocessing as the API."""
     cnn_out, rnn_out = [], []
     for start in range(0, len(examples), batch):
-        items = [
-            prepare(PredictRequest(strokes=to_dataset_format(e.strokes), model="ensemble"), settings, registry)
-            for e in examples[start : start + batch]
-        ]
-        cnn_out.append(PROBABILITIES["cnn"](items, registry)[0])
-        rnn_out.append(PROBABILITIES["rnn"](items, registry)[0])
+        part = examples[start : start + batch]
+        inputs = Inputs(
+            bitmaps=np.stack([render_simplified(e.strokes) for e in part]).astype(np.float32),
+            sequences=[normalized_to_sequence(e.strokes, rnn.max_len) for e in part],
+        )
+        cnn_out.append(cnn.predict(inputs))
+        rnn_out.append(rnn.predict(inputs))
     return np.concatenate(cnn_out), np.concatenate(rnn_out)
 
 
-def _restrict(probs: np.ndarray, classes: list[str], shared: list[str]) -> np.ndarray:
-    index = {c: i for i, c in enumerate(classes)}
-    p = probs[:, [index[c] for c in shared]]
-    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+def _rnn_over(probs: np.ndarray, rnn_classes: list[str], classes: list[str]) -> np.ndarray:
+    """The RNN alone answering over ``classes``: its probabilities there (0 for classes it does not know)."""
+    index = {c: i for i, c in enumerate(rnn_classes)}
+    out = np.zeros((len(probs), len(classes)), dtype=np.float32)
+    for j, c in enumerate(classes):
+        if c in index:
+            out[:, j] = probs[:, index[c]]
+    return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
 
 
 def _topk(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -102,33 +106,71 @@ def _nll(probs: np.ndarray, labels: np.ndarray) -> float:
 
 def _mcnemar(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value for b and c discordant pairs."""
-    from math import comb
-
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    return min(1.0, 2 * sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
 
 
-def run(store: Path, data_dir: Path, rnn_dir: Path | None = None) -> str:
-    from api.inference import combine_probabilities
-    from training.rnn import load_stroke_data
+def _hide(split: dict, rnn: Network, hidden: set[str]) -> tuple[np.ndarray, list[str]]:
+    """The RNN's probabilities as if it had never learned ``hidden`` (columns dropped, renormalised)."""
+    keep = [i for i, c in enumerate(rnn.classes) if c not in hidden]
+    probs = split["rnn"][:, keep]
+    return probs / probs.sum(axis=1, keepdims=True), [rnn.classes[i] for i in keep]
 
+
+def _halves(cnn: Network, rnn: Network) -> list[set[str]]:
+    shared = sorted(set(cnn.classes) & set(rnn.classes))
+    return [set(shared[0::2]), set(shared[1::2])]
+
+
+def _choose(val: dict, cnn: Network, rnn: Network) -> tuple[float, float, dict]:
+    """(weight, scale): the lowest simulated validation log-loss that leaves hidden classes no worse off."""
+    halves = _halves(cnn, rnn)
+    hidden = [_hide(val, rnn, h) for h in halves]
+    on_hidden = [np.array([cnn.classes[y] in h for y in val["labels"]]) for h in halves]
+    cnn_hits = sum(int((val["cnn"][sel].argmax(1) == val["labels"][sel]).sum()) for sel in on_hidden)
+    losses, harmless = {}, set()
+    for w in WEIGHT_GRID:
+        for scale in SCALE_GRID:
+            ens = [combine(val["cnn"], cnn.classes, p, c, float(w), scale) for p, c in hidden]
+            losses[float(w), scale] = float(np.mean([_nll(e, val["labels"]) for e in ens]))
+            hits = sum(
+                int((e[sel].argmax(1) == val["labels"][sel]).sum()) for e, sel in zip(ens, on_hidden, strict=True)
+            )
+            if hits >= cnn_hits:
+                harmless.add((float(w), scale))
+    weight, scale = min(harmless, key=lambda k: (round(losses[k], 6), abs(k[0] - 0.5), abs(np.log(k[1]))))
+    return weight, scale, losses
+
+
+def _hidden_class_simulation(split: dict, cnn: Network, rnn: Network, weight: float, scale: float) -> list[str]:
+    """Ensemble vs CNN on drawings of classes hidden from the RNN (see the module docstring)."""
+    lines = []
+    for half, hidden in enumerate(_halves(cnn, rnn)):
+        probs, classes = _hide(split, rnn, hidden)
+        ens = combine(split["cnn"], cnn.classes, probs, classes, weight, scale)
+        sel = np.array([cnn.classes[y] in hidden for y in split["labels"]])
+        y = split["labels"][sel]
+        lines.append(
+            f"| hidden half {half + 1} ({len(hidden)} classes, {int(sel.sum())} drawings) | "
+            f"{_topk(split['cnn'][sel], y, 1):.1%} | {_topk(ens[sel], y, 1):.1%} | "
+            f"{_topk(split['cnn'][sel], y, 5):.1%} | {_topk(ens[sel], y, 5):.1%} |"
+        )
+    return lines
+
+
+def run(store: Path, data_dir: Path) -> ModelCard:
     store, data_dir = Path(store), Path(data_dir)
-    cnn, rnn = _load(store, rnn_dir)
-    rnn_dir = rnn_dir or store / "rnn" / rnn.version
-    params = rnn.metadata.get("training", {}).get("params", {})
-    shared = [c for c in cnn.classes if c in set(rnn.classes)]
-    # The RNN's own data selection, restricted to the shared classes: same split, same caps.
+    cnn = load_network(latest_version(store / "cnn"), "onnx")
+    rnn = load_network(latest_version(store / "rnn"), "onnx")
+    params = rnn.card.training.params if rnn.card.training else {}
+    # The CNN's classes that have stroke drawings, with the RNN's own data selection: same split, same caps.
+    stroke_classes = [c for c in cnn.classes if c in set(rnn.classes)]
     data = load_stroke_data(
-        data_dir,
-        shared,
-        params.get("max_per_class", 1000),
-        1,
-        int(params.get("workers", 1)),
+        data_dir, stroke_classes, params.get("max_per_class", 1000), 1, int(params.get("workers", 1))
     )
-    label_of = {c: i for i, c in enumerate(shared)}
+    label_of = {c: i for i, c in enumerate(cnn.classes)}
 
     splits = {}
     for split in ("val", "test"):
@@ -137,99 +179,95 @@ def run(store: Path, data_dir: Path, rnn_dir: Path | None = None) -> str:
         examples = [e for e, d in zip(examples, dup, strict=True) if not d]
         labels = np.array([label_of[e.category] for e in examples], dtype=np.int64)
         cnn_p, rnn_p = _probabilities(examples, cnn, rnn)
-        splits[split] = {"examples": examples, "labels": labels, "cnn": cnn_p, "rnn": rnn_p, "dropped": int(dup.sum())}
+        splits[split] = {"labels": labels, "cnn": cnn_p, "rnn": rnn_p, "dropped": int(dup.sum())}
 
-    def ensemble(s, w):
-        return combine_probabilities(s["cnn"], cnn.classes, s["rnn"], rnn.classes, w)[0]
+    def ensemble(s: dict, w: float, scale: float = 1.0) -> np.ndarray:
+        return combine(s["cnn"], cnn.classes, s["rnn"], rnn.classes, w, scale)
 
     val = splits["val"]
-    losses = {float(w): _nll(_restrict(ensemble(val, w), shared, shared), val["labels"]) for w in WEIGHT_GRID}
-    weight = min(losses, key=lambda w: (round(losses[w], 6), abs(w - 0.5)))
+    weight, scale, losses = _choose(val, cnn, rnn)
 
     test = splits["test"]
     y = test["labels"]
-    rows = {
-        "CNN (strokes rasterised like the dataset)": _restrict(test["cnn"], cnn.classes, shared),
-        "RNN (stroke sequences)": _restrict(test["rnn"], rnn.classes, shared),
-        f"Ensemble (geometric mean, RNN weight {weight:.2f})": ensemble(test, weight),
-    }
-    full = {
-        "CNN": _topk(test["cnn"], np.array([cnn.classes.index(shared[i]) for i in y]), 1),
-        "RNN": _topk(test["rnn"], np.array([rnn.classes.index(shared[i]) for i in y]), 1),
-    }
     n = len(y)
+    rows = {
+        "CNN (strokes rasterised like the dataset)": test["cnn"],
+        "RNN (stroke sequences; its classes among the CNN's)": _rnn_over(test["rnn"], rnn.classes, cnn.classes),
+        f"Ensemble (RNN weight {weight:.2f}, unknown-class scale {scale:g})": ensemble(test, weight, scale),
+    }
+    names = list(rows)
     lines = [
-        f"Held-out stroke drawings: {n} (RNN test split, {len(shared)} classes both models know; "
-        f"{test['dropped']} dropped as copies of CNN training bitmaps). CNN {cnn.version}, RNN {rnn.version}.",
+        f"Held-out stroke drawings: {n} (stroke test split of the {len(set(y.tolist()))} CNN classes that have "
+        f"stroke drawings; {test['dropped']} dropped as copies of CNN training bitmaps). Every answer ranks all "
+        f"{len(cnn.classes)} CNN classes. CNN {cnn.version}, RNN {rnn.version}.",
         "",
         "| model | top-1 | top-5 | mean per-class top-1 | log-loss |",
         "|---|---|---|---|---|",
     ]
-    scores = {}
-    names = list(rows)
     for name, p in rows.items():
         t1, t5 = _topk(p, y, 1), _topk(p, y, 5)
-        scores[name] = {"top1": round(t1, 4), "top5": round(t5, 4)}
         se = np.sqrt(t1 * (1 - t1) / max(n, 1))
         per_class = np.mean([(p[y == i].argmax(axis=1) == i).mean() for i in np.unique(y)])
         lines.append(f"| {name} | {t1:.1%} ± {se:.1%} | {t5:.1%} | {per_class:.1%} | {_nll(p, y):.3f} |")
-    cnn_right, ens_right = (p.argmax(axis=1) == y for p in (rows[names[0]], rows[names[2]]))
+    cnn_right, ens_right = (rows[m].argmax(axis=1) == y for m in (names[0], names[2]))
+    only_ens, only_cnn = int((ens_right & ~cnn_right).sum()), int((cnn_right & ~ens_right).sum())
     lines += [
         "",
-        f"Paired, ensemble vs CNN: the ensemble alone is right on {int((ens_right & ~cnn_right).sum())} "
-        f"drawings, the CNN alone on {int((cnn_right & ~ens_right).sum())} (McNemar exact p = "
-        f"{_mcnemar(int((ens_right & ~cnn_right).sum()), int((cnn_right & ~ens_right).sum())):.2f}).",
-    ]
-    lines += [
+        f"Paired, ensemble vs CNN: the ensemble alone is right on {only_ens} drawings, the CNN alone on {only_cnn} "
+        f"(McNemar exact p = {_mcnemar(only_ens, only_cnn):.3f}). ± is one standard error. Weight and scale "
+        f"chosen on {len(val['labels'])} validation drawings with half of the shared classes hidden from the RNN "
+        f"in turn: the lowest mean log-loss ({losses[weight, scale]:.3f}; CNN alone {losses[0.0, 1.0]:.3f}) among the "
+        "choices whose top-1 on the hidden classes' drawings is at least the CNN's.",
         "",
-        f"Top-1 over each model's own full class list (what `cnn`/`rnn` answer alone): CNN {full['CNN']:.1%} "
-        f"of {len(cnn.classes)} classes, RNN {full['RNN']:.1%} of {len(rnn.classes)} classes. ± is one standard "
-        f"error. Ensemble weight chosen on {len(val['labels'])} validation drawings "
-        f"(log-loss {losses[weight]:.3f}; CNN alone {losses[0.0]:.3f}, RNN alone {losses[1.0]:.3f}).",
+        "Classes the RNN does not know (simulated on the test drawings: half of the shared classes hidden from it):",
         "",
-        "Per class (top-1, test drawings):",
-        "",
-        "| class | n | CNN | RNN | ensemble |",
+        "| drawings of hidden classes | CNN top-1 | ensemble top-1 | CNN top-5 | ensemble top-5 |",
         "|---|---|---|---|---|",
+        *_hidden_class_simulation(test, cnn, rnn, weight, scale),
     ]
-    preds = {name: p.argmax(axis=1) for name, p in rows.items()}
-    for i, c in enumerate(shared):
-        sel = y == i
-        if not sel.any():
-            continue
-        accs = [f"{(preds[m][sel] == i).mean():.0%}" for m in names]
-        lines.append(f"| {c} | {int(sel.sum())} | " + " | ".join(accs) + " |")
     table = "\n".join(lines) + "\n"
 
-    report = rnn_dir / "report"
-    report.mkdir(parents=True, exist_ok=True)
-    (report / "comparison.md").write_text("# CNN vs RNN vs ensemble on held-out strokes\n\n" + table)
-    meta_path = rnn_dir / "metadata.json"
-    meta = json.loads(meta_path.read_text())
-    meta["ensemble"] = {
-        "rnn_weight": weight,
-        "combination": "weighted geometric mean over the shared classes, renormalised",
-        "chosen_on": f"val split, {len(val['labels'])} stroke drawings, lowest log-loss on a 0.05 grid",
-        "cnn_version": cnn.version,
-        "classes": shared,
-        # The ensemble's own held-out figures first (what GET /models shows), then all three models'.
-        "metrics": {"split": "held-out strokes, shared classes", "n": n, **scores[names[2]]},
-        "test": scores | {"n": n},
-    }
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    ens_top1, ens_top5 = _topk(rows[names[2]], y, 1), _topk(rows[names[2]], y, 5)
+    out_dir = store / "ensemble" / new_version()
+    (out_dir / "report").mkdir(parents=True)
+    (out_dir / "report" / "comparison.md").write_text("# CNN vs RNN vs ensemble on held-out strokes\n\n" + table)
+    card = ModelCard(
+        kind="ensemble",
+        version=out_dir.name,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        architecture=f"cnn {cnn.version} x rnn {rnn.version}",
+        classes=cnn.classes,
+        preprocessing_version=sketch.PREPROCESSING_VERSION,
+        metrics=Metrics(split="held-out strokes", n=n, top1=round(ens_top1, 4), top5=round(ens_top5, 4)),
+        files={"saved_model": None, "onnx": None, "keras": None, "report": "report"},
+        ensemble=EnsembleSpec(
+            members={"cnn": cnn.version, "rnn": rnn.version},
+            rnn_weight=weight,
+            unknown_scale=scale,
+            rule=RULE,
+            chosen_on=f"val split, {len(val['labels'])} stroke drawings, half of the shared classes hidden from the "
+            "RNN in turn: lowest mean log-loss among the choices that keep the hidden classes' top-1 at least the "
+            "CNN's (weight on a 0.05 grid, scale on powers of 2)",
+        ),
+        notes=[
+            f"held-out strokes, all {len(cnn.classes)} CNN classes ranked: CNN top-1 {_topk(test['cnn'], y, 1):.4f}, "
+            f"ensemble {ens_top1:.4f}; see report/comparison.md"
+        ],
+    )
+    card.check_compatible()
+    card.write(out_dir)
     print(table)
-    return table
+    print(f"wrote {out_dir}")
+    return card
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__.split("\n")[0])
     parser.add_argument("--model-store", type=Path, default=Path("model_store"))
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/quickdraw"))
-    parser.add_argument("--rnn-version", help="default: the newest RNN in the store")
     args = parser.parse_args(argv)
-    rnn_dir = args.model_store / "rnn" / args.rnn_version if args.rnn_version else None
     try:
-        run(args.model_store, args.data_dir, rnn_dir)
+        run(args.model_store, args.data_dir)
     except qd.DataError as exc:
         parser.exit(2, f"error: {exc}\n")
 

@@ -1,23 +1,29 @@
-"""Export a trained Keras model into the versioned model store.
+"""Export a trained Keras model into the versioned model store, with its card written once.
 
 ``model_store/<kind>/<version>/`` holds ``saved_model/`` (the artifact of record, from
-``model.export``), ``model.keras`` (to resume training or compare), ``model.onnx`` (the same
-graph for onnxruntime, checked against the SavedModel),
-``metadata.json`` (the class list travels with the model) and ``report/``.
+``model.export``), ``model.keras`` (to resume training or compare), ``model.onnx`` (the same graph
+for onnxruntime, checked against the SavedModel on real inputs here), ``card.json`` (the model
+card, ``models.card``) and ``report/``. The card is written last, complete: a folder without one
+is an unfinished export, and the API never loads it.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import sketch
+from models.card import Files, Metrics, ModelCard, OnnxCheck, Training
+from models.runtime import onnx_runner, tensorflow_runner
+
+ONNX_TOLERANCE = 1e-4
 
 
 def new_version() -> str:
@@ -37,31 +43,22 @@ def framework_versions() -> dict[str, str]:
     }
 
 
-def run_metadata(result: dict, history: dict, model, args, minutes: float) -> dict:
-    """The ``metrics`` (test split) and ``training`` entries of every model's metadata.json."""
-    return {
-        "metrics": {
-            "split": "test",
-            **{k: result[k] for k in ("n", "top1", "top3", "top5", "macro_f1")},
-            "worst5_f1": result["worst5_f1"],
-        },
-        "training": {
-            "epochs_run": len(history["loss"]),
-            "params": {k: v for k, v in vars(args).items() if k != "func"},
-            "parameters_count": int(model.count_params()),
-            "minutes": round(minutes, 1),
-            "history": {k: [round(float(x), 4) for x in v] for k, v in history.items()},
-        },
-    }
+def test_metrics(result: dict) -> Metrics:
+    """The card's ``metrics``: the test split's headline figures from ``training.evaluate``."""
+    return Metrics(split="test", **{k: result[k] for k in ("n", "top1", "top3", "top5", "macro_f1", "worst5_f1")})
 
 
-def export_model(model, out_dir: Path, metadata: dict) -> Path:
-    """Write the SavedModel, its ONNX copy and metadata.json into ``out_dir``; returns it."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    saved = out_dir / "saved_model"
-    model.export(str(saved), verbose=False)
-    model.save(out_dir / "model.keras")
-    onnx_path = out_dir / "model.onnx"
+def training_info(history: dict, model, args, minutes: float) -> Training:
+    return Training(
+        epochs_run=len(history["loss"]),
+        params={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"},
+        parameters_count=int(model.count_params()),
+        minutes=round(minutes, 1),
+        history={k: [round(float(x), 4) for x in v] for k, v in history.items()},
+    )
+
+
+def convert_to_onnx(saved_model: Path, onnx_path: Path) -> None:
     # tf2onnx's Python API breaks on Keras 3; its CLI on the SavedModel works.
     subprocess.run(
         [
@@ -69,7 +66,7 @@ def export_model(model, out_dir: Path, metadata: dict) -> Path:
             "-m",
             "tf2onnx.convert",
             "--saved-model",
-            str(saved),
+            str(saved_model),
             "--output",
             str(onnx_path),
             "--opset",
@@ -78,12 +75,46 @@ def export_model(model, out_dir: Path, metadata: dict) -> Path:
         check=True,
         capture_output=True,
     )
-    metadata = {
-        **metadata,
-        "preprocessing_version": sketch.PREPROCESSING_VERSION,
-        "framework_versions": framework_versions(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "files": {"saved_model": "saved_model", "keras": "model.keras", "onnx": "model.onnx", "report": "report"},
-    }
-    (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    return out_dir
+
+
+def check_onnx(out_dir: Path, batches: Iterable[np.ndarray], rank: int, num_classes: int, split: str) -> OnnxCheck:
+    """The ONNX copy against the SavedModel on ``batches`` (model inputs); raises above the tolerance."""
+    saved = tensorflow_runner(out_dir / "saved_model")
+    onnx = onnx_runner(out_dir / "model.onnx", rank, num_classes)
+    diff, n = 0.0, 0
+    for x in batches:
+        diff = max(diff, float(np.abs(saved(x) - onnx(x)).max()))
+        n += len(x)
+    if n == 0:
+        raise ValueError("the ONNX check needs at least one input")
+    if diff > ONNX_TOLERANCE:
+        raise RuntimeError(f"{out_dir}/model.onnx differs from the SavedModel by {diff:.2e}")
+    return OnnxCheck(split=split, n=n, max_abs_diff=diff, tolerance=ONNX_TOLERANCE)
+
+
+def export_model(
+    model,
+    out_dir: Path,
+    card_fields: dict[str, Any],
+    check_batches: Iterable[np.ndarray],
+    check_split: str = "test",
+) -> ModelCard:
+    """Write the SavedModel, its checked ONNX copy and, last, the card; returns the card."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved = out_dir / "saved_model"
+    model.export(str(saved), verbose=False)
+    model.save(out_dir / "model.keras")
+    convert_to_onnx(saved, out_dir / "model.onnx")
+    fields = {"version": out_dir.name, **card_fields}
+    rank = len(fields["input"].shape)
+    card = ModelCard(
+        **fields,
+        preprocessing_version=sketch.PREPROCESSING_VERSION,
+        framework_versions=framework_versions(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        files=Files(),
+        onnx_check=check_onnx(out_dir, check_batches, rank, len(fields["classes"]), check_split),
+    )
+    card.check_compatible()
+    card.write(out_dir)
+    return card

@@ -11,7 +11,6 @@ early stopping, best weights restored) -> evaluate on the held-out test split ->
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -20,40 +19,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+from models.card import DataInfo, InputSpec
 from training import data as qd
+from training import train_rnn
 from training.evaluate import evaluate, summary, write_report
-from training.export import export_model, new_version, run_metadata
-
-SEED = 1337
-
-
-class TimeBudget:
-    """Stop training before an epoch that would overrun the wall-clock budget."""
-
-    def __init__(self, minutes: float):
-        import keras
-
-        budget = minutes * 60
-
-        class _Callback(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.start = time.monotonic()
-
-            def on_epoch_end(self, epoch, logs=None):
-                elapsed = time.monotonic() - self.start
-                if elapsed / (epoch + 1) * (epoch + 2) > budget:
-                    print(f"time budget: stopping after epoch {epoch + 1} ({elapsed / 60:.1f} min)")
-                    self.model.stop_training = True
-
-        self.callback = _Callback()
-
-
-def class_weights(labels: np.ndarray, num_classes: int, power: float) -> dict[int, float]:
-    """Weights ~ (1/frequency)^power, mean 1: small classes count more without drowning the big ones."""
-    counts = np.bincount(labels, minlength=num_classes).astype(float)
-    w = (counts.sum() / np.maximum(counts, 1) / num_classes) ** power
-    w /= (w * counts).sum() / counts.sum()
-    return {i: float(v) for i, v in enumerate(w)}
+from training.export import export_model, new_version, test_metrics, training_info
+from training.fitting import SEED, class_weights, time_budget
 
 
 def train_cnn(args: argparse.Namespace) -> Path:
@@ -95,7 +66,7 @@ def train_cnn(args: argparse.Namespace) -> Path:
         class_weight=class_weights(splits.y["train"], len(classes), args.class_weight_power),
         callbacks=[
             keras.callbacks.EarlyStopping("val_accuracy", patience=2, restore_best_weights=True),
-            TimeBudget(args.time_budget_min).callback,
+            time_budget(args.time_budget_min),
         ],
         verbose=2,
     )
@@ -105,33 +76,33 @@ def train_cnn(args: argparse.Namespace) -> Path:
     result = evaluate(probs, splits.y["test"], classes)
     print(summary(result, train_minutes))
 
-    version = new_version()
-    out_dir = Path(args.output_dir) / "cnn" / version
+    out_dir = Path(args.output_dir) / "cnn" / new_version()
     files = qd.select_categories(qd.category_files(args.data_dir, "numpy_bitmap"), args.categories)
-    metadata = {
-        "kind": "cnn",
-        "name": "cnn",
-        "version": version,
-        "architecture": args.arch,
-        "classes": classes,
-        "input": {
-            "name": "bitmap",
-            "shape": [None, 28, 28, 1],
-            "dtype": "float32",
-            "description": "28x28 bitmap, 0-255, white ink (255) on black (0), as numpy_bitmap",
-        },
-        "output": {"name": "probabilities", "shape": [None, len(classes)]},
-        "counts": splits.counts(),
-        **run_metadata(result, history.history, model, args, train_minutes),
-        "data": {
-            "format": "numpy_bitmap",
-            "manifest_hash": qd.manifest_hash(list(files.values())),
-            "split": f"content hash: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train",
-        },
-    }
-    export_model(model, out_dir, json.loads(json.dumps(metadata, default=str)))
     write_report(result, classes, out_dir / "report", history.history)
-    print(f"exported {out_dir}")
+    card = export_model(
+        model,
+        out_dir,
+        {
+            "kind": "cnn",
+            "architecture": args.arch,
+            "classes": classes,
+            "input": InputSpec(
+                name="bitmap",
+                shape=[None, 28, 28, 1],
+                description="28x28 bitmap, 0-255, white ink (255) on black (0), as numpy_bitmap",
+            ),
+            "metrics": test_metrics(result),
+            "training": training_info(history.history, model, args, train_minutes),
+            "data": DataInfo(
+                format="numpy_bitmap",
+                manifest_hash=qd.manifest_hash(list(files.values())),
+                split=f"content hash: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train",
+                counts=splits.counts(),
+            ),
+        },
+        (splits.x["test"][i : i + 1024, ..., None].astype(np.float32) for i in range(0, len(splits.y["test"]), 1024)),
+    )
+    print(f"exported {out_dir} (ONNX matches the SavedModel within {card.onnx_check.max_abs_diff:.1e})")
     return out_dir
 
 
@@ -153,12 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     cnn.add_argument("--seed", type=int, default=SEED)
     cnn.set_defaults(func=train_cnn)
 
-    try:
-        from training import rnn
-    except ImportError:
-        rnn = None
-    if rnn is not None:
-        rnn.add_parser(sub)
+    train_rnn.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.kind == "cnn":

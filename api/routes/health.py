@@ -1,21 +1,29 @@
-"""Liveness and readiness: /health answers while the process runs, /ready once models are warm."""
+"""Liveness and readiness: /health answers while the process runs, /ready once every model is warm."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import RegistryDep
+from api.deps import ModelsDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", operation_id="health")
 def health() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "models not loaded or not warmed up; says why"}})
-def ready(registry: RegistryDep):
-    if registry.ready:
-        return {"status": "ready", "models": {n: m.version for n, m in registry.models.items()}}
-    reason = "; ".join(registry.errors.values()) or "models are loading"
-    return JSONResponse({"status": "not ready", "detail": reason}, status_code=503)
+@router.get(
+    "/ready",
+    operation_id="ready",
+    responses={503: {"description": "a model is not loaded or not warmed up yet; detail says why"}},
+)
+def ready(request: Request, store: ModelsDep):
+    """Ready when every model in the store loaded and ran once: a store that is partly broken is not
+    served as if it were whole (a rollout stops there), and ``detail`` says what is wrong."""
+    notes = store.notes
+    if request.app.state.ready and store.models and not store.errors:
+        body = {"status": "ready", "models": {n: m.version for n, m in store.models.items()}}
+        return body | ({"notes": notes} if notes else {})
+    reason = "; ".join(store.errors.values()) or "models are loading"
+    return JSONResponse({"status": "not ready", "detail": reason, "notes": notes}, status_code=503)

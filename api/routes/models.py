@@ -1,50 +1,48 @@
-"""What is loaded: model metadata and class lists."""
+"""What is loaded: each model's card (version, classes, input, metrics...), and the input limits."""
 
 from fastapi import APIRouter
 
-from api.deps import RegistryDep
-from api.inference import ensemble_classes, model_names
+from api.deps import ModelsDep, SettingsDep
+from api.schemas import MAX_BATCH_ITEMS, MAX_POINTS, MAX_TOP_K
+from models.kinds import DEFAULTS, KINDS
 
 router = APIRouter(tags=["models"])
 
+# Card entries too long or too internal for the listing (GET the report for them).
+_OMITTED = {"training", "data"}
 
-@router.get("/models")
-def models(registry: RegistryDep) -> dict:
-    """Metadata per model: version, classes, input spec, test metrics, runtime, and load errors."""
+
+@router.get("/models", operation_id="list_models")
+def models(store: ModelsDep) -> dict:
+    """Per loaded model: its card (classes, input, test metrics, ONNX check, ensemble weight...),
+    the runtime and notes; which model answers each input kind by default; and why others are missing."""
     out = {
         name: {
             "name": name,
-            "version": m.version,
-            "kind": m.metadata.get("kind", name),
+            "description": KINDS[name].description,
             "runtime": m.runtime,
-            "classes": m.classes,
-            "input": m.metadata.get("input"),
-            "metrics": m.metadata.get("metrics"),
-            "preprocessing_version": m.metadata.get("preprocessing_version"),
-            "created": m.metadata.get("created"),
+            "notes": getattr(m, "notes", []),
+            **m.card.model_dump(mode="json", exclude=_OMITTED, exclude_none=True),
         }
-        for name, m in registry.models.items()
+        for name, m in store.models.items()
     }
-    if "ensemble" in model_names(registry):
-        cnn, rnn = registry.models["cnn"], registry.models["rnn"]
-        out["ensemble"] = {
-            "name": "ensemble",
-            "version": f"cnn-{cnn.version}+rnn-{rnn.version}",
-            "kind": "ensemble",
-            "runtime": rnn.runtime,
-            "classes": ensemble_classes(registry),
-            "input": {"name": "strokes", "description": "CNN on the rasterised strokes x RNN on the sequence"},
-            # Chosen weight and its held-out comparison, written by training.compare.
-            "metrics": rnn.metadata.get("ensemble", {}).get("metrics"),
-            "rnn_weight": rnn.metadata.get("ensemble", {}).get("rnn_weight"),
-        }
-    return {"models": out, "available": model_names(registry), "errors": registry.errors}
+    defaults = {kind: next((n for n in names if n in store.models), None) for kind, names in DEFAULTS.items()}
+    return {"models": out, "available": list(store.models), "defaults": defaults, "errors": store.errors}
 
 
-@router.get("/classes")
-def classes(registry: RegistryDep) -> dict[str, list[str]]:
+@router.get("/classes", operation_id="list_classes")
+def classes(store: ModelsDep) -> dict[str, list[str]]:
     """Class names in output order, one key per model name that /predict accepts."""
-    out = {name: m.classes for name, m in registry.models.items()}
-    if "ensemble" in model_names(registry):
-        out["ensemble"] = ensemble_classes(registry)
-    return out
+    return {name: m.classes for name, m in store.models.items()}
+
+
+@router.get("/limits", operation_id="limits")
+def limits(settings: SettingsDep) -> dict[str, int]:
+    """The input limits /predict and /submissions enforce, so clients need not guess them."""
+    return {
+        "max_top_k": MAX_TOP_K,
+        "max_batch_items": MAX_BATCH_ITEMS,
+        "max_points": MAX_POINTS,
+        "max_body_bytes": settings.max_body_bytes,
+        "max_image_pixels": settings.max_image_pixels,
+    }

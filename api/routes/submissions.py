@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import SettingsDep, SubmissionsDep
-from api.schemas import Prediction, Stroke
+from api.schemas import MAX_POINTS, Prediction, Stroke
 from api.submissions import StoreUnavailableError
 
 router = APIRouter(tags=["submissions"])
@@ -92,8 +92,8 @@ def create_submission(body: SubmissionRequest, store: SubmissionsDep, settings: 
             body.strokes,
             (body.canvas.width, body.canvas.height),
             predictions,
-            settings.max_strokes,
-            settings.max_points,
+            None,
+            MAX_POINTS,
         )
     except StoreUnavailableError as exc:
         raise _unavailable(exc) from None

@@ -1,0 +1,176 @@
+"""The model card: everything known about one exported model, in one typed definition.
+
+``training.export`` writes it once, complete, as ``card.json`` next to the model files; nothing
+patches it afterwards (a comparison that chooses an ensemble weight writes an ensemble card of its
+own). Loading validates it against the running code (``check_compatible``): a card whose
+preprocessing version or input spec this code cannot honour is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+import sketch
+from models.kinds import BITMAP, SEQUENCE, get_kind
+
+CARD_FILE = "card.json"
+BITMAP_SHAPE = [None, 28, 28, 1]
+SEQUENCE_SHAPE = [None, None, 3]
+
+
+class CardError(ValueError):
+    """A card that is missing, unreadable or does not match the running code; the message says why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(_Strict):
+    name: Literal["bitmap", "sequence"]
+    shape: list[int | None]
+    dtype: Literal["float32"] = "float32"
+    description: str
+    max_len: int | None = Field(None, ge=2, description="sequence inputs: longer drawings are simplified to fit")
+
+
+class Metrics(_Strict):
+    split: str
+    n: int = Field(..., ge=0)
+    top1: float
+    top3: float | None = None
+    top5: float
+    macro_f1: float | None = None
+    worst5_f1: list[dict[str, Any]] = []
+
+
+class Training(_Strict):
+    params: dict[str, Any]
+    epochs_run: int
+    minutes: float
+    parameters_count: int
+    history: dict[str, list[float]]
+
+
+class DataInfo(_Strict):
+    format: str
+    manifest_hash: str
+    split: str
+    counts: dict[str, dict[str, int]] = Field(..., description="per class: drawings per split")
+    sources_per_class: dict[str, dict[str, int]] | None = None
+    duplicates_dropped: dict[str, int] | None = None
+
+
+class OnnxCheck(_Strict):
+    """The ONNX copy against the SavedModel on real inputs, at export."""
+
+    split: str
+    n: int
+    max_abs_diff: float
+    tolerance: float
+
+
+class Files(_Strict):
+    saved_model: str | None = "saved_model"
+    onnx: str | None = "model.onnx"
+    keras: str | None = "model.keras"
+    report: str | None = "report"
+
+
+class EnsembleSpec(_Strict):
+    members: dict[str, str] = Field(..., description="kind -> the exact version combined")
+    rnn_weight: float = Field(..., ge=0.0, le=1.0)
+    unknown_scale: float = Field(1.0, gt=0.0, description="for classes the RNN does not know (models.ensemble)")
+    rule: str = Field(..., description="how the two opinions combine, including classes one model does not know")
+    chosen_on: str
+
+
+class MlflowRun(_Strict):
+    run_id: str
+    experiment: str
+    tracking_uri: str | None = None
+    registered_model: str | None = None
+    registered_version: str | None = None
+
+
+class ModelCard(_Strict):
+    kind: str
+    version: str
+    created: str
+    architecture: str
+    classes: list[str] = Field(..., min_length=2, description="output order")
+    input: InputSpec | None = Field(None, description="networks only; a composite model reads its members' inputs")
+    preprocessing_version: str
+    framework_versions: dict[str, str] = {}
+    metrics: Metrics | None = None
+    training: Training | None = None
+    data: DataInfo | None = None
+    files: Files = Files()
+    onnx_check: OnnxCheck | None = None
+    ensemble: EnsembleSpec | None = None
+    mlflow_run: MlflowRun | None = None
+    notes: list[str] = []
+
+    @field_validator("classes")
+    @classmethod
+    def _unique(cls, classes: list[str]) -> list[str]:
+        if len(set(classes)) != len(classes):
+            raise ValueError("classes must be unique")
+        return classes
+
+    def check_compatible(self) -> None:
+        """Raise ``CardError`` when this code cannot serve the model as it was trained."""
+        kind = get_kind(self.kind)
+        if self.preprocessing_version not in sketch.COMPATIBLE_PREPROCESSING_VERSIONS:
+            raise CardError(
+                f"{self.kind} {self.version} was made with preprocessing version {self.preprocessing_version}, "
+                f"this code runs {sketch.PREPROCESSING_VERSION} "
+                f"(compatible: {', '.join(sorted(sketch.COMPATIBLE_PREPROCESSING_VERSIONS))})"
+            )
+        if kind.composite:
+            if self.ensemble is None or set(self.ensemble.members) != set(kind.members):
+                raise CardError(f"{self.kind} {self.version}: the card must name its members {', '.join(kind.members)}")
+            return
+        if self.input is None:
+            raise CardError(f"{self.kind} {self.version}: the card has no input spec")
+        (reads,) = kind.reads
+        expected = {BITMAP: BITMAP_SHAPE, SEQUENCE: SEQUENCE_SHAPE}[reads]
+        if self.input.name != reads or self.input.shape != expected:
+            raise CardError(
+                f"{self.kind} {self.version}: input {self.input.name} {self.input.shape} does not match "
+                f"what kind {self.kind} reads ({reads} {expected})"
+            )
+        if reads == SEQUENCE and self.input.max_len is None:
+            raise CardError(f"{self.kind} {self.version}: a sequence input needs max_len")
+
+    def write(self, folder: Path) -> Path:
+        """Write ``card.json`` once; an existing card is never overwritten."""
+        path = Path(folder) / CARD_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.model_dump_json(indent=2, exclude_none=True) + "\n")
+        try:
+            os.link(tmp, path)  # fails if a card is already there: cards are written once
+        except FileExistsError:
+            raise CardError(f"{path} exists: a card is written once, export a new version instead") from None
+        finally:
+            tmp.unlink()
+        return path
+
+
+def read_card(folder: Path) -> ModelCard:
+    path = Path(folder) / CARD_FILE
+    try:
+        return ModelCard.model_validate(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise CardError(f"{path} not found") from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise CardError(f"{path} is not a valid model card: {where}: {first['msg']}") from None
+        raise CardError(f"{path} is unreadable: {exc}") from None

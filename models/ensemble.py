@@ -1,0 +1,107 @@
+"""The CNN x RNN ensemble: a model like any other, answering every class the CNN knows.
+
+``p(c) ~ p_cnn(c) ** (1 - w) * q(c) ** w``, renormalised over the CNN's classes: a product of
+experts, where a class wins when both models find it plausible and one model's confident "no"
+counts. ``q(c)`` is the RNN's probability for the classes it knows. For a class it was never
+trained on, the RNN has no opinion of its own; it is given the RNN's mean probability over the
+classes *it* knows and the CNN does not (its "something else" mass per class), times a scale ``s``:
+a drawing the RNN takes for none of the shared classes lifts the classes only the CNN knows, and a
+drawing it recognises confidently pushes them down. ``w`` and ``s`` are chosen on validation data
+by ``training.compare`` (``s`` by hiding classes from the RNN, since no class it never learned has
+stroke drawings to measure on) and recorded, with the exact member versions, in the ensemble's card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.card import ModelCard
+
+# A probability of exactly 0 would veto a class for good.
+EPS = 1e-7
+RULE = (
+    "weighted geometric mean p_cnn^(1-w) * q^w over the CNN's classes, renormalised; q = the RNN's "
+    "probability, or for a class the RNN does not know, s times its mean probability over the classes only it knows"
+)
+
+
+def combine(
+    cnn_probs: np.ndarray,
+    cnn_classes: list[str],
+    rnn_probs: np.ndarray,
+    rnn_classes: list[str],
+    rnn_weight: float,
+    unknown_scale: float = 1.0,
+) -> np.ndarray:
+    """Ensemble probabilities over ``cnn_classes`` (see the module docstring)."""
+    rnn_index = {c: i for i, c in enumerate(rnn_classes)}
+    cnn_set = set(cnn_classes)
+    rnn_only = [i for i, c in enumerate(rnn_classes) if c not in cnn_set]
+    if rnn_only:
+        unknown = unknown_scale * rnn_probs[:, rnn_only].mean(axis=1, keepdims=True)
+    else:
+        unknown = np.full((len(rnn_probs), 1), EPS, dtype=rnn_probs.dtype)
+    q = np.empty_like(cnn_probs)
+    for j, c in enumerate(cnn_classes):
+        q[:, j] = rnn_probs[:, rnn_index[c]] if c in rnn_index else unknown[:, 0]
+    log_p = (1.0 - rnn_weight) * np.log(np.maximum(cnn_probs, EPS)) + rnn_weight * np.log(np.maximum(q, EPS))
+    log_p -= log_p.max(axis=1, keepdims=True)
+    p = np.exp(log_p)
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@dataclass
+class Ensemble:
+    card: ModelCard
+    cnn: object  # models.loading.Network (not imported: loading imports this module lazily)
+    rnn: object
+    runtime: str = "ensemble"
+
+    @classmethod
+    def from_card(cls, card: ModelCard, members: dict) -> Ensemble:
+        from models.loading import ModelStoreError
+
+        for kind, version in card.ensemble.members.items():
+            member = members.get(kind)
+            if member is None:
+                raise ModelStoreError(f"ensemble {card.version} needs {kind} {version}, which is not loaded")
+            if member.version != version:
+                raise ModelStoreError(
+                    f"ensemble {card.version} was chosen for {kind} {version}, but {kind} {member.version} is loaded"
+                )
+        cnn, rnn = members["cnn"], members["rnn"]
+        if card.classes != cnn.classes:
+            raise ModelStoreError(f"ensemble {card.version}: its classes are not the CNN's")
+        return cls(card, cnn, rnn)
+
+    @property
+    def name(self) -> str:
+        return self.card.kind
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    @property
+    def classes(self) -> list[str]:
+        return self.card.classes
+
+    @property
+    def max_len(self) -> int | None:
+        return self.rnn.max_len
+
+    @property
+    def notes(self) -> list[str]:
+        return [*self.cnn.notes, *self.rnn.notes]
+
+    def predict(self, inputs) -> np.ndarray:
+        return combine(
+            self.cnn.predict(inputs),
+            self.cnn.classes,
+            self.rnn.predict(inputs),
+            self.rnn.classes,
+            self.card.ensemble.rnn_weight,
+            self.card.ensemble.unknown_scale,
+        )

@@ -1,0 +1,1 @@
+"""Helpers every test file shares: real servers on free ports, the app with test settings."""
