@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 
+from api import errors
 from api.batching import InferenceQueue
 from api.inference import predict, prepare
 from api.limits import BodySizeLimit
@@ -59,15 +58,6 @@ async def lifespan(app: FastAPI):
     app.state.inference.close()
 
 
-def _describe(error: dict) -> str:
-    # Union members show up in the location as type names ("list[float]"): leave them out.
-    loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body" and "[" not in str(p))
-    if error.get("type") == "json_invalid":
-        return f"malformed JSON: {error.get('ctx', {}).get('error', error.get('msg'))}"
-    msg = error.get("msg", "invalid").removeprefix("Value error, ")
-    return f"{loc}: {msg}" if loc else msg
-
-
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
@@ -86,16 +76,7 @@ def create_app() -> FastAPI:
         allow_headers=["*"],
     )
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # One readable sentence first (what the client got wrong), the structured list after it.
-        errors = exc.errors()
-        detail = "; ".join(dict.fromkeys(_describe(e) for e in errors[:5]))
-        return JSONResponse(
-            {"detail": detail, "errors": [{k: e.get(k) for k in ("loc", "msg", "type")} for e in errors[:20]]},
-            status_code=422,
-        )
-
+    errors.install(app)
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(predict_routes.router)

@@ -17,13 +17,33 @@ MAX_BATCH_ITEMS = 64
 Axis = Annotated[list[float], Field(max_length=MAX_POINTS)]
 Stroke = Annotated[list[Axis], Field(min_length=2, max_length=3)]
 ModelName = Literal[tuple(KINDS)]
+INPUTS = ("bitmap", "image", "strokes")
+
+_PIXEL = {"type": "number", "minimum": 0, "maximum": 255}
+_INK = {"type": "number", "exclusiveMinimum": 0}
+
+
+def _state_the_rules(schema: dict) -> None:
+    """Rules the validators below enforce with their own messages, stated in the schema as well, so
+    a client generated from it sends nothing the API refuses for shape: exactly one input, a bitmap
+    of 28x28 or 784 values in 0-255 with some ink, at least one point."""
+    schema["oneOf"] = [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}, "title": f"{name} input"}
+        for name in INPUTS
+    ]
+    schema["properties"]["bitmap"]["anyOf"] = [
+        {"type": "array", "items": {"type": "array", "items": _PIXEL, "minItems": 28, "maxItems": 28},
+         "minItems": 28, "maxItems": 28, "contains": {"type": "array", "contains": _INK}},
+        {"type": "array", "items": _PIXEL, "minItems": 784, "maxItems": 784, "contains": _INK},
+        {"type": "null"},
+    ]  # fmt: skip
 
 
 class PredictRequest(BaseModel):
     """Exactly one of ``bitmap``, ``image`` or ``strokes``."""
 
     # NaN and infinity are refused here: Python's JSON parser would otherwise let them through.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=_state_the_rules)
 
     bitmap: list[list[float]] | list[float] | None = Field(
         None,

@@ -2,10 +2,17 @@
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api.deps import ModelsDep
 
 router = APIRouter(tags=["health"])
+
+
+class NotReady(BaseModel):
+    status: str = "not ready"
+    detail: str
+    notes: dict[str, list[str]] = {}
 
 
 @router.get("/health", operation_id="health")
@@ -16,7 +23,7 @@ def health() -> dict:
 @router.get(
     "/ready",
     operation_id="ready",
-    responses={503: {"description": "a model is not loaded or not warmed up yet; detail says why"}},
+    responses={503: {"model": NotReady, "description": "a model is not loaded or not warmed up yet; detail says why"}},
 )
 def ready(request: Request, store: ModelsDep):
     """Ready when every model in the store loaded and ran once: a store that is partly broken is not

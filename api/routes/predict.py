@@ -4,6 +4,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import InferenceDep, ModelsDep, SettingsDep
+from api.errors import error_responses
 from api.inference import InputError, Prepared, UnavailableError, predict, prepare
 from api.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
 from api.settings import Settings
@@ -12,11 +13,7 @@ from sketch.strokes import EmptyDrawingError
 
 router = APIRouter(tags=["predict"])
 
-ERRORS = {
-    413: {"description": "body larger than MAX_BODY_BYTES"},
-    422: {"description": "invalid drawing (empty, wrong shape, limits, unknown model...); detail says what"},
-    503: {"description": "the model asked for is not loaded; detail says why"},
-}
+ERRORS = error_responses(400, 413, 415, 422, 503)
 
 
 def _prepare_or_raise(item: PredictRequest, settings: Settings, store: Store, where: str = "") -> Prepared:
