@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.batching import InferenceQueue
 from api.settings import Settings, get_settings
 from api.submissions import SubmissionStore
 from models.loading import Store
@@ -18,10 +17,6 @@ from models.loading import Store
 
 async def get_store(request: Request) -> Store:
     return request.app.state.models
-
-
-async def get_inference(request: Request) -> InferenceQueue:
-    return request.app.state.inference
 
 
 async def get_submissions(request: Request) -> SubmissionStore:
@@ -32,7 +27,6 @@ async def settings() -> Settings:
     return get_settings()
 
 
-InferenceDep = Annotated[InferenceQueue, Depends(get_inference)]
 ModelsDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 SubmissionsDep = Annotated[SubmissionStore, Depends(get_submissions)]

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
-from api.batching import InferenceQueue
 from api.inference import predict, prepare
 from api.limits import BodySizeLimit
 from api.routes import health, models, submissions
@@ -52,10 +51,8 @@ async def lifespan(app: FastAPI):
     warm_up(store, settings)
     for name, m in store.models.items():
         log.info("loaded %s %s (%d classes, %s)", name, m.version, len(m.classes), m.runtime)
-    app.state.inference = InferenceQueue()
     app.state.ready = True
     yield
-    app.state.inference.close()
 
 
 def create_app() -> FastAPI:
