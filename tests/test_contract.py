@@ -1,0 +1,161 @@
+"""The OpenAPI contract tells the truth: schemathesis against a real server, and a fuzz of extremes.
+
+Every operation of the published schema gets generated requests (valid and invalid); every answer
+must be a documented status with a body matching its declared schema, and never a 5xx. The one
+check left out is ``positive_data_acceptance``: some rules cannot be written in JSON Schema (a
+stroke's x and y lists of the same length, base64 that decodes to a picture), so a schema-valid
+request can still be refused, with a 422 naming the rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
+
+from tests.utils.servers import running_api
+
+EXAMPLES_PER_OPERATION = 60
+REQUESTS = {"sent": 0}
+
+
+@pytest.fixture(scope="module")
+def live_api(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("contract")
+    with running_api(f"sqlite:///{tmp}/submissions.db", tmp / "api.log") as url:
+        yield url
+
+
+def _schema():
+    """The published schema, built in-process (no models needed); requests go to the live server."""
+    from api.main import create_app
+
+    return schemathesis.openapi.from_dict(create_app().openapi())
+
+
+SCHEMA = _schema()
+OPERATIONS = {op.ok().label: op.ok() for op in SCHEMA.get_all_operations()}
+
+
+@pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)
+@pytest.mark.parametrize("label", sorted(OPERATIONS))
+def test_every_operation_keeps_its_contract(label, mode, live_api):
+    session = requests.Session()
+
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    @given(case=OPERATIONS[label].as_strategy(mode))
+    def check(case):
+        REQUESTS["sent"] += 1
+        case.call_and_validate(
+            base_url=live_api, session=session, excluded_checks=[positive_data_acceptance], timeout=30
+        )
+
+    try:
+        check()
+    except Unsatisfiable:
+        if mode is GenerationMode.NEGATIVE:
+            pytest.skip(f"{label} takes no input that could be made invalid")
+        raise
+
+
+def test_enough_requests_were_sent():
+    """The run above is not a token one (this test runs after it, in file order)."""
+    assert REQUESTS["sent"] >= 1000, REQUESTS
+
+
+# --- extreme numbers and strings, structure-aware ------------------------------------------------
+
+EXTREME_FLOATS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1e308, -1e308, 1.7976931348623157e308]),
+    st.integers(min_value=-(2**70), max_value=2**70),
+)
+STRANGE_TEXT = st.one_of(
+    st.text(max_size=80),
+    st.sampled_from(["\ud800", "a\udfffb", "\x00", "\u202e", "😀" * 40, " ", "\n", "cat" * 30]),
+)
+AXIS = st.lists(EXTREME_FLOATS, min_size=0, max_size=40)
+
+
+@st.composite
+def strokes(draw):
+    n = draw(st.integers(1, 6))
+    out = []
+    for _ in range(n):
+        k = draw(st.integers(0, 40))
+        xs = draw(st.lists(EXTREME_FLOATS, min_size=k, max_size=k))
+        ys = draw(st.lists(EXTREME_FLOATS, min_size=k, max_size=k))
+        out.append([xs, ys])
+    return out
+
+
+def _json_text(value) -> str:
+    """JSON by hand, so lone surrogates travel as \\ud800 escapes the way a hostile client sends them."""
+    import json
+
+    return json.dumps(value, ensure_ascii=True)
+
+
+@pytest.fixture(scope="module")
+def http(live_api):
+    with httpx.Client(base_url=live_api, timeout=30, headers={"content-type": "application/json"}) as c:
+        yield c
+
+
+def _post(http, path: str, body) -> httpx.Response:
+    resp = http.post(path, content=_json_text(body))
+    assert resp.status_code < 500, f"{path} {resp.status_code}: {resp.text[:300]}"
+    assert isinstance(resp.json()["detail"] if resp.status_code >= 400 else resp.json(), str | dict)
+    return resp
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(drawing=strokes(), model=st.one_of(st.none(), STRANGE_TEXT, st.sampled_from(["cnn", "rnn", "ensemble"])))
+def test_extreme_strokes_never_give_a_5xx(http, drawing, model):
+    body = {"strokes": drawing} | ({} if model is None else {"model": model})
+    resp = _post(http, "/predict", body)
+    if resp.status_code == 200:
+        probs = [p["probability"] for p in resp.json()["predictions"]]
+        assert all(math.isfinite(p) and 0 <= p <= 1 for p in probs)
+    _post(http, "/predict/batch", {"items": [body, body]})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(drawing=strokes(), label=STRANGE_TEXT, pred_label=STRANGE_TEXT, prob=EXTREME_FLOATS)
+def test_strange_submissions_are_stored_as_acknowledged_or_refused(http, drawing, label, pred_label, prob):
+    body = {
+        "label": label,
+        "strokes": drawing,
+        "canvas": {"width": 400, "height": 400},
+        "predictions": [{"label": pred_label, "probability": prob}],
+    }
+    resp = _post(http, "/submissions", body)
+    if resp.status_code == 201:
+        stored = http.get(f"/submissions/{resp.json()['id']}")
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["label"] == resp.json()["label"]
+        assert stored.json()["predictions"] == resp.json()["predictions"]
+
+
+@pytest.mark.parametrize("path", ["/submissions", "/predict"])
+def test_405_names_every_method_served(http, path):
+    resp = http.request("PUT", path)
+    assert resp.status_code == 405
+    allowed = set(resp.headers["allow"].split(", "))
+    assert {"POST"} <= allowed
+    if path == "/submissions":
+        assert {"GET", "POST"} <= allowed
