@@ -7,7 +7,7 @@ API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 FRONTEND_PORT ?= 8501
 
-.PHONY: help install demo api frontend test lint train train-seed train-rnn bench compose-smoke compose-smoke-offline
+.PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench compose-smoke compose-smoke-offline
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,9 @@ api: install ## run the API alone, one worker per core (one process: uvicorn api
 frontend: install ## run the Streamlit app alone (API_URL defaults to the local API)
 	API_URL=$${API_URL:-http://$(API_HOST):$(API_PORT)} $(VENV)/bin/streamlit run frontend/app.py \
 		--server.port $(FRONTEND_PORT) --server.headless true --browser.gatherUsageStats false
+
+migrate: install ## bring $$DATABASE_URL (default the SQLite file under data/) to the newest schema
+	$(PY) -m store.migrate
 
 test: install ## run the test suite (no ../shared, no network)
 	$(PY) -m ruff check .

@@ -6,21 +6,29 @@ and three thread hand-offs per request cost more CPU than the model call itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from api.settings import Settings, get_settings
-from api.submissions import SubmissionStore
 from models.loading import Store
+from store.db import Database
 
 
 async def get_store(request: Request) -> Store:
     return request.app.state.models
 
 
-async def get_submissions(request: Request) -> SubmissionStore:
-    return request.app.state.submissions
+async def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_session(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    # Sync on purpose: only sync routes use it, and they run in the thread pool anyway.
+    with database.session() as session:
+        yield session
 
 
 async def settings() -> Settings:
@@ -29,4 +37,5 @@ async def settings() -> Settings:
 
 ModelsDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(settings)]
-SubmissionsDep = Annotated[SubmissionStore, Depends(get_submissions)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionDep = Annotated[Session, Depends(get_session)]

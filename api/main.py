@@ -9,18 +9,19 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 
 from api import errors
 from api.inference import predict, prepare
 from api.limits import BodySizeLimit
-from api.routes import health, models, submissions
+from api.routes import health, models, scores, submissions
 from api.routes import predict as predict_routes
 from api.schemas import PredictRequest
 from api.settings import get_settings
-from api.submissions import SubmissionStore
 from models.loading import Store, load_store
+from store.db import Database, StoreUnavailableError
 
 log = logging.getLogger("api")
 
@@ -45,14 +46,16 @@ async def lifespan(app: FastAPI):
     store = load_store(settings.model_store, settings.inference_runtime, settings.model_versions)
     app.state.models = store
     app.state.ready = False
-    # The schema is created here; a database that cannot be opened yet answers 503 and is retried.
-    app.state.submissions = SubmissionStore.from_url(settings.database_url)
-    app.state.submissions.open()
+    # Migrated here; a database that cannot be opened yet answers 503 and is retried per call.
+    app.state.database = Database(settings.database_url)
+    if not app.state.database.open():
+        log.error(app.state.database.error)
     warm_up(store, settings)
     for name, m in store.models.items():
         log.info("loaded %s %s (%d classes, %s)", name, m.version, len(m.classes), m.runtime)
     app.state.ready = True
     yield
+    app.state.database.dispose()
 
 
 def create_app() -> FastAPI:
@@ -69,15 +72,21 @@ def create_app() -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials=True,
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["*"],
     )
 
     errors.install(app)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def database_unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+        return JSONResponse({"detail": errors.encodable(str(exc))}, status_code=503)
+
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(predict_routes.router)
     app.include_router(submissions.router)
+    app.include_router(scores.router)
     return app
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
 from models.kinds import KINDS
+from store.db import DEFAULT_DATABASE_URL
 
 
 class Settings(BaseSettings):
@@ -19,8 +20,8 @@ class Settings(BaseSettings):
     # "auto" serves the ONNX copy when onnxruntime is installed, else the SavedModel through TensorFlow.
     inference_runtime: str = Field("auto", pattern="^(auto|onnx|tensorflow)$")
 
-    # Submissions store.
-    database_url: str = "sqlite:///data/submissions.db"
+    # Submissions and scores: a SQLite file (default) or postgresql+psycopg://user:password@host/db.
+    database_url: str = DEFAULT_DATABASE_URL
 
     # Resource limits an operator may tune (the drawing limits are in api.schemas, part of the contract).
     max_body_bytes: int = 2_000_000

@@ -11,6 +11,9 @@ import pytest
 
 from tests.utils.app import app_client
 
+# PostgreSQL and per-back-end database fixtures (database_url, db_client).
+pytest_plugins = ["tests.utils.database"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 PAIR_CATEGORIES = ("cat", "airplane", "dog")

@@ -1,28 +1,37 @@
-"""The submissions store: validation, paging, stats, and that an acknowledged row is never lost."""
+"""The submissions API on both back ends: validation, paging, stats, delete with the token,
+thumbnails, text and integer bounds, a database that is down, and that an acknowledged row is never lost."""
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import create_engine, text
 
 from api.main import create_app
 from api.settings import get_settings
-from api.submissions import SubmissionStore, sqlite_path
+from sketch.raster import render_simplified
+from store import submissions as queries
+from store.db import Database, parse_database_url
+from store.submissions import hash_token
+from tests.utils.postgres import free_port, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ROOT / "tests" / "fixtures" / "pairs"
+MAX_INT64 = 2**63 - 1
 
 
 def first_drawing(name: str) -> list:
@@ -39,41 +48,38 @@ def body(**overrides) -> dict:
     return out
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/nested/submissions.db"
+def raw_rows(database_url: str, sql: str, **params) -> list[tuple]:
+    """Read with an engine of its own (not the app's), to see what is really stored."""
+    engine = create_engine(parse_database_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
-def env(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch):
-    # No models are needed here: an empty store keeps start-up fast (/predict would answer 503).
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "no-models"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+def client(db_client: TestClient) -> TestClient:
+    return db_client
 
 
-@pytest.fixture
-def client(env):
-    with TestClient(create_app()) as c:
-        yield c
+def test_database_url_forms():
+    assert parse_database_url("sqlite:///data/submissions.db").database == "data/submissions.db"
+    assert parse_database_url("sqlite:////abs/x.db").database == "/abs/x.db"
+    # What managed PostgreSQL services hand out means psycopg 3 here.
+    for given in ("postgres://u:p@h/db", "postgresql://u:p@h/db", "postgresql+psycopg://u:p@h/db"):
+        assert parse_database_url(given).drivername == "postgresql+psycopg"
+    for bad in ("data/x.db", "sqlite:///:memory:", "sqlite://", "mysql://u@h/db", "postgresql+psycopg2://u@h/db"):
+        with pytest.raises(ValueError, match=r"DATABASE_URL|psycopg"):
+            parse_database_url(bad)
 
 
-def test_sqlite_path_relative_and_absolute():
-    assert sqlite_path("sqlite:///data/submissions.db") == Path("data/submissions.db")
-    assert sqlite_path("sqlite:////abs/x.db") == Path("/abs/x.db")
-    for bad in ("postgres://u@h/db", "data/x.db", "sqlite:///:memory:", "sqlite:///"):
-        with pytest.raises(ValueError, match="DATABASE_URL"):
-            sqlite_path(bad)
-
-
-def test_schema_created_at_start_in_wal_mode(client, db_url):
-    path = sqlite_path(db_url)
-    assert path.is_file()  # the parent folder was created too
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
+def test_schema_is_migrated_at_start(client, database_url):
+    assert raw_rows(database_url, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert raw_rows(database_url, "SELECT COUNT(*) FROM submissions") == [(0,)]
+    if database_url.startswith("sqlite"):
+        assert Path(parse_database_url(database_url).database).is_file()  # the folder was created too
+        assert raw_rows(database_url, "PRAGMA journal_mode") == [("wal",)]
 
 
 def test_post_then_get(client):
@@ -83,13 +89,17 @@ def test_post_then_get(client):
     created = r.json()
     assert isinstance(created["id"], int)
     assert created["label"] == "cat"
+    assert created["label_source"] == "player"
     assert created["predictions"] == preds
+    assert len(created["delete_token"]) >= 32
 
     r = client.get(f"/submissions/{created['id']}")
     assert r.status_code == 200
     item = r.json()
+    assert "delete_token" not in item  # shown once, at creation
     assert item["strokes"] == CAT  # dataset form [[x...], [y...]], as sent
     assert item["canvas"] == {"width": 256, "height": 256}
+    assert item == {k: v for k, v in created.items() if k != "delete_token"}
     # The simplified copy is what training reads: integers 0-255, one [[x...], [y...]] per stroke.
     assert len(item["simplified"]) == len(CAT)
     assert all(0 <= v <= 255 for s in item["simplified"] for axis in s for v in axis)
@@ -135,6 +145,8 @@ def test_list_is_paged_newest_first_and_filtered(client):
         ({"limit": 0}, "limit"),
         ({"limit": 101}, "limit"),
         ({"offset": -1}, "offset"),
+        ({"offset": 2**63}, "offset"),
+        ({"offset": 10**30}, "offset"),
         ({"label": "x" * 65}, "label"),
     ],
 )
@@ -142,6 +154,25 @@ def test_list_bad_query(client, params, needle):
     r = client.get("/submissions", params=params)
     assert r.status_code == 422
     assert needle in r.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/submissions/{}", "/submissions/{}/thumbnail.png"])
+def test_ids_beyond_64_bits_are_422_and_the_largest_is_404(client, path):
+    """Issue 11 item 5: SQLite raised OverflowError (500) for ids >= 2^63."""
+    for too_big in (2**63, 2**64, 10**30):
+        r = client.get(path.format(too_big))
+        assert r.status_code == 422, r.text
+        assert "submission_id" in r.json()["detail"]
+    assert client.delete(f"/submissions/{2**63}", headers={"X-Delete-Token": "x"}).status_code == 422
+    assert client.get(path.format(MAX_INT64)).status_code == 404
+    assert client.get(path.format(0)).status_code == 422
+
+
+def test_the_largest_offset_is_an_empty_page(client):
+    client.post("/submissions", json=body())
+    r = client.get("/submissions", params={"offset": MAX_INT64})
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == [] and r.json()["total"] == 1
 
 
 @pytest.mark.parametrize(
@@ -153,17 +184,22 @@ def test_list_bad_query(client, params, needle):
         ({"label": "cat\n"}, 201, None),  # surrounding whitespace is stripped
         ({"label": "c\x00t"}, 422, "control characters"),
         ({"label": None}, 422, "label"),
+        ({"label_source": "prompt"}, 201, None),
+        ({"label_source": "confirmed"}, 201, None),
+        ({"label_source": "unknown"}, 422, "label_source"),
         ({"strokes": []}, 422, "empty drawing"),
         ({"strokes": [[[], []]]}, 422, "empty drawing"),
         ({"strokes": [[[1, 2, 3], [1, 2]]]}, 422, "different lengths"),
-        ({"strokes": [[[1, 2]]]}, 422, "strokes.0: List should have at least 2 items"),
-        ({"strokes": [[list(range(20_001)), list(range(20_001))]]}, 422, "at most 20000 items"),
+        ({"strokes": [[[1, 2]]]}, 422, "strokes.0"),
+        ({"strokes": [[list(range(20_001)), list(range(20_001))]]}, 422, "too many points"),
         ({"strokes": "cat"}, 422, "strokes"),
         ({"canvas": {"width": 0, "height": 400}}, 422, "canvas.width"),
         ({"canvas": {"width": 400, "height": 5000}}, 422, "canvas.height"),
         ({"canvas": {"width": 400}}, 422, "canvas.height"),
         ({"canvas": None}, 422, "canvas"),
         ({"predictions": [{"label": "cat"}]}, 422, "predictions"),
+        ({"predictions": [{"label": "", "probability": 0.5}]}, 422, "predictions.0.label"),
+        ({"predictions": [{"label": "cat", "probability": 1.5}]}, 422, "predictions.0.probability"),
         ({"colour": "red"}, 422, "colour"),
     ],
 )
@@ -172,6 +208,8 @@ def test_post_validation(client, overrides, status, needle):
     assert r.status_code == status, r.text
     if needle:
         assert needle in r.json()["detail"]
+    if status == 201:
+        assert r.json()["label_source"] == overrides.get("label_source", "player")
 
 
 def test_missing_fields_and_bad_json(client):
@@ -185,34 +223,112 @@ def test_missing_fields_and_bad_json(client):
     assert r.status_code == 422
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"label": "\\ud800", "strokes": STROKES, "canvas": {"width": 9, "height": 9}}',
+        '{"label": "c\\udfffat", "strokes": STROKES, "canvas": {"width": 9, "height": 9}}',
+        '{"label": "cat", "strokes": STROKES, "canvas": {"width": 9, "height": 9},'
+        ' "predictions": [{"label": "\\ud800", "probability": 0.5}]}',
+    ],
+)
+def test_lone_surrogates_are_refused_before_commit(client, raw):
+    """Issue 11 item 1: a lone surrogate used to be committed and then answered 500, for ever after."""
+    r = client.post(
+        "/submissions",
+        content=raw.replace("STROKES", json.dumps(CAT)).encode(),
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert "lone surrogate" in r.json()["detail"]
+    assert "\ud800" not in r.text and "\\ud800" not in r.text  # not echoed back
+    assert client.get("/submissions/stats").json()["total"] == 0
+    assert client.get("/submissions").status_code == 200
+
+
 def test_nothing_is_stored_after_a_refusal(client):
     client.post("/submissions", json=body(label=""))
     client.post("/submissions", json=body(strokes=[]))
     assert client.get("/submissions/stats").json()["total"] == 0
 
 
-def test_acknowledged_row_is_read_by_a_new_app_and_connection(env, db_url):
+def test_delete_with_the_token(client, database_url):
+    keep = client.post("/submissions", json=body(label="dog")).json()
+    gone = client.post("/submissions", json=body(label="cat")).json()
+    # Only a hash of the token is stored.
+    stored = raw_rows(database_url, "SELECT delete_token_hash FROM submissions WHERE id = :i", i=gone["id"])
+    assert stored == [(hash_token(gone["delete_token"]),)]
+    assert gone["delete_token"] not in str(raw_rows(database_url, "SELECT * FROM submissions"))
+
+    url = f"/submissions/{gone['id']}"
+    assert client.delete(url).status_code == 403  # no token
+    assert client.delete(url, headers={"X-Delete-Token": keep["delete_token"]}).status_code == 403
+    assert client.get(url).status_code == 200
+
+    r = client.delete(url, headers={"X-Delete-Token": gone["delete_token"]})
+    assert r.status_code == 204 and r.content == b""
+    assert client.get(url).status_code == 404
+    assert client.get(f"{url}/thumbnail.png").status_code == 404
+    assert [i["id"] for i in client.get("/submissions").json()["items"]] == [keep["id"]]
+    assert client.get("/submissions/stats").json() == {"total": 1, "labels": {"dog": 1}}
+    assert raw_rows(database_url, "SELECT COUNT(*) FROM submissions WHERE id = :i", i=gone["id"]) == [(0,)]
+    assert client.delete(url, headers={"X-Delete-Token": gone["delete_token"]}).status_code == 404
+    # The id of a deleted submission is never given to another one.
+    assert client.post("/submissions", json=body()).json()["id"] > gone["id"]
+
+
+def test_thumbnail_png_matches_the_dataset_rendering(client):
+    item = client.post("/submissions", json=body()).json()
+    r = client.get(f"/submissions/{item['id']}/thumbnail.png")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(r.content))
+    assert image.size == (112, 112)
+    for size in (28, 56, 256):
+        image = Image.open(io.BytesIO(client.get(f"/submissions/{item['id']}/thumbnail.png?size={size}").content))
+        assert image.size == (size, size)
+    # Dark ink on white, where sketch.raster puts the (white on black) ink of the dataset's bitmap.
+    ink = 255 - np.asarray(image.convert("L"), dtype=float)
+    expected = render_simplified([np.array(s, dtype=float).T for s in item["simplified"]], side=256).astype(float)
+    assert np.corrcoef(ink.ravel(), expected.ravel())[0, 1] > 0.95
+    for bad in (27, 257, "big"):
+        r = client.get(f"/submissions/{item['id']}/thumbnail.png", params={"size": bad})
+        assert r.status_code == 422 and "size" in r.json()["detail"]
+
+
+def test_acknowledged_row_is_read_by_a_new_app_and_engine(db_env, database_url):
     with TestClient(create_app()) as c:
         new_id = c.post("/submissions", json=body(label="dog")).json()["id"]
-    # A plain connection of its own, and then a fresh app on the same file.
-    with sqlite3.connect(sqlite_path(db_url)) as conn:
-        assert conn.execute("SELECT label FROM submissions WHERE id = ?", (new_id,)).fetchone() == ("dog",)
+    assert raw_rows(database_url, "SELECT label FROM submissions WHERE id = :i", i=new_id) == [("dog",)]
     with TestClient(create_app()) as c:
         assert c.get(f"/submissions/{new_id}").json()["label"] == "dog"
 
 
-def test_concurrent_writes_from_threads(tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
+def test_concurrent_writes_from_threads(database_url):
+    db = Database(database_url)
 
-    store = SubmissionStore(tmp_path / "c.db")
-    assert store.open()
+    def add(i: int) -> int:
+        with db.session() as s:
+            row, _ = queries.add(
+                s,
+                label=f"l{i % 3}",
+                label_source="player",
+                strokes=CAT,
+                simplified=CAT,
+                canvas=(9, 9),
+                predictions=None,
+            )
+            return row.id
+
     with ThreadPoolExecutor(8) as pool:
-        ids = list(pool.map(lambda i: store.add(f"l{i % 3}", CAT, (256, 256))["id"], range(40)))
+        ids = list(pool.map(add, range(40)))
     assert len(set(ids)) == 40
-    assert sum(store.stats().values()) == 40
+    with db.session() as s:
+        assert sum(queries.stats(s).values()) == 40
+    db.dispose()
 
 
-def test_unopenable_database_answers_503_then_recovers(tmp_path, monkeypatch):
+def test_unopenable_sqlite_answers_503_then_recovers(tmp_path, monkeypatch):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the folder should be")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{blocker}/sub/x.db")
@@ -231,10 +347,35 @@ def test_unopenable_database_answers_503_then_recovers(tmp_path, monkeypatch):
         get_settings.cache_clear()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_postgres_down_answers_503_then_recovers(tmp_path, monkeypatch):
+    """A server of its own, stopped and started under the running app: 503 with the reason, then back."""
+    with postgres_server() as server:
+        url = server.create_database()
+        server.stop()
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv("MODEL_STORE", str(tmp_path / "no-models"))
+        get_settings.cache_clear()
+        try:
+            with TestClient(create_app()) as c:
+                r = c.post("/submissions", json=body(label="early"))
+                assert r.status_code == 503
+                assert "cannot be opened" in r.json()["detail"] and "postgresql" in r.json()["detail"]
+                assert c.get("/health").status_code == 200
+                server.start()
+                first = c.post("/submissions", json=body(label="first"))
+                assert first.status_code == 201, first.text
+
+                server.stop("immediate")
+                for call in (lambda: c.post("/submissions", json=body(label="lost")), lambda: c.get("/submissions")):
+                    r = call()
+                    assert r.status_code == 503, r.text
+                    assert "is unavailable" in r.json()["detail"]
+                server.start()
+                assert c.post("/submissions", json=body(label="second")).status_code == 201
+                labels = [i["label"] for i in c.get("/submissions").json()["items"]]
+                assert labels == ["second", "first"]  # nothing refused was stored
+        finally:
+            get_settings.cache_clear()
 
 
 def _start_api(port: int, env: dict) -> subprocess.Popen:
@@ -258,27 +399,22 @@ def _start_api(port: int, env: dict) -> subprocess.Popen:
     raise RuntimeError("uvicorn did not start within 60 s")
 
 
-def test_acknowledged_submission_survives_kill_9(tmp_path):
-    """POST, get 201, SIGKILL the server at once, restart it: the submission is there."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/db/submissions.db",
-        "MODEL_STORE": str(tmp_path / "no-models"),
-    }
-    port = _free_port()
+def test_acknowledged_submission_survives_kill_9(tmp_path, database_url):
+    """POST, get 201, SIGKILL the server at once, restart it, after every submission: all are there."""
+    env = {**os.environ, "DATABASE_URL": database_url, "MODEL_STORE": str(tmp_path / "no-models")}
+    port = free_port()
     proc = _start_api(port, env)
+    ids: list[int] = []
     try:
-        ids = []
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            for label in ("cat", "dog", "airplane"):
-                r = http.post("/submissions", json=body(label=label))
-                assert r.status_code == 201
-                ids.append(r.json()["id"])
-        proc.send_signal(signal.SIGKILL)  # no shutdown, no checkpoint, no close
-        proc.wait(10)
-        proc = _start_api(port, env)
-        r = httpx.get(f"http://127.0.0.1:{port}/submissions", timeout=10)
-        assert [i["id"] for i in r.json()["items"]] == ids[::-1]
+        for label in ("cat", "dog", "airplane"):
+            r = httpx.post(f"http://127.0.0.1:{port}/submissions", json=body(label=label), timeout=10)
+            assert r.status_code == 201
+            ids.append(r.json()["id"])
+            proc.send_signal(signal.SIGKILL)  # no shutdown, no checkpoint, no close
+            proc.wait(10)
+            proc = _start_api(port, env)
+            r = httpx.get(f"http://127.0.0.1:{port}/submissions", timeout=10)
+            assert [i["id"] for i in r.json()["items"]] == ids[::-1]
         assert [i["label"] for i in r.json()["items"]] == ["airplane", "dog", "cat"]
     finally:
         proc.kill()

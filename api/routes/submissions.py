@@ -1,29 +1,59 @@
-"""Drawings players chose to keep: POST /submissions, paged GET /submissions, GET /submissions/stats."""
+"""Drawings players chose to keep: create, page, stats, read, thumbnail, delete with the token."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from api.deps import SettingsDep, SubmissionsDep
+from api.deps import SessionDep
 from api.schemas import MAX_POINTS, Prediction, Stroke
-from api.submissions import StoreUnavailableError
+from api.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, render_png
+from sketch.strokes import normalize, parse_strokes, to_dataset_format
+from store import submissions as queries
+from store.models import MAX_LABEL_LENGTH, LabelSource
+from store.models import Submission as Row
 
 router = APIRouter(tags=["submissions"])
 
-MAX_LABEL_LENGTH = 64
 # The same bound as the largest image /predict accepts (MAX_IMAGE_PIXELS is 4096x4096).
 MAX_CANVAS_SIDE = 4096
 MAX_PREDICTIONS = 50
 MAX_PAGE = 100
+# Ids and offsets are 64-bit signed integers in both databases.
+MAX_INT64 = 2**63 - 1
 
 ERRORS = {
     413: {"description": "body larger than MAX_BODY_BYTES"},
     422: {"description": "invalid submission (label, canvas, empty drawing, limits); detail says what"},
-    503: {"description": "the submissions database cannot be opened or written"},
+    503: {"description": "the database cannot be opened, reached or written; detail says why"},
 }
+
+
+def valid_unicode(text: str) -> str:
+    """Refuse what cannot be stored as UTF-8 (a lone surrogate such as "\\ud800" from a JSON escape)
+    before anything is committed; the message does not echo it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"must be valid Unicode text (a lone surrogate at character {exc.start})") from None
+    return text
+
+
+def valid_label(label: str) -> str:
+    label = valid_unicode(label).strip()
+    if not label:
+        raise ValueError("label must not be empty")
+    if len(label) > MAX_LABEL_LENGTH:
+        raise ValueError(f"label is too long: {len(label)} > {MAX_LABEL_LENGTH} characters")
+    if not label.isprintable():
+        raise ValueError("label must not contain control characters")
+    return label
+
+
+Label = Annotated[str, AfterValidator(valid_label)]
+SubmissionId = Annotated[int, Path(ge=1, le=MAX_INT64, description="a submission's id")]
 
 
 class Canvas(BaseModel):
@@ -32,37 +62,48 @@ class Canvas(BaseModel):
     height: int = Field(..., ge=1, le=MAX_CANVAS_SIDE, description="canvas height in pixels")
 
 
+class SubmittedPrediction(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    label: Label
+    probability: float = Field(..., ge=0.0, le=1.0)
+
+
 class SubmissionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    label: str = Field(..., description=f"what the drawing shows (1-{MAX_LABEL_LENGTH} characters)")
-    strokes: list[Stroke] = Field(..., description="strokes [[x...], [y...]] (or with [t...]) in canvas pixels")
+    label: Label = Field(..., description=f"what the drawing shows (1-{MAX_LABEL_LENGTH} printable characters)")
+    label_source: LabelSource = Field(
+        "player",
+        description="who gave the label: 'player' (typed or chose it), 'prompt' (the game's prompt, not "
+        "confirmed) or 'confirmed' (the player confirmed the prompt). Only 'player' and 'confirmed' "
+        "drawings are exported for training.",
+    )
+    strokes: list[Stroke] = Field(
+        ...,
+        max_length=MAX_POINTS,
+        description=f"strokes [[x...], [y...]] (or with [t...]) in canvas pixels; at most {MAX_POINTS} points in all",
+    )
     canvas: Canvas
-    predictions: list[Prediction] | None = Field(
+    predictions: list[SubmittedPrediction] | None = Field(
         None, max_length=MAX_PREDICTIONS, description="what the model guessed, kept for later analysis"
     )
-
-    @field_validator("label")
-    @classmethod
-    def _label(cls, label: str) -> str:
-        label = label.strip()
-        if not label:
-            raise ValueError("label must not be empty")
-        if len(label) > MAX_LABEL_LENGTH:
-            raise ValueError(f"label is too long: {len(label)} > {MAX_LABEL_LENGTH} characters")
-        if not label.isprintable():
-            raise ValueError("label must not contain control characters")
-        return label
 
 
 class Submission(BaseModel):
     id: int
     created_at: str
     label: str
+    label_source: str = Field(..., description="player, prompt, confirmed, or unknown for rows stored before it")
     strokes: list[Stroke] = Field(..., description="as sent, canvas pixels, dataset form [[x...], [y...]]")
     simplified: list[list[list[int]]] = Field(..., description="as the simplified dataset: 0-255, RDP 2.0")
     canvas: Canvas
     predictions: list[Prediction] | None = None
+
+
+class CreatedSubmission(Submission):
+    delete_token: str = Field(
+        ..., description="send it as X-Delete-Token to DELETE this submission; shown only now, stored only hashed"
+    )
 
 
 class SubmissionPage(BaseModel):
@@ -77,60 +118,101 @@ class SubmissionStats(BaseModel):
     labels: dict[str, int] = Field(..., description="number of submissions per label, most first")
 
 
-def _unavailable(exc: StoreUnavailableError) -> HTTPException:
-    return HTTPException(503, str(exc))
+def _out(row: Row) -> dict:
+    return {
+        "id": row.id,
+        "created_at": row.created_at,
+        "label": row.label,
+        "label_source": row.label_source,
+        "strokes": row.strokes,
+        "simplified": row.simplified,
+        "canvas": {"width": row.canvas_width, "height": row.canvas_height},
+        "predictions": row.predictions,
+    }
 
 
-# Plain `def` routes: FastAPI runs them in its thread pool, so the fsync never blocks the event loop.
-@router.post("/submissions", status_code=201, response_model=Submission, responses=ERRORS)
-def create_submission(body: SubmissionRequest, store: SubmissionsDep, settings: SettingsDep):
-    """Store a drawing; the 201 comes only after the row is committed to disk."""
-    predictions = None if body.predictions is None else [p.model_dump() for p in body.predictions]
+def _found(session: SessionDep, submission_id: int) -> Row:
+    row = queries.get(session, submission_id)
+    if row is None:
+        raise HTTPException(404, f"no submission with id {submission_id}")
+    return row
+
+
+# Plain `def` routes: FastAPI runs them in its thread pool, so the commit's fsync never blocks the loop.
+@router.post("/submissions", status_code=201, response_model=CreatedSubmission, responses=ERRORS)
+def create_submission(body: SubmissionRequest, session: SessionDep):
+    """Store a drawing; the 201 comes only after the row is committed (on disk, or in PostgreSQL)."""
     try:
-        return store.add(
-            body.label,
-            body.strokes,
-            (body.canvas.width, body.canvas.height),
-            predictions,
-            None,
-            MAX_POINTS,
-        )
-    except StoreUnavailableError as exc:
-        raise _unavailable(exc) from None
+        parsed = parse_strokes(body.strokes, None, MAX_POINTS)
+        simplified = to_dataset_format(normalize(parsed))
     except ValueError as exc:  # includes EmptyDrawingError
         raise HTTPException(422, f"strokes: {exc}") from None
+    row, token = queries.add(
+        session,
+        label=body.label,
+        label_source=body.label_source,
+        strokes=body.strokes,
+        simplified=simplified,
+        canvas=(body.canvas.width, body.canvas.height),
+        predictions=None if body.predictions is None else [p.model_dump() for p in body.predictions],
+    )
+    return {**_out(row), "delete_token": token}
 
 
 @router.get("/submissions", response_model=SubmissionPage, responses={503: ERRORS[503]})
 def list_submissions(
-    store: SubmissionsDep,
+    session: SessionDep,
     label: Annotated[str | None, Query(max_length=MAX_LABEL_LENGTH, description="only this label")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ):
     """Submissions, newest first."""
-    try:
-        items, total = store.page(label.strip() if label else None, limit, offset)
-    except StoreUnavailableError as exc:
-        raise _unavailable(exc) from None
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    rows, total = queries.page(session, label.strip() if label else None, limit, offset)
+    return {"items": [_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/submissions/stats", response_model=SubmissionStats, responses={503: ERRORS[503]})
-def submission_stats(store: SubmissionsDep):
-    try:
-        labels = store.stats()
-    except StoreUnavailableError as exc:
-        raise _unavailable(exc) from None
+def submission_stats(session: SessionDep):
+    labels = queries.stats(session)
     return {"total": sum(labels.values()), "labels": labels}
 
 
 @router.get("/submissions/{submission_id}", response_model=Submission, responses={404: {}, 503: ERRORS[503]})
-def get_submission(submission_id: int, store: SubmissionsDep):
-    try:
-        item = store.get(submission_id)
-    except StoreUnavailableError as exc:
-        raise _unavailable(exc) from None
-    if item is None:
+def get_submission(submission_id: SubmissionId, session: SessionDep):
+    return _out(_found(session, submission_id))
+
+
+@router.get(
+    "/submissions/{submission_id}/thumbnail.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 404: {}, 503: ERRORS[503]},
+)
+def submission_thumbnail(
+    submission_id: SubmissionId,
+    session: SessionDep,
+    size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE, description="side in pixels")] = DEFAULT_SIZE,
+):
+    """The drawing as a PNG, dark ink on white, drawn from its simplified strokes."""
+    png = render_png(_found(session, submission_id).simplified, size)
+    # Short: a deleted drawing must not linger in caches.
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.delete(
+    "/submissions/{submission_id}",
+    status_code=204,
+    response_class=Response,
+    responses={403: {"description": "missing or wrong X-Delete-Token"}, 404: {}, 503: ERRORS[503]},
+)
+def delete_submission(
+    submission_id: SubmissionId,
+    session: SessionDep,
+    x_delete_token: Annotated[str | None, Header(max_length=256, description="the token from the 201")] = None,
+):
+    """Delete a submission for good (it is then gone from the lists, the stats and the export)."""
+    outcome = queries.remove(session, submission_id, x_delete_token)
+    if outcome is queries.Deleted.NOT_FOUND:
         raise HTTPException(404, f"no submission with id {submission_id}")
-    return item
+    if outcome is queries.Deleted.WRONG_TOKEN:
+        raise HTTPException(403, "X-Delete-Token is missing or does not match this submission")
+    return Response(status_code=204)

@@ -1,0 +1,129 @@
+"""Alembic migrations (store/migrations) on both back ends: the models match them, they go down and
+up, concurrent starts are serialised, the command works, and a pre-Alembic SQLite file keeps its rows."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect
+
+from api.main import create_app
+from store.db import make_engine
+from store.migrate import alembic_config, current, head, upgrade
+from store.models import Base
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = {"alembic_version", "submissions", "scores"}
+
+# The schema the API created before there were migrations (api/submissions.py until 2026-11-30).
+LEGACY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    label TEXT NOT NULL,
+    strokes TEXT NOT NULL,
+    simplified TEXT NOT NULL,
+    canvas_width INTEGER NOT NULL,
+    canvas_height INTEGER NOT NULL,
+    predictions TEXT,
+    n_strokes INTEGER NOT NULL,
+    n_points INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS submissions_label_id ON submissions (label, id);
+"""
+
+
+def _engine(database_url: str):
+    engine = make_engine(database_url)
+    if engine.url.get_backend_name() == "sqlite":
+        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    return engine
+
+
+def test_models_match_the_migrations(database_url):
+    engine = _engine(database_url)
+    assert upgrade(engine) == head() == "0002"
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_downgrade_to_base_and_up_again(database_url):
+    engine = _engine(database_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+        conn.commit()
+        assert "scores" not in inspect(conn).get_table_names()
+        assert "label_source" not in {c["name"] for c in inspect(conn).get_columns("submissions")}
+        command.downgrade(alembic_config(conn), "base")
+        conn.commit()
+        assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+    assert upgrade(engine) == "0002"
+    with engine.connect() as conn:
+        assert set(inspect(conn).get_table_names()) >= TABLES
+    engine.dispose()
+
+
+def test_concurrent_starts_migrate_once(database_url):
+    """Workers and replicas start together: the lock lets one migrate while the others wait."""
+    engines = [_engine(database_url) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(upgrade, engines)) == ["0002"] * 4
+    with engines[0].connect() as conn:
+        assert current(conn) == "0002"
+    for engine in engines:
+        engine.dispose()
+
+
+def test_migrate_command(database_url):
+    cmd = [sys.executable, "-m", "store.migrate", "--database-url", database_url]
+    for _ in range(2):  # a second run has nothing to do
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "is at revision 0002" in done.stdout
+    bad = subprocess.run([*cmd[:-1], "mysql://x@y/z"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "DATABASE_URL" in bad.stderr
+
+
+def test_pre_alembic_sqlite_file_keeps_its_rows(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(LEGACY_SCHEMA)
+        conn.execute(
+            "INSERT INTO submissions (created_at, label, strokes, simplified, canvas_width, canvas_height,"
+            " predictions, n_strokes, n_points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            # A lone surrogate escaped in the predictions' JSON: the old API committed such rows.
+            ("2026-11-20T10:00:00.000+00:00", "cat", "[[[0,5],[0,5]]]", "[[[0,255],[0,255]]]", 9, 9,
+             '[{"label":"\\ud800","probability":0.5}]', 1, 2),
+        )  # fmt: skip
+    conn.close()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "no-models"))
+    from api.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app()) as c:
+            r = c.get("/submissions")
+            assert r.status_code == 200, r.text  # the stored surrogate reads back as U+FFFD, not a 500
+            (item,) = r.json()["items"]
+            assert item["label"] == "cat" and item["label_source"] == "unknown"
+            assert item["predictions"][0]["label"].strip("\ufffd") == ""
+            assert c.get(f"/submissions/{item['id']}").status_code == 200
+            # Without a token (none was ever issued) it cannot be deleted through the API.
+            assert c.delete(f"/submissions/{item['id']}", headers={"X-Delete-Token": "x"}).status_code == 403
+            assert c.post("/submissions", json={**item, "predictions": None, "simplified": None}).status_code == 422
+    finally:
+        get_settings.cache_clear()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]

@@ -1,0 +1,55 @@
+"""Database fixtures, loaded by conftest.py: every test that takes ``database_url`` (or ``db_client``)
+runs twice, on a SQLite file and on a fresh database of a real PostgreSQL server the suite starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.utils.postgres import PostgresServer, find_bindir, postgres_server
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (about two seconds to start)."""
+    if find_bindir() is None:
+        message = "PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new empty database: a SQLite file in a folder not yet created, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/nested/submissions.db"
+    return request.getfixturevalue("postgres").create_database()
+
+
+@pytest.fixture
+def db_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Settings for an app on ``database_url`` with no models (fast start; /predict would answer 503)."""
+    from api.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "no-models"))
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def db_client(db_env: str) -> Iterator[TestClient]:
+    from api.main import create_app
+
+    with TestClient(create_app()) as client:
+        yield client
