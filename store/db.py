@@ -139,8 +139,10 @@ class Database:
     a full or read-only disk) keeps the API up: the routes that need it answer 503 with the reason.
     """
 
-    def __init__(self, database_url: str = DEFAULT_DATABASE_URL):
+    def __init__(self, database_url: str = DEFAULT_DATABASE_URL, migrate: bool = True):
+        """``migrate=False`` for readers (the export): the schema must already be there."""
         self.engine = make_engine(database_url)
+        self.migrate = migrate
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.error: str | None = None
         self._ready = False
@@ -157,15 +159,21 @@ class Database:
 
     def open(self) -> bool:
         """Create the SQLite folder and run the migrations; remember the reason if that fails."""
-        from store.migrate import upgrade  # alembic is imported only by whoever migrates
-
         with self._lock:
             if self._ready:
                 return True
             try:
-                if self.is_sqlite:
-                    Path(self.engine.url.database or "").parent.mkdir(parents=True, exist_ok=True)
-                upgrade(self.engine)
+                if self.migrate:
+                    from store.migrate import upgrade  # alembic is imported only by whoever migrates
+
+                    if self.is_sqlite:
+                        Path(self.engine.url.database or "").parent.mkdir(parents=True, exist_ok=True)
+                    upgrade(self.engine)
+                elif self.is_sqlite and not Path(self.engine.url.database or "").is_file():
+                    raise FileNotFoundError(f"no such file: {self.engine.url.database}")
+                else:
+                    with self.engine.connect():
+                        pass
             except (*UNAVAILABLE_ERRORS, SQLAlchemyError) as exc:
                 self.error = f"the database {self.name} cannot be opened: {reason(exc)}"
                 return False

@@ -3,7 +3,6 @@ thumbnails, text and integer bounds, a database that is down, and that an acknow
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -28,24 +27,10 @@ from store import submissions as queries
 from store.db import Database, parse_database_url
 from store.submissions import hash_token
 from tests.utils.postgres import free_port, postgres_server
+from tests.utils.submissions import CAT, body
 
 ROOT = Path(__file__).resolve().parents[1]
-PAIRS = ROOT / "tests" / "fixtures" / "pairs"
 MAX_INT64 = 2**63 - 1
-
-
-def first_drawing(name: str) -> list:
-    with gzip.open(PAIRS / f"{name}.simplified.ndjson.gz", "rt") as f:
-        return json.loads(f.readline())["drawing"]
-
-
-CAT = first_drawing("cat")
-
-
-def body(**overrides) -> dict:
-    out = {"label": "cat", "strokes": CAT, "canvas": {"width": 256, "height": 256}}
-    out.update(overrides)
-    return out
 
 
 def raw_rows(database_url: str, sql: str, **params) -> list[tuple]:
