@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 
 from api.main import create_app
 from api.settings import get_settings
+from api.thumbnails import canvas_side, render_png
 from sketch.raster import render_simplified
 from store import submissions as queries
 from store.db import Database, parse_database_url
@@ -404,3 +405,14 @@ def test_acknowledged_submission_survives_kill_9(tmp_path, database_url):
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_thumbnail_of_a_pathological_drawing_is_drawn_small_and_scaled_up():
+    """Ink is bounded: 20,000 page-wide zigzag points are drawn on a small canvas, not a 512 px one."""
+    zigzag = [[list(range(0, 250)) * 80, [0, 255] * 10_000]]
+    strokes = [np.asarray(s, dtype=float).T for s in zigzag]
+    assert canvas_side(strokes, 256) == 28
+    assert canvas_side([np.asarray(s, dtype=float).T for s in CAT], 256) == 512  # an ordinary drawing
+    image = Image.open(io.BytesIO(render_png(zigzag, 256)))
+    assert image.size == (256, 256)
+    assert np.asarray(image).min() < 128  # ink is there
