@@ -41,15 +41,15 @@ CREATE INDEX IF NOT EXISTS submissions_label_id ON submissions (label, id);
 """
 
 
-def _engine(database_url: str):
-    engine = make_engine(database_url)
+def _engine(fresh_database_url: str):
+    engine = make_engine(fresh_database_url)
     if engine.url.get_backend_name() == "sqlite":
         Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
     return engine
 
 
-def test_models_match_the_migrations(database_url):
-    engine = _engine(database_url)
+def test_models_match_the_migrations(fresh_database_url):
+    engine = _engine(fresh_database_url)
     assert upgrade(engine) == head() == "0002"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -57,8 +57,8 @@ def test_models_match_the_migrations(database_url):
     assert diff == []
 
 
-def test_downgrade_to_base_and_up_again(database_url):
-    engine = _engine(database_url)
+def test_downgrade_to_base_and_up_again(fresh_database_url):
+    engine = _engine(fresh_database_url)
     upgrade(engine)
     with engine.connect() as conn:
         command.downgrade(alembic_config(conn), "0001")
@@ -74,9 +74,9 @@ def test_downgrade_to_base_and_up_again(database_url):
     engine.dispose()
 
 
-def test_concurrent_starts_migrate_once(database_url):
+def test_concurrent_starts_migrate_once(fresh_database_url):
     """Workers and replicas start together: the lock lets one migrate while the others wait."""
-    engines = [_engine(database_url) for _ in range(4)]
+    engines = [_engine(fresh_database_url) for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(upgrade, engines)) == ["0002"] * 4
     with engines[0].connect() as conn:
@@ -85,8 +85,8 @@ def test_concurrent_starts_migrate_once(database_url):
         engine.dispose()
 
 
-def test_migrate_command(database_url):
-    cmd = [sys.executable, "-m", "store.migrate", "--database-url", database_url]
+def test_migrate_command(fresh_database_url):
+    cmd = [sys.executable, "-m", "store.migrate", "--database-url", fresh_database_url]
     for _ in range(2):  # a second run has nothing to do
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr

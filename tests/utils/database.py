@@ -1,5 +1,8 @@
 """Database fixtures, loaded by conftest.py: every test that takes ``database_url`` (or ``db_client``)
-runs twice, on a SQLite file and on a fresh database of a real PostgreSQL server the suite starts."""
+runs twice, on a new SQLite file and on a real PostgreSQL server the suite starts.
+
+PostgreSQL tests share one migrated database, emptied before each test (creating a database costs
+about a second here); ``fresh_database_url`` gives a new, unmigrated one for the migration tests."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -27,9 +31,32 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def shared_postgres_url(postgres: PostgresServer) -> str:
+    from store.db import Database
+
+    url = postgres.create_database()
+    database = Database(url)
+    assert database.open(), database.error
+    database.dispose()
+    return url
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new empty database: a SQLite file in a folder not yet created, or a new PostgreSQL database."""
+    """An empty database: a SQLite file in a folder not yet created, or the shared PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/nested/submissions.db"
+    url = request.getfixturevalue("shared_postgres_url")
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '10s'")  # a test that left a transaction open fails, not hangs
+        conn.execute("TRUNCATE submissions, scores RESTART IDENTITY")
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new database nothing has touched: a SQLite path, or a new PostgreSQL database."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/nested/submissions.db"
     return request.getfixturevalue("postgres").create_database()
