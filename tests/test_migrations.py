@@ -12,13 +12,12 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
-from api.main import create_app
 from store.db import make_engine
 from store.migrate import alembic_config, current, head, upgrade
 from store.models import Base
+from tests.utils.app import app_client
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = {"alembic_version", "submissions", "scores"}
@@ -95,7 +94,7 @@ def test_migrate_command(fresh_database_url):
     assert bad.returncode == 2 and "DATABASE_URL" in bad.stderr
 
 
-def test_pre_alembic_sqlite_file_keeps_its_rows(tmp_path, monkeypatch):
+def test_pre_alembic_sqlite_file_keeps_its_rows(tmp_path, no_models):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
         conn.executescript(LEGACY_SCHEMA)
@@ -107,23 +106,15 @@ def test_pre_alembic_sqlite_file_keeps_its_rows(tmp_path, monkeypatch):
              '[{"label":"\\ud800","probability":0.5}]', 1, 2),
         )  # fmt: skip
     conn.close()
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "no-models"))
-    from api.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
-        with TestClient(create_app()) as c:
-            r = c.get("/submissions")
-            assert r.status_code == 200, r.text  # the stored surrogate reads back as U+FFFD, not a 500
-            (item,) = r.json()["items"]
-            assert item["label"] == "cat" and item["label_source"] == "unknown"
-            assert item["predictions"][0]["label"].strip("\ufffd") == ""
-            assert c.get(f"/submissions/{item['id']}").status_code == 200
-            # Without a token (none was ever issued) it cannot be deleted through the API.
-            assert c.delete(f"/submissions/{item['id']}", headers={"X-Delete-Token": "x"}).status_code == 403
-            assert c.post("/submissions", json={**item, "predictions": None, "simplified": None}).status_code == 422
-    finally:
-        get_settings.cache_clear()
+    with app_client(f"sqlite:///{path}", no_models) as c:
+        r = c.get("/submissions")
+        assert r.status_code == 200, r.text  # the stored surrogate reads back as U+FFFD, not a 500
+        (item,) = r.json()["items"]
+        assert item["label"] == "cat" and item["label_source"] == "unknown"
+        assert item["predictions"][0]["label"].strip("\ufffd") == ""
+        assert c.get(f"/submissions/{item['id']}").status_code == 200
+        # Without a token (none was ever issued) it cannot be deleted through the API.
+        assert c.delete(f"/submissions/{item['id']}", headers={"X-Delete-Token": "x"}).status_code == 403
+        assert c.post("/submissions", json={**item, "predictions": None, "simplified": None}).status_code == 422
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,14 +17,14 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from api.main import create_app
-from api.settings import get_settings
 from api.thumbnails import canvas_side, render_png
 from sketch.raster import render_simplified
 from store import submissions as queries
 from store.db import Database, parse_database_url
 from store.submissions import hash_token
-from tests.utils.postgres import free_port, postgres_server
+from tests.utils.app import app_client
+from tests.utils.postgres import postgres_server
+from tests.utils.servers import api_env, free_port, start_api, wait_for
 from tests.utils.submissions import CAT, body
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,7 +174,8 @@ def test_the_largest_offset_is_an_empty_page(client):
         ({"strokes": [[[], []]]}, 422, "empty drawing"),
         ({"strokes": [[[1, 2, 3], [1, 2]]]}, 422, "different lengths"),
         ({"strokes": [[[1, 2]]]}, 422, "strokes.0"),
-        ({"strokes": [[list(range(20_001)), list(range(20_001))]]}, 422, "too many points"),
+        ({"strokes": [[list(range(10_001)), list(range(10_001))]] * 2}, 422, "too many points"),
+        ({"strokes": [[list(range(20_001)), list(range(20_001))]]}, 422, "at most 20000"),
         ({"strokes": "cat"}, 422, "strokes"),
         ({"canvas": {"width": 0, "height": 400}}, 422, "canvas.width"),
         ({"canvas": {"width": 400, "height": 5000}}, 422, "canvas.height"),
@@ -282,11 +280,11 @@ def test_thumbnail_png_matches_the_dataset_rendering(client):
         assert r.status_code == 422 and "size" in r.json()["detail"]
 
 
-def test_acknowledged_row_is_read_by_a_new_app_and_engine(db_env, database_url):
-    with TestClient(create_app()) as c:
+def test_acknowledged_row_is_read_by_a_new_app_and_engine(database_url, no_models):
+    with app_client(database_url, no_models) as c:
         new_id = c.post("/submissions", json=body(label="dog")).json()["id"]
     assert raw_rows(database_url, "SELECT label FROM submissions WHERE id = :i", i=new_id) == [("dog",)]
-    with TestClient(create_app()) as c:
+    with app_client(database_url, no_models) as c:
         assert c.get(f"/submissions/{new_id}").json()["label"] == "dog"
 
 
@@ -314,82 +312,55 @@ def test_concurrent_writes_from_threads(database_url):
     db.dispose()
 
 
-def test_unopenable_sqlite_answers_503_then_recovers(tmp_path, monkeypatch):
+def test_unopenable_sqlite_answers_503_then_recovers(tmp_path, no_models):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the folder should be")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{blocker}/sub/x.db")
-    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "no-models"))
-    get_settings.cache_clear()
-    try:
-        with TestClient(create_app()) as c:
-            r = c.post("/submissions", json=body())
-            assert r.status_code == 503
-            assert "cannot be opened" in r.json()["detail"]
-            assert c.get("/submissions").status_code == 503
-            assert c.get("/health").status_code == 200  # the process stays up
-            blocker.unlink()  # the disk is back: the next call opens the store
-            assert c.post("/submissions", json=body()).status_code == 201
-    finally:
-        get_settings.cache_clear()
+    with app_client(f"sqlite:///{blocker}/sub/x.db", no_models) as c:
+        r = c.post("/submissions", json=body())
+        assert r.status_code == 503
+        assert "cannot be opened" in r.json()["detail"]
+        assert c.get("/submissions").status_code == 503
+        assert c.get("/health").status_code == 200  # the process stays up
+        blocker.unlink()  # the disk is back: the next call opens the store
+        assert c.post("/submissions", json=body()).status_code == 201
 
 
-def test_postgres_down_answers_503_then_recovers(tmp_path, monkeypatch):
+def test_postgres_down_answers_503_then_recovers(no_models):
     """A server of its own, stopped and started under the running app: 503 with the reason, then back."""
     with postgres_server() as server:
         url = server.create_database()
         server.stop()
-        monkeypatch.setenv("DATABASE_URL", url)
-        monkeypatch.setenv("MODEL_STORE", str(tmp_path / "no-models"))
-        get_settings.cache_clear()
-        try:
-            with TestClient(create_app()) as c:
-                r = c.post("/submissions", json=body(label="early"))
-                assert r.status_code == 503
-                assert "cannot be opened" in r.json()["detail"] and "postgresql" in r.json()["detail"]
-                assert c.get("/health").status_code == 200
-                server.start()
-                first = c.post("/submissions", json=body(label="first"))
-                assert first.status_code == 201, first.text
+        with app_client(url, no_models) as c:
+            r = c.post("/submissions", json=body(label="early"))
+            assert r.status_code == 503
+            assert "cannot be opened" in r.json()["detail"] and "postgresql" in r.json()["detail"]
+            assert c.get("/health").status_code == 200
+            server.start()
+            first = c.post("/submissions", json=body(label="first"))
+            assert first.status_code == 201, first.text
 
-                server.stop("immediate")
-                for call in (lambda: c.post("/submissions", json=body(label="lost")), lambda: c.get("/submissions")):
-                    r = call()
-                    assert r.status_code == 503, r.text
-                    assert "is unavailable" in r.json()["detail"]
-                server.start()
-                assert c.post("/submissions", json=body(label="second")).status_code == 201
-                labels = [i["label"] for i in c.get("/submissions").json()["items"]]
-                assert labels == ["second", "first"]  # nothing refused was stored
-        finally:
-            get_settings.cache_clear()
+            server.stop("immediate")
+            for call in (lambda: c.post("/submissions", json=body(label="lost")), lambda: c.get("/submissions")):
+                r = call()
+                assert r.status_code == 503, r.text
+                assert "is unavailable" in r.json()["detail"]
+            server.start()
+            assert c.post("/submissions", json=body(label="second")).status_code == 201
+            labels = [i["label"] for i in c.get("/submissions").json()["items"]]
+            assert labels == ["second", "first"]  # nothing refused was stored
 
 
-def _start_api(port: int, env: dict) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("uvicorn did not start within 60 s")
+def _start_api(port: int, env: dict, log: Path) -> subprocess.Popen:
+    proc = start_api(port, env, log)
+    wait_for(f"http://127.0.0.1:{port}/health", proc, 60, "the API")  # no models: /ready stays 503
+    return proc
 
 
 def test_acknowledged_submission_survives_kill_9(tmp_path, database_url):
     """POST, get 201, SIGKILL the server at once, restart it, after every submission: all are there."""
-    env = {**os.environ, "DATABASE_URL": database_url, "MODEL_STORE": str(tmp_path / "no-models")}
-    port = free_port()
-    proc = _start_api(port, env)
+    env = api_env(database_url, MODEL_STORE=str(tmp_path / "no-models"))
+    port, log = free_port(), tmp_path / "api.log"
+    proc = _start_api(port, env, log)
     ids: list[int] = []
     try:
         for label in ("cat", "dog", "airplane"):
@@ -398,7 +369,7 @@ def test_acknowledged_submission_survives_kill_9(tmp_path, database_url):
             ids.append(r.json()["id"])
             proc.send_signal(signal.SIGKILL)  # no shutdown, no checkpoint, no close
             proc.wait(10)
-            proc = _start_api(port, env)
+            proc = _start_api(port, env, log)
             r = httpx.get(f"http://127.0.0.1:{port}/submissions", timeout=10)
             assert [i["id"] for i in r.json()["items"]] == ids[::-1]
         assert [i["label"] for i in r.json()["items"]] == ["airplane", "dog", "cat"]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import SessionDep
+from api.errors import error_responses
 from api.routes.submissions import valid_unicode
 from store import scores as queries
 from store.models import MAX_NAME_LENGTH, MAX_ROUNDS, MAX_SECONDS_PER_ROUND
@@ -64,19 +65,19 @@ class Leaderboard(BaseModel):
     items: list[Score] = Field(..., description="most rounds won first, then the shortest total time")
 
 
-ERRORS = {
-    422: {"description": "bad name or impossible score; detail says what"},
-    503: {"description": "the database cannot be opened, reached or written; detail says why"},
-}
-
-
-@router.post("/scores", status_code=201, response_model=Score, responses=ERRORS)
+@router.post(
+    "/scores",
+    operation_id="create_score",
+    status_code=201,
+    response_model=Score,
+    responses=error_responses(400, 413, 415, 422, 503),
+)
 def create_score(body: ScoreRequest, session: SessionDep):
     """Store a finished game's score (self-reported; see the module note); 201 once committed."""
     row = queries.add(session, **body.model_dump())
     return Score.model_validate(row, from_attributes=True)
 
 
-@router.get("/scores", response_model=Leaderboard, responses={503: ERRORS[503]})
+@router.get("/scores", operation_id="leaderboard", response_model=Leaderboard, responses=error_responses(422, 503))
 def leaderboard(session: SessionDep, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10):
     return {"items": [Score.model_validate(r, from_attributes=True) for r in queries.top(session, limit)]}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep
+from api.errors import error_responses
 from api.schemas import MAX_POINTS, Prediction, Stroke
 from api.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, render_png
 from sketch.strokes import normalize, parse_strokes, to_dataset_format
@@ -24,11 +25,9 @@ MAX_PAGE = 100
 # Ids and offsets are 64-bit signed integers in both databases.
 MAX_INT64 = 2**63 - 1
 
-ERRORS = {
-    413: {"description": "body larger than MAX_BODY_BYTES"},
-    422: {"description": "invalid submission (label, canvas, empty drawing, limits); detail says what"},
-    503: {"description": "the database cannot be opened, reached or written; detail says why"},
-}
+# Every error has the one shape of api.errors; these are the statuses each route can answer.
+POST_ERRORS = error_responses(400, 413, 415, 422, 503)
+READ_ERRORS = error_responses(404, 422, 503)
 
 
 def valid_unicode(text: str) -> str:
@@ -139,7 +138,13 @@ def _found(session: SessionDep, submission_id: int) -> Row:
 
 
 # Plain `def` routes: FastAPI runs them in its thread pool, so the commit's fsync never blocks the loop.
-@router.post("/submissions", status_code=201, response_model=CreatedSubmission, responses=ERRORS)
+@router.post(
+    "/submissions",
+    operation_id="create_submission",
+    status_code=201,
+    response_model=CreatedSubmission,
+    responses=POST_ERRORS,
+)
 def create_submission(body: SubmissionRequest, session: SessionDep):
     """Store a drawing; the 201 comes only after the row is committed (on disk, or in PostgreSQL)."""
     try:
@@ -159,7 +164,9 @@ def create_submission(body: SubmissionRequest, session: SessionDep):
     return {**_out(row), "delete_token": token}
 
 
-@router.get("/submissions", response_model=SubmissionPage, responses={503: ERRORS[503]})
+@router.get(
+    "/submissions", operation_id="list_submissions", response_model=SubmissionPage, responses=error_responses(422, 503)
+)
 def list_submissions(
     session: SessionDep,
     label: Annotated[str | None, Query(max_length=MAX_LABEL_LENGTH, description="only this label")] = None,
@@ -171,21 +178,29 @@ def list_submissions(
     return {"items": [_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/submissions/stats", response_model=SubmissionStats, responses={503: ERRORS[503]})
+@router.get(
+    "/submissions/stats",
+    operation_id="submission_stats",
+    response_model=SubmissionStats,
+    responses=error_responses(503),
+)
 def submission_stats(session: SessionDep):
     labels = queries.stats(session)
     return {"total": sum(labels.values()), "labels": labels}
 
 
-@router.get("/submissions/{submission_id}", response_model=Submission, responses={404: {}, 503: ERRORS[503]})
+@router.get(
+    "/submissions/{submission_id}", operation_id="get_submission", response_model=Submission, responses=READ_ERRORS
+)
 def get_submission(submission_id: SubmissionId, session: SessionDep):
     return _out(_found(session, submission_id))
 
 
 @router.get(
     "/submissions/{submission_id}/thumbnail.png",
+    operation_id="submission_thumbnail",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, 404: {}, 503: ERRORS[503]},
+    responses={200: {"content": {"image/png": {}}, "description": "the drawing as a PNG"}, **READ_ERRORS},
 )
 def submission_thumbnail(
     submission_id: SubmissionId,
@@ -200,9 +215,10 @@ def submission_thumbnail(
 
 @router.delete(
     "/submissions/{submission_id}",
+    operation_id="delete_submission",
     status_code=204,
     response_class=Response,
-    responses={403: {"description": "missing or wrong X-Delete-Token"}, 404: {}, 503: ERRORS[503]},
+    responses=error_responses(403, 404, 422, 503, e403="missing or wrong X-Delete-Token"),
 )
 def delete_submission(
     submission_id: SubmissionId,

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.utils.app import app_client
 from tests.utils.postgres import PostgresServer, find_bindir, postgres_server
 
 BACKENDS = ("sqlite", "postgresql")
@@ -63,20 +64,13 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def db_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Settings for an app on ``database_url`` with no models (fast start; /predict would answer 503)."""
-    from api.settings import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "no-models"))
-    get_settings.cache_clear()
-    yield database_url
-    get_settings.cache_clear()
+def no_models(tmp_path: Path) -> Path:
+    """A model store with nothing in it: the app starts fast (/predict would answer 503)."""
+    return tmp_path / "no-models"
 
 
 @pytest.fixture
-def db_client(db_env: str) -> Iterator[TestClient]:
-    from api.main import create_app
-
-    with TestClient(create_app()) as client:
+def db_client(database_url: str, no_models: Path) -> Iterator[TestClient]:
+    """The real app (lifespan run, migrations included) on ``database_url``, without models."""
+    with app_client(database_url, no_models) as client:
         yield client
