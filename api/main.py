@@ -48,8 +48,7 @@ async def lifespan(app: FastAPI):
     app.state.ready = False
     # Migrated here; a database that cannot be opened yet answers 503 and is retried per call.
     app.state.database = Database(settings.database_url)
-    if not app.state.database.open():
-        log.error(app.state.database.error)
+    app.state.database.open()  # logs the reason when it fails
     warm_up(store, settings)
     for name, m in store.models.items():
         log.info("loaded %s %s (%d classes, %s)", name, m.version, len(m.classes), m.runtime)

@@ -8,6 +8,7 @@ PostgreSQL keeps its defaults (``fsync``, ``synchronous_commit=on``).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -21,6 +22,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite:///data/submissions.db"
 # SQLite writers wait this long for another writer's lock instead of failing at once.
@@ -175,7 +178,9 @@ class Database:
                     with self.engine.connect():
                         pass
             except (*UNAVAILABLE_ERRORS, SQLAlchemyError) as exc:
-                self.error = f"the database {self.name} cannot be opened: {reason(exc)}"
+                # Clients get the reason; the log also names the database (never its password).
+                self.error = f"the database cannot be opened: {reason(exc)}"
+                log.warning("%s: %s", self.name, self.error)
                 return False
             self._ready, self.error = True, None
             return True
@@ -193,7 +198,8 @@ class Database:
             with self.sessions() as session:
                 yield session
         except UNAVAILABLE_ERRORS as exc:
-            raise StoreUnavailableError(f"the database {self.name} is unavailable: {reason(exc)}") from exc
+            log.warning("%s is unavailable: %s", self.name, reason(exc))
+            raise StoreUnavailableError(f"the database is unavailable: {reason(exc)}") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

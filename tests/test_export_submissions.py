@@ -108,7 +108,7 @@ def test_unreachable_database_fails_clearly(tmp_path, capsys):
     url = "postgresql+psycopg://nobody:secret@127.0.0.1:9/none"
     assert main(["--database-url", url, "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
-    assert "cannot be opened" in err and "secret" not in err
+    assert "cannot be opened" in err and "nobody:***@127.0.0.1:9/none" in err and "secret" not in err
 
 
 def test_safe_category():

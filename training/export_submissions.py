@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = export(database, args.out)
     except StoreUnavailableError as exc:
-        print(f"export failed: {exc}", file=sys.stderr)
+        print(f"export from {database.name} failed: {exc}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:
         print(f"export failed on {database.name}: {reason(exc)}", file=sys.stderr)
