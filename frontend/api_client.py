@@ -51,7 +51,9 @@ def reset() -> None:
     get_client.clear()
     classes.clear()
     models.clear()
+    limits.clear()
     predict.clear()
+    thumbnail.clear()
 
 
 def _detail(response: httpx.Response) -> str:
@@ -62,7 +64,7 @@ def _detail(response: httpx.Response) -> str:
     return str(detail) if detail else response.reason_phrase or f"HTTP {response.status_code}"
 
 
-def _call(method: str, path: str, **kwargs) -> dict:
+def _request(method: str, path: str, **kwargs) -> httpx.Response:
     url = api_url()
     try:
         response = get_client(url).request(method, path, **kwargs)
@@ -74,10 +76,15 @@ def _call(method: str, path: str, **kwargs) -> dict:
         raise ApiUnavailable(f"The API is not ready: {_detail(response)}", response.status_code)
     if response.status_code >= 400:
         raise ApiRejected(_detail(response), response.status_code)
+    return response
+
+
+def _call(method: str, path: str, **kwargs) -> dict:
+    response = _request(method, path, **kwargs)
     try:
         return response.json()
     except ValueError:
-        raise ApiUnavailable(f"The API at {url} answered something that is not JSON.") from None
+        raise ApiUnavailable(f"The API at {api_url()} answered something that is not JSON.") from None
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -92,43 +99,69 @@ def classes() -> list[str]:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def models() -> dict:
-    """``GET /models``: metadata per model, the names ``/predict`` accepts, load errors."""
+    """``GET /models``: metadata per model, the names ``/predict`` accepts (``available``), load errors."""
     out = _call("GET", "/models")
-    if not out.get("available"):
-        errors = "; ".join((out.get("errors") or {}).values())
+    if not out["available"]:
+        errors = "; ".join(out["errors"].values())
         raise ApiUnavailable("The API has no model loaded yet" + (f": {errors}" if errors else "."))
     return out
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def limits() -> dict:
+    """``GET /limits``: the API's published input limits (``max_top_k`` and the rest)."""
+    return _call("GET", "/limits")
 
 
 # A drawing is predicted again on every rerun of its page (any click): the same strokes are answered
 # from this cache, and a new stroke is a new key.
 @st.cache_data(ttl=600, max_entries=512, show_spinner=False)
-def predict(
-    strokes: list | None = None,
-    image: str | None = None,
-    model: str = "cnn",
-    top_k: int = 5,
-    return_bitmap: bool = False,
-) -> dict:
-    """``POST /predict`` with strokes (or a base64 PNG when there are none)."""
-    body: dict = {"model": model, "top_k": top_k, "return_bitmap": return_bitmap}
-    if strokes:
-        body["strokes"] = strokes
-    elif image:
-        body["image"] = image
-    else:
+def predict(strokes: list | None, model: str = "cnn", top_k: int = 5, return_bitmap: bool = False) -> dict:
+    """``POST /predict`` with the drawing's strokes."""
+    if not strokes:
         raise ApiRejected("empty drawing: nothing to guess yet")
+    body = {"strokes": strokes, "model": model, "top_k": top_k, "return_bitmap": return_bitmap}
     return _call("POST", "/predict", json=body)
 
 
 def submit(label: str, strokes: list, canvas: dict, predictions: list | None = None) -> dict:
-    """``POST /submissions``: the stored submission, with its ``id``, once it is on disk."""
+    """``POST /submissions``: the stored submission with its ``id`` and ``delete_token``, once it is on disk."""
     body = {"label": label, "strokes": strokes, "canvas": canvas}
     if predictions:
         body["predictions"] = [{"label": p["label"], "probability": p["probability"]} for p in predictions]
     return _call("POST", "/submissions", json=body)
 
 
-def ready() -> dict:
-    """``GET /ready``; raises ``ApiUnavailable`` with the reason while models load."""
-    return _call("GET", "/ready")
+def submissions(label: str | None = None, limit: int = 12, offset: int = 0) -> dict:
+    """``GET /submissions``: one page of kept drawings, newest first, with the ``total``."""
+    params: dict = {"limit": limit, "offset": offset}
+    if label:
+        params["label"] = label
+    return _call("GET", "/submissions", params=params)
+
+
+def submission_labels() -> dict[str, int]:
+    """``GET /submissions/stats``: how many drawings each label has."""
+    return _call("GET", "/submissions/stats")["labels"]
+
+
+@st.cache_data(ttl=3600, max_entries=1024, show_spinner=False)
+def thumbnail(submission_id: int, size: int = 112) -> bytes:
+    """``GET /submissions/{id}/thumbnail.png``: the drawing rendered by the API from its strokes."""
+    return _request("GET", f"/submissions/{submission_id}/thumbnail.png", params={"size": size}).content
+
+
+def delete_submission(submission_id: int, token: str) -> None:
+    """``DELETE /submissions/{id}`` with the token given at creation."""
+    _request("DELETE", f"/submissions/{submission_id}", headers={"X-Delete-Token": token})
+
+
+def post_score(name: str, rounds_won: int, rounds_played: int, total_seconds: float) -> dict:
+    """``POST /scores``: the stored score (the API checks the name and the bounds)."""
+    body = {"name": name, "rounds_won": rounds_won, "rounds_played": rounds_played, "total_seconds": total_seconds}
+    return _call("POST", "/scores", json=body)
+
+
+def scores(limit: int = 10) -> list[dict]:
+    """``GET /scores``: the leaderboard, most rounds won first, then the fastest."""
+    return _call("GET", "/scores", params={"limit": limit})["items"]

@@ -16,6 +16,7 @@ page = st.navigation(
         st.Page(PAGES / "draw.py", title="Draw", icon=":material/brush:", default=True),
         st.Page(PAGES / "probabilities.py", title="Probabilities", icon=":material/bar_chart:"),
         st.Page(PAGES / "challenge.py", title="Challenge", icon=":material/timer:"),
+        st.Page(PAGES / "submit.py", title="Submit", icon=":material/photo_library:"),
     ]
 )
 st.sidebar.caption(f"Guesses by the Deep Draw API at {api_client.api_url()}")

@@ -1,63 +1,46 @@
-"""Pieces every page uses: the drawing canvas kept in the session, the guesses chart, API messages."""
+"""Pieces every page uses: the sketchpad's drawing kept in the session, the guesses chart, API messages."""
 
 from __future__ import annotations
-
-import base64
 
 import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from api_client import ApiError, ApiRejected
-from canvas import objects_to_strokes
+from sketchpad import sketchpad
 
 CANVAS_SIZE = 360
-# Thick enough for the image fallback to look like the dataset's strokes once shrunk to 28x28.
+# Thick enough for the drawing's picture (Probabilities page) to look like the dataset's strokes at 28x28.
 STROKE_WIDTH = 10
 
 
-def drawing_canvas(name: str, disabled: bool = False) -> dict | None:
-    """A freedraw canvas whose drawing is kept in ``st.session_state[name]``.
+def drawing_canvas(name: str, disabled: bool = False, **game) -> dict | None:
+    """A sketchpad whose drawing is kept in ``st.session_state[name]``.
 
-    The drawing is ``{"strokes", "canvas", "image", "json"}`` (strokes in canvas pixels, the PNG
-    as base64), or ``None`` while the canvas is empty. It outlives the canvas: coming back from
-    another page mounts a new canvas that starts from it.
+    The drawing is ``{"strokes", "canvas", "image"}`` (strokes in canvas pixels, the PNG as base64),
+    or ``None`` while the pad is empty. It outlives the pad: coming back from another page mounts a
+    new pad that starts from it. ``game`` (prompt, prompt_text, threshold, speak) goes to the pad.
     """
     state = st.session_state
     state.setdefault(f"{name}_generation", 0)
-    key = f"{name}_canvas_{state[f'{name}_generation']}"
-    if key not in state:
-        # A new canvas (first visit, back from another page, or cleared): start from the kept drawing.
-        # The initial drawing then stays the same object, so the canvas is not reloaded while drawing.
-        kept = state.get(name)
-        state[f"{name}_initial"] = kept["json"] if kept else None
-    st.space(40)  # room for the canvas' own toolbar, which sits just above it
-    result = st_canvas(
-        stroke_width=STROKE_WIDTH,
-        stroke_color="#000000",
-        background_color="#FFFFFF",
-        width=CANVAS_SIZE,
-        height=CANVAS_SIZE,
-        drawing_mode="freedraw",
-        initial_drawing=state[f"{name}_initial"],
-        return_image_data=True,
+    kept = state.get(name)
+    sent = sketchpad(
+        f"{name}_pad_{state[f'{name}_generation']}",
+        size=CANVAS_SIZE,
+        line_width=STROKE_WIDTH,
+        strokes=kept["strokes"] if kept else None,
         disabled=disabled,
-        key=key,
+        **game,
     )
-    strokes = objects_to_strokes(result.json_data)
-    image = result.image_bytes
-    drawing = None
-    if strokes or (result.json_data is None and image):
-        drawing = {
-            "strokes": strokes or None,
+    # A new pad has sent nothing yet: it shows the kept drawing, which stays the drawing.
+    if sent and sent.get("strokes"):
+        state[name] = {
+            "strokes": sent["strokes"],
             "canvas": {"width": CANVAS_SIZE, "height": CANVAS_SIZE},
-            "image": base64.b64encode(image).decode("ascii") if image else None,
-            "json": result.json_data,
+            "image": sent.get("image"),
         }
-    state[name] = drawing
-    return drawing
+    return state.get(name)
 
 
 def clear_drawing(name: str) -> None:
@@ -99,13 +82,19 @@ def bitmap_image(bitmap: list[list[int]], scale: int = 6) -> np.ndarray:
     return np.kron(arr, np.ones((scale, scale), dtype=np.uint8))
 
 
-def show_api_error(exc: ApiError, key: str) -> None:
-    """An API failure as a message; a refusal is about the drawing, anything else about the API."""
+def show_api_error(exc: ApiError, key: str, what: str = "this drawing") -> None:
+    """An API failure as a message; a refusal is about what was sent, anything else about the API."""
     if isinstance(exc, ApiRejected):
-        st.warning(f"The API refused this drawing: {exc}", icon=":material/edit_off:")
+        st.warning(f"The API refused {what}: {exc}", icon=":material/edit_off:")
         return
     message = str(exc).rstrip()
     if not message.endswith((".", "!", "?")):
         message += "."
     st.error(f"{message} The page will work again as soon as the API is back.", icon=":material/cloud_off:")
     st.button("Try again", key=f"{key}_retry", icon=":material/refresh:")
+
+
+def remember_submission(saved: dict) -> None:
+    """Keep a stored submission's delete token: this browser session may delete its own drawings."""
+    if saved.get("delete_token"):
+        st.session_state.setdefault("my_submissions", {})[saved["id"]] = saved["delete_token"]

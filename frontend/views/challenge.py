@@ -1,21 +1,24 @@
-"""Challenge: six 20-second rounds; a round is won when the model recognises the prompt."""
+"""Challenge: six 20-second rounds; a round ends on "I know, it's …!" the moment the model is sure."""
 
 from __future__ import annotations
 
 import json
 import random
 import time
+from pathlib import Path
 
 import streamlit as st
 
 import api_client
+import leaderboard
 import ui
 from api_client import ApiError
 
 ROUNDS = 6
 ROUND_SECONDS = 20
-# Won when the prompt is the top guess, or at least this likely even if another class edges it out.
-WIN_PROBABILITY = 0.5
+# The prompt's probability that makes the model say "I know": chosen on the validation split by
+# training/threshold.py, which records the false "I know" rate it allows.
+THRESHOLD = json.loads((Path(__file__).resolve().parents[1] / "challenge_threshold.json").read_text())["threshold"]
 
 state = st.session_state
 state.setdefault("challenge", {"phase": "idle"})
@@ -39,12 +42,13 @@ def start_round() -> None:
 def start_game(classes: list[str]) -> None:
     prompts = random.sample(classes, ROUNDS) if len(classes) >= ROUNDS else random.choices(classes, k=ROUNDS)
     game.clear()
-    game.update(prompts=prompts, round=0, score=0, results=[], classes=classes)
+    game.update(prompts=prompts, round=0, score=0, results=[], seconds=[], classes=classes)
     start_round()
 
 
 def end_round(won: bool) -> None:
     game["results"].append(won)
+    game["seconds"].append(min(time.time() - game["started"], ROUND_SECONDS) if won else ROUND_SECONDS)
     game["score"] += int(won)
     game["phase"] = "done"
 
@@ -58,9 +62,13 @@ def next_round() -> None:
 
 
 def is_win(prompt: str, predictions: list[dict]) -> bool:
-    if predictions and predictions[0]["label"] == prompt:
-        return True
-    return any(p["label"] == prompt and p["probability"] >= WIN_PROBABILITY for p in predictions)
+    return any(p["label"] == prompt and p["probability"] >= THRESHOLD for p in predictions)
+
+
+def i_see(predictions: list[dict]) -> str:
+    """The game's running commentary: "I see cat, or dog, or house…"."""
+    first, *rest = [p["label"] for p in predictions]
+    return f"I see {first}" + "".join(f", or {label}" for label in rest) + "…"
 
 
 def countdown() -> None:
@@ -80,6 +88,7 @@ if game["phase"] in ("idle", "over"):
     if game["phase"] == "over":
         st.subheader(f"Game over: you scored {game['score']} out of {ROUNDS}")
         st.markdown(" ".join("✅" if won else "❌" for won in game["results"]))
+        leaderboard.save_form(game)
     else:
         st.markdown(
             f"{ROUNDS} rounds. Each round names something to draw; you have {ROUND_SECONDS} seconds "
@@ -94,6 +103,7 @@ if game["phase"] in ("idle", "over"):
     st.button(
         label, key="challenge_start", on_click=start_game, args=(classes,), type="primary", icon=":material/timer:"
     )
+    leaderboard.table()
     st.stop()
 
 prompt = game["prompts"][game["round"]]
@@ -106,28 +116,35 @@ header = st.container()
 
 left, right = st.columns([5, 4], gap="large")
 with left:
-    drawing = ui.drawing_canvas("challenge_drawing", disabled=game["phase"] != "playing")
+    drawing = ui.drawing_canvas(
+        "challenge_drawing",
+        disabled=game["phase"] != "playing",
+        prompt=prompt,
+        prompt_text=with_article(prompt),
+        threshold=THRESHOLD,
+        speak=state.get("challenge_speak", False),
+    )
+    st.toggle("Speak the guesses", key="challenge_speak", help="Uses your browser's speech synthesis.")
 
 with right:
     predictions = None
     if drawing is not None:
         try:
-            answer = api_client.predict(drawing["strokes"], None if drawing["strokes"] else drawing["image"])
-            predictions = answer["predictions"]
+            predictions = api_client.predict(drawing["strokes"], top_k=3)["predictions"]
         except ApiError as exc:
             ui.show_api_error(exc, "challenge_predict")
     if predictions:
-        st.markdown(f"The model sees: **{predictions[0]['label']}**")
-        ui.guesses_chart(predictions[:3])
+        st.markdown(i_see(predictions))
+        ui.guesses_chart(predictions)
         if game["phase"] == "playing" and is_win(prompt, predictions):
             end_round(True)
             st.balloons()
     elif game["phase"] == "playing" and drawing is None:
-        st.info("Start drawing: the model guesses every time you lift the pen.", icon=":material/draw:")
+        st.info("Start drawing: the model guesses while you draw.", icon=":material/draw:")
 
     if game["phase"] == "done":
         if game["results"][-1]:
-            st.success(f"Recognised: {with_article(prompt)}!", icon=":material/celebration:")
+            st.success(f"I know, it's {with_article(prompt)}!", icon=":material/celebration:")
         else:
             st.warning(f"Time is up: the model did not see {with_article(prompt)}.", icon=":material/timer_off:")
         last = game["round"] + 1 >= ROUNDS
@@ -139,18 +156,19 @@ with right:
             icon=":material/arrow_forward:",
         )
 
-    if drawing is not None and drawing["strokes"]:
+    if drawing is not None:
         fingerprint = json.dumps(drawing["strokes"])
         saved = state.challenge_saved.get(fingerprint)
         if st.button(
             f"Submit as “{prompt}”", key="challenge_submit", disabled=saved is not None, icon=":material/save:"
         ):
             try:
-                saved = api_client.submit(prompt, drawing["strokes"], drawing["canvas"], predictions)["id"]
+                stored = api_client.submit(prompt, drawing["strokes"], drawing["canvas"], predictions)
             except ApiError as exc:
                 ui.show_api_error(exc, "challenge_submit")
             else:
-                state.challenge_saved[fingerprint] = saved
+                state.challenge_saved[fingerprint] = stored["id"]
+                ui.remember_submission(stored)
                 st.rerun()  # so the button shows as done
         if saved is not None:
             st.success(f"Saved as submission #{saved}.", icon=":material/check:")

@@ -1,4 +1,4 @@
-"""Draw: sketch on the canvas; the top-5 guesses change every time the pen is lifted."""
+"""Draw: sketch on the pad; the guesses change while you draw, and the top-5 chart at every pen lift."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def clear() -> None:
 
 
 st.title("Draw")
-st.caption("Sketch one thing with the mouse or a finger; the model guesses every time you lift the pen.")
+st.caption("Sketch one thing with the mouse or a finger; the model guesses while you draw.")
 
 left, right = st.columns([5, 4], gap="large")
 with left:
@@ -30,10 +30,16 @@ with left:
 
 with right:
     if drawing is None:
+        # Asked before anything is drawn, so a player learns at once that the API is down.
+        try:
+            api_client.models()
+        except ApiError as exc:
+            ui.show_api_error(exc, "draw_status")
+            st.stop()
         st.info("Draw something: a cat, an airplane, a house...", icon=":material/draw:")
         st.stop()
     try:
-        answer = api_client.predict(drawing["strokes"], None if drawing["strokes"] else drawing["image"])
+        answer = api_client.predict(drawing["strokes"])
     except ApiError as exc:
         ui.show_api_error(exc, "draw_predict")
         st.stop()
@@ -46,9 +52,6 @@ with right:
 
     st.divider()
     st.markdown("**Keep this drawing** to help train the next model.")
-    if not drawing["strokes"]:
-        st.info("Only drawings with pen strokes can be kept.")
-        st.stop()
     fingerprint = json.dumps(drawing["strokes"])
     try:
         labels = api_client.classes()
@@ -77,6 +80,7 @@ with right:
             ui.show_api_error(exc, "draw_submit")
         else:
             state.draw_saved[fingerprint] = saved["id"]
+            ui.remember_submission(saved)
             st.rerun()  # so the button shows as done
     if fingerprint in state.draw_saved:
         st.success(f"Saved as submission #{state.draw_saved[fingerprint]}. Thank you!", icon=":material/check:")

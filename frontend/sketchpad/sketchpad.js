@@ -1,0 +1,237 @@
+// Deep Draw's sketchpad (a Streamlit components-v2 frontend, plain JS, no build step).
+//
+// Draws with pointer events (mouse, pen and finger alike) and keeps the strokes in the API's
+// format, [[x...], [y...]] per stroke in canvas pixels. While the pen is down it asks the API for
+// guesses straight from the browser: at most one request in flight, the next one sent with the
+// latest strokes as soon as the previous answer is in (and no sooner than `intervalMs` after the
+// previous start). Nothing goes through Python until the pen lifts (or the prompt is recognised),
+// so live guesses never rerun the page. If the browser cannot reach the API, the live line says so
+// and the page still guesses at every pen lift through Python.
+
+const pads = new WeakMap();
+
+function createPad(root) {
+  const canvas = root.querySelector("canvas");
+  const guess = root.querySelector(".guess");
+  const ctx = canvas.getContext("2d");
+  const pad = {
+    data: {},
+    setStateValue: null,
+    strokes: [], // finished strokes
+    current: null, // the stroke being drawn
+    pointerId: null,
+    points: 0, // points drawn so far, all strokes: a request's snapshot is identified by it
+    answeredPoints: 0,
+    inFlight: false,
+    lastStart: -Infinity,
+    timer: null,
+    locked: false, // the prompt was recognised: the round is over, drawing stops
+    lastSpoken: "",
+    destroyed: false,
+  };
+
+  function paintAll() {
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    for (const stroke of [...pad.strokes, ...(pad.current ? [pad.current] : [])]) paintStroke(stroke, 1);
+  }
+
+  function paintStroke([xs, ys], from) {
+    ctx.strokeStyle = "#000000";
+    ctx.lineWidth = pad.data.lineWidth || 10;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    const start = Math.max(from - 1, 0);
+    ctx.moveTo(xs[start], ys[start]);
+    // A single point still leaves a dot.
+    if (xs.length === 1) ctx.lineTo(xs[0] + 0.01, ys[0]);
+    for (let i = start + 1; i < xs.length; i++) ctx.lineTo(xs[i], ys[i]);
+    ctx.stroke();
+  }
+
+  function position(event) {
+    // The canvas may be shown smaller than its pixel size (phones): strokes stay in canvas pixels.
+    const rect = canvas.getBoundingClientRect();
+    const x = ((event.clientX - rect.left) * canvas.width) / rect.width;
+    const y = ((event.clientY - rect.top) * canvas.height) / rect.height;
+    return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
+  }
+
+  function snapshot() {
+    const all = pad.current ? [...pad.strokes, pad.current] : pad.strokes;
+    return all.map(([xs, ys]) => [xs.slice(), ys.slice()]);
+  }
+
+  function blocked() {
+    return pad.data.disabled || pad.locked;
+  }
+
+  function onDown(event) {
+    if (blocked() || pad.pointerId !== null || (event.pointerType === "mouse" && event.button !== 0)) return;
+    event.preventDefault();
+    canvas.setPointerCapture(event.pointerId);
+    pad.pointerId = event.pointerId;
+    const [x, y] = position(event);
+    pad.current = [[x], [y]];
+    pad.points += 1;
+    paintStroke(pad.current, 0);
+    schedule();
+  }
+
+  function onMove(event) {
+    if (event.pointerId !== pad.pointerId || !pad.current) return;
+    event.preventDefault();
+    const [x, y] = position(event);
+    pad.current[0].push(x);
+    pad.current[1].push(y);
+    pad.points += 1;
+    paintStroke(pad.current, pad.current[0].length - 1);
+    schedule();
+  }
+
+  function onUp(event) {
+    if (event.pointerId !== pad.pointerId) return;
+    pad.pointerId = null;
+    if (!pad.current) return;
+    pad.strokes.push(pad.current);
+    pad.current = null;
+    if (!pad.locked) sendToPython();
+  }
+
+  function sendToPython() {
+    if (!pad.setStateValue) return;
+    pad.setStateValue("drawing", {
+      strokes: snapshot(),
+      image: canvas.toDataURL("image/png").split(",", 2)[1],
+    });
+  }
+
+  // ---- live guesses: one request in flight, coalesced to the latest strokes
+
+  function schedule() {
+    if (!pad.data.apiUrl || pad.locked || pad.inFlight || pad.timer) return;
+    const wait = pad.lastStart + (pad.data.intervalMs || 150) - performance.now();
+    if (wait > 0) {
+      pad.timer = setTimeout(() => {
+        pad.timer = null;
+        schedule();
+      }, wait);
+      return;
+    }
+    ask();
+  }
+
+  async function ask() {
+    if (pad.points === pad.answeredPoints || pad.points < 2) return;
+    const points = pad.points;
+    const strokes = snapshot();
+    pad.inFlight = true;
+    pad.lastStart = performance.now();
+    try {
+      const response = await fetch(`${pad.data.apiUrl}/predict`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ strokes, model: pad.data.model || "cnn", top_k: 3 }),
+      });
+      if (response.ok) {
+        const answer = await response.json();
+        if (!pad.destroyed && points > pad.answeredPoints) show(answer.predictions, points, strokes);
+      }
+    } catch (error) {
+      if (!pad.answeredPoints) {
+        guess.className = "guess offline";
+        guess.textContent = "Live guesses are off (the browser cannot reach the API); guesses come when you lift the pen.";
+      }
+    } finally {
+      pad.inFlight = false;
+    }
+    if (!pad.destroyed && pad.points !== pad.answeredPoints) schedule();
+  }
+
+  function show(predictions, points, strokes) {
+    pad.answeredPoints = points;
+    const prompt = pad.data.prompt;
+    const hit = prompt && predictions.find((p) => p.label === prompt);
+    let text;
+    if (hit && hit.probability >= pad.data.threshold) {
+      text = `I know, it's ${pad.data.promptText || prompt}!`;
+      guess.className = "guess know";
+      // The round is over: Python is told at once, with the strokes that were recognised.
+      pad.locked = true;
+      if (pad.timer) clearTimeout(pad.timer);
+      pad.setStateValue?.("drawing", { strokes, image: canvas.toDataURL("image/png").split(",", 2)[1] });
+    } else {
+      const [first, ...rest] = predictions.map((p) => p.label);
+      text = `I see ${first}` + rest.map((label) => `, or ${label}`).join("") + "…";
+      guess.className = "guess";
+    }
+    guess.textContent = text;
+    guess.dataset.points = String(points);
+    guess.setAttribute(
+      "aria-label",
+      `${text} (${predictions.map((p) => `${p.label} ${Math.round(p.probability * 100)}%`).join(", ")})`,
+    );
+    speak(text);
+  }
+
+  function speak(text) {
+    if (!pad.data.speak || !window.speechSynthesis) return;
+    const words = text.replace(/,.*$/, ""); // the best guess only, not the whole list
+    if (words === pad.lastSpoken) return;
+    pad.lastSpoken = words;
+    window.speechSynthesis.cancel();
+    window.speechSynthesis.speak(new SpeechSynthesisUtterance(words));
+  }
+
+  canvas.addEventListener("pointerdown", onDown);
+  canvas.addEventListener("pointermove", onMove);
+  canvas.addEventListener("pointerup", onUp);
+  canvas.addEventListener("pointercancel", onUp);
+
+  pad.update = (data, setStateValue) => {
+    const first = pad.setStateValue === null;
+    pad.data = data;
+    pad.setStateValue = setStateValue;
+    root.classList.toggle("disabled", Boolean(data.disabled));
+    root.style.maxWidth = `${data.size}px`;
+    if (first) {
+      canvas.width = data.size;
+      canvas.height = data.size;
+      // A new pad (first visit, back from another page): it starts from the kept drawing.
+      pad.strokes = (data.strokes || []).map(([xs, ys]) => [xs.slice(), ys.slice()]);
+      pad.points = pad.strokes.reduce((n, [xs]) => n + xs.length, 0);
+      pad.answeredPoints = pad.points;
+      paintAll();
+    }
+    if (data.disabled && pad.timer) {
+      clearTimeout(pad.timer);
+      pad.timer = null;
+    }
+  };
+
+  pad.destroy = () => {
+    pad.destroyed = true;
+    if (pad.timer) clearTimeout(pad.timer);
+    canvas.removeEventListener("pointerdown", onDown);
+    canvas.removeEventListener("pointermove", onMove);
+    canvas.removeEventListener("pointerup", onUp);
+    canvas.removeEventListener("pointercancel", onUp);
+  };
+  return pad;
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  const root = parentElement.querySelector(".sketchpad");
+  let pad = pads.get(parentElement);
+  if (!pad) {
+    pad = createPad(root);
+    pads.set(parentElement, pad);
+  }
+  pad.update(data, setStateValue);
+  return () => {
+    pad.destroy();
+    pads.delete(parentElement);
+  };
+}
