@@ -1,14 +1,16 @@
 """Each Streamlit page with AppTest, against a fake API at the HTTP boundary (an httpx.MockTransport).
 
-The canvas cannot be drawn on without a browser: a test puts a drawing (canvas JSON, as the
-component sends it) in the session, and the page mounts its canvas from it as it does when a
+The sketchpad cannot be drawn on without a browser: a test puts a drawing (strokes, as the
+component sends them) in the session, and the page mounts its pad from it as it does when a
 player comes back from another page. ``test_browser.py`` draws for real.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,69 +22,74 @@ from streamlit.testing.v1 import AppTest
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
 sys.path.insert(0, str(FRONTEND))
 api_client = importlib.import_module("api_client")
+THRESHOLD = json.loads((FRONTEND / "challenge_threshold.json").read_text())["threshold"]
 
 CLASSES = ["airplane", "apple", "banana", "bicycle", "cat", "dog", "fish", "house"]
-# A cat as the canvas sends it: two freedraw paths (head, then an ear), canvas pixels.
-CAT_JSON = {
-    "version": "7.4.0",
-    "objects": [
-        {"type": "Path", "path": [["M", 100, 200], ["Q", 150, 100, 200, 200], ["L", 100, 200]]},
-        {"type": "Path", "path": [["M", 110, 150], ["L", 120, 110], ["L", 140, 140]]},
-    ],
-}
+# A cat as the sketchpad sends it: two strokes (head, then an ear), canvas pixels.
 CAT_STROKES = [
     [[100.0, 150.0, 200.0, 100.0], [200.0, 100.0, 200.0, 200.0]],
     [[110.0, 120.0, 140.0], [150.0, 110.0, 140.0]],
 ]
-DRAWING = {"strokes": CAT_STROKES, "canvas": {"width": 360, "height": 360}, "image": None, "json": CAT_JSON}
+DRAWING = {"strokes": CAT_STROKES, "canvas": {"width": 360, "height": 360}, "image": None}
+CREATED = "2026-11-30T04:00:00+00:00"
+# A 1x1 PNG: what a thumbnail looks like to the page.
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGP4DwABAQEAG7buVgAAAABJRU5ErkJggg==")
 
 
 class FakeApi:
-    """Answers like the Deep Draw API; ``top`` is the class it finds most likely."""
+    """Answers like the Deep Draw API (``test_frontend_contract.py`` holds it to the real schema)."""
 
     def __init__(self):
         self.mode = "up"  # "up", "down" (connection refused), "slow" (timeout), "loading" (503)
         self.available = ["cnn"]
         self.top = "cat"
+        self.top_probability = 0.8
         self.max_top_k = 50
-        self.requests: list[tuple[str, dict | None]] = []
+        self.exchanges: list[tuple[httpx.Request, httpx.Response]] = []
         self.submissions: list[dict] = []
+        self.scores: list[dict] = []
 
     def _probabilities(self, top_k: int) -> list[dict]:
         others = [c for c in CLASSES if c != self.top]
-        probs = [0.8] + [0.2 / 2 ** (i + 1) for i in range(len(others))]
+        rest = 1 - self.top_probability
+        probs = [self.top_probability] + [rest / 2 ** (i + 1) for i in range(len(others))]
         return [{"label": c, "probability": p} for c, p in zip([self.top, *others], probs, strict=True)][:top_k]
 
     def handler(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.content else None
-        self.requests.append((request.url.path, body))
         if self.mode == "down":
             raise httpx.ConnectError("connection refused", request=request)
         if self.mode == "slow":
             raise httpx.ReadTimeout("timed out", request=request)
+        response = self.answer(request)
+        self.exchanges.append((request, response))
+        return response
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        path, method = request.url.path, request.method
         if self.mode == "loading":
             return httpx.Response(503, json={"detail": "no model is loaded: model store is empty"})
-        path = request.url.path
         if path == "/classes":
             return httpx.Response(200, json={"cnn": CLASSES})
+        if path == "/limits":
+            limits = {"max_batch_items": 64, "max_body_bytes": 2_000_000, "max_points": 20_000}
+            return httpx.Response(200, json={"max_top_k": self.max_top_k, **limits, "max_image_pixels": 16_777_216})
         if path == "/models":
             meta = {
                 name: {
                     "name": name,
                     "version": "20261124-1200",
+                    "kind": name,
                     "classes": CLASSES,
                     "metrics": {"split": "test", "top1": 0.8123, "top5": 0.9456, "macro_f1": 0.8},
                     "runtime": "onnx",
                 }
                 for name in self.available
-                if name != "ensemble"
             }
             return httpx.Response(200, json={"models": meta, "available": self.available, "errors": {}})
         if path == "/predict":
             if body["top_k"] > self.max_top_k:
                 return httpx.Response(422, json={"detail": f"top_k must be between 1 and {self.max_top_k}"})
-            if not body.get("strokes") and not body.get("image"):
-                return httpx.Response(422, json={"detail": "empty drawing: no points"})
             out = {
                 "predictions": self._probabilities(body["top_k"]),
                 "model": {"name": body["model"], "version": "20261124-1200"},
@@ -91,13 +98,48 @@ class FakeApi:
             if body.get("return_bitmap"):
                 out["bitmap"] = [[255 if 8 < r < 20 and 8 < c < 20 else 0 for c in range(28)] for r in range(28)]
             return httpx.Response(200, json=out)
-        if path == "/submissions" and request.method == "POST":
-            self.submissions.append(body)
-            return httpx.Response(201, json={"id": len(self.submissions), **body})
+        if path == "/submissions" and method == "POST":
+            item = {"id": len(self.submissions) + 1, "created_at": CREATED, "simplified": [], **body}
+            self.submissions.append(item)
+            return httpx.Response(201, json={**item, "delete_token": f"token-{item['id']}"})
+        if path == "/submissions" and method == "GET":
+            label = request.url.params.get("label")
+            limit, offset = int(request.url.params["limit"]), int(request.url.params["offset"])
+            items = [s for s in reversed(self.submissions) if label in (None, s["label"])]
+            page = {"items": items[offset : offset + limit], "total": len(items), "limit": limit, "offset": offset}
+            return httpx.Response(200, json=page)
+        if path == "/submissions/stats":
+            labels: dict[str, int] = {}
+            for s in self.submissions:
+                labels[s["label"]] = labels.get(s["label"], 0) + 1
+            return httpx.Response(200, json={"total": len(self.submissions), "labels": labels})
+        if match := re.fullmatch(r"/submissions/(\d+)/thumbnail.png", path):
+            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+        if (match := re.fullmatch(r"/submissions/(\d+)", path)) and method == "DELETE":
+            ids = [s["id"] for s in self.submissions]
+            sid = int(match.group(1))
+            if sid not in ids:
+                return httpx.Response(404, json={"detail": f"no submission {sid}"})
+            if request.headers.get("X-Delete-Token") != f"token-{sid}":
+                return httpx.Response(403, json={"detail": "wrong delete token"})
+            self.submissions = [s for s in self.submissions if s["id"] != sid]
+            return httpx.Response(204)
+        if path == "/scores" and method == "POST":
+            if not re.fullmatch(r"[A-Za-z0-9 _.-]{1,24}", body["name"]):
+                return httpx.Response(422, json={"detail": "name must be 1-24 letters, digits, spaces, _ - or ."})
+            item = {"id": len(self.scores) + 1, **body, "created_at": CREATED}
+            self.scores.append(item)
+            return httpx.Response(201, json=item)
+        if path == "/scores" and method == "GET":
+            ranked = sorted(self.scores, key=lambda s: (-s["rounds_won"], s["total_seconds"]))
+            return httpx.Response(200, json={"items": ranked[: int(request.url.params.get("limit", 10))]})
         return httpx.Response(404, json={"detail": "Not Found"})
 
+    def bodies(self, path: str) -> list[dict]:
+        return [json.loads(r.content) for r, _ in self.exchanges if r.url.path == path and r.content]
+
     def predict_bodies(self) -> list[dict]:
-        return [body for path, body in self.requests if path == "/predict"]
+        return self.bodies("/predict")
 
 
 @pytest.fixture
@@ -143,13 +185,27 @@ def test_draw_empty_canvas_asks_for_a_drawing(fake):
     assert fake.predict_bodies() == []
 
 
+@pytest.mark.parametrize(("mode", "message"), [("down", "cannot be reached"), ("loading", "no model is loaded")])
+def test_draw_says_at_once_that_the_api_is_down(fake, mode, message):
+    # Before any stroke: the player learns it now, not after drawing.
+    fake.mode = mode
+    at = app()
+    assert not at.exception
+    assert message in at.error[0].value
+    assert not at.info
+    fake.mode = "up"
+    at.button(key="draw_status_retry").click().run()
+    assert not at.error
+    assert "Draw something" in at.info[0].value
+
+
 def test_draw_sends_strokes_and_shows_the_top5(fake):
     at = app(drawing=DRAWING)
     assert not at.exception
     (body,) = fake.predict_bodies()
     # The strokes of the canvas JSON, in canvas pixels: the API normalises them like the dataset.
     assert body["strokes"] == CAT_STROKES
-    assert body["top_k"] == 5 and body["model"] == "cnn" and "image" not in body
+    assert body["top_k"] == 5 and body["model"] == "cnn"
     assert at.subheader[0].value == "I think it is: cat"
     (chart,) = charts(at)
     assert chart == "Guesses: cat 80%, airplane 10%, apple 5%, banana 2%, bicycle 1%"
@@ -166,12 +222,10 @@ def test_draw_reruns_do_not_ask_again(fake):
     assert len(fake.predict_bodies()) == 1  # answered from the cache: same strokes, same answer
 
 
-def test_client_sends_the_image_only_without_strokes(fake):
-    api_client.predict(CAT_STROKES, None)
-    api_client.predict(None, "aGVsbG8=")
-    assert [("strokes" in b, b.get("image")) for b in fake.predict_bodies()] == [(True, None), (False, "aGVsbG8=")]
+def test_client_refuses_an_empty_drawing_without_asking(fake):
     with pytest.raises(api_client.ApiRejected, match="empty drawing"):
-        api_client.predict(None, None)
+        api_client.predict([])
+    assert fake.predict_bodies() == []
 
 
 def test_draw_clear(fake):
@@ -254,7 +308,8 @@ def test_probabilities_when_the_api_caps_top_k(fake):
     fake.max_top_k = 5
     at = app("probabilities", drawing=DRAWING)
     assert not at.exception
-    assert [b["top_k"] for b in fake.predict_bodies()] == [len(CLASSES), 5]
+    # The published limit is read from GET /limits: one request, never a refused one first.
+    assert [b["top_k"] for b in fake.predict_bodies()] == [5]
     assert f"The 5 most likely of {len(CLASSES)} classes" in texts(at)
 
 
@@ -265,6 +320,15 @@ def test_probabilities_side_by_side_once_the_rnn_exists(fake):
     assert [b["model"] for b in fake.predict_bodies()] == ["cnn", "rnn", "ensemble"]
     assert len(charts(at)) == 3
     assert {"CNN (bitmap)", "RNN (strokes)", "Ensemble"} <= {s.value for s in at.subheader}
+
+
+def test_probabilities_shows_whatever_models_the_api_lists(fake):
+    # Model names come from GET /models "available": a new kind appears without a frontend change.
+    fake.available = ["cnn", "transformer"]
+    at = app("probabilities", drawing=DRAWING)
+    assert not at.exception
+    assert [b["model"] for b in fake.predict_bodies()] == ["cnn", "transformer"]
+    assert "transformer" in {s.value for s in at.subheader}
 
 
 def test_probabilities_api_down(fake):
@@ -302,18 +366,8 @@ def draw_in_challenge(at: AppTest, drawing: dict = DRAWING) -> AppTest:
     return at.run()
 
 
-def shift_json(dx: float) -> dict:
-    return {
-        "objects": [
-            {
-                **obj,
-                "path": [
-                    [cmd[0], *[v + dx if k % 2 == 0 else v for k, v in enumerate(cmd[1:])]] for cmd in obj["path"]
-                ],
-            }
-            for obj in CAT_JSON["objects"]
-        ]
-    }
+def shifted(dx: float) -> dict:
+    return {**DRAWING, "strokes": [[[x + dx for x in xs], ys] for xs, ys in CAT_STROKES]}
 
 
 def test_challenge_start_gives_a_prompt(fake):
@@ -346,15 +400,34 @@ def test_challenge_new_game(fake):
     assert game["phase"] == "playing" and game["results"] == [] and game["score"] == 0
 
 
-def test_challenge_round_won_when_the_prompt_is_top1(fake):
+def test_challenge_ends_on_i_know_at_the_threshold(fake):
     at = start_challenge(fake)
-    fake.top = at.session_state["challenge"]["prompts"][0]
+    prompt = at.session_state["challenge"]["prompts"][0]
+    fake.top, fake.top_probability = prompt, THRESHOLD
     draw_in_challenge(at)
     assert not at.exception
     game = at.session_state["challenge"]
     assert game["phase"] == "done" and game["score"] == 1 and game["results"] == [True]
-    assert "Recognised" in at.success[0].value
+    assert 0 < game["seconds"][0] < 20
+    assert at.success[0].value.startswith("I know, it's ") and prompt in at.success[0].value
     assert at.get("balloons")
+
+
+def test_challenge_below_the_threshold_keeps_guessing(fake):
+    # The prompt is the top guess but the model is not sure enough yet: "I see …", the round goes on.
+    at = start_challenge(fake)
+    prompt = at.session_state["challenge"]["prompts"][0]
+    fake.top, fake.top_probability = prompt, THRESHOLD - 0.01
+    draw_in_challenge(at)
+    assert at.session_state["challenge"]["phase"] == "playing"
+    assert f"I see {prompt}, or " in texts(at)
+    assert not at.get("balloons")
+
+
+def test_threshold_file_records_how_it_was_chosen():
+    chosen = json.loads((FRONTEND / "challenge_threshold.json").read_text())
+    assert chosen["split"] == "val" and chosen["n"] > 1000
+    assert 0.5 <= chosen["threshold"] < 1 and 0 <= chosen["false_i_know_rate"] <= 0.02
 
 
 def test_challenge_round_not_won_by_another_class(fake):
@@ -383,7 +456,7 @@ def test_challenge_a_game_is_six_rounds_with_a_score(fake):
         if i % 2 == 0:  # win the even rounds, let the odd ones time out
             fake.top = game["prompts"][i]
             # Another drawing each round: answers are cached per drawing, and the fake changes its mind.
-            draw_in_challenge(at, {**DRAWING, "json": shift_json(i)})
+            draw_in_challenge(at, shifted(i))
         else:
             game["started"] = time.time() - 21
             at.run()
@@ -391,8 +464,32 @@ def test_challenge_a_game_is_six_rounds_with_a_score(fake):
         assert not at.exception
     assert at.session_state["challenge"]["phase"] == "over"
     assert "you scored 3 out of 6" in at.subheader[0].value
+
+    # The leaderboard: a name at the end, then the table from GET /scores.
+    at.text_input(key="leaderboard_name").set_value("Ada L.")
+    at.button(key="leaderboard_save").click().run()
+    assert not at.exception
+    (score,) = fake.scores
+    assert score["name"] == "Ada L." and score["rounds_won"] == 3 and score["rounds_played"] == 6
+    assert 60 < score["total_seconds"] <= 120  # three lost rounds count 20 s each
+    assert "on the leaderboard as Ada L." in at.success[0].value
+    (table,) = at.dataframe
+    assert list(table.value["Name"]) == ["Ada L."] and list(table.value["Won"]) == ["3 / 6"]
+
     at.button(key="challenge_start").click().run()  # play again
     assert at.session_state["challenge"]["phase"] == "playing"
+
+
+def test_leaderboard_refuses_a_bad_name_with_the_reason(fake):
+    at = start_challenge(fake)
+    game = at.session_state["challenge"]
+    game.update(phase="over", results=[True, False], seconds=[5.0, 20.0], score=1)
+    at.run()
+    at.text_input(key="leaderboard_name").set_value("<script>")
+    at.button(key="leaderboard_save").click().run()
+    assert not at.exception
+    assert "The API refused this score: name must be" in at.warning[0].value
+    assert fake.scores == []
 
 
 def test_challenge_submit_is_labelled_with_the_prompt(fake):
@@ -417,6 +514,63 @@ def test_challenge_api_down(fake):
     assert at.button(key="challenge_start")
 
 
+# ---------------------------------------------------------------- Submit
+
+
+def keep(fake, at: AppTest, label: str, dx: float) -> None:
+    """Keep a drawing from the Draw page, as a player does (one click)."""
+    at.switch_page("views/draw.py")
+    at.session_state["drawing"] = shifted(dx)
+    at.session_state["drawing_generation"] = at.session_state["drawing_generation"] + 1
+    at.run()
+    at.selectbox(key="draw_label").set_value(label)
+    at.button(key="draw_submit").click().run()
+    assert not at.exception
+
+
+def test_submit_gallery_is_filtered_and_paged(fake):
+    for i in range(15):  # kept by other players: no token in this session
+        fake.submissions.append({"id": i + 1, "label": "cat" if i % 3 else "dog", "strokes": CAT_STROKES,
+                                 "simplified": [], "canvas": DRAWING["canvas"], "created_at": CREATED,
+                                 "predictions": [{"label": "cat", "probability": 0.8}]})  # fmt: skip
+    at = app("submit")
+    assert not at.exception
+    assert len(at.get("image")) == 12  # one page of thumbnails
+    assert "Page 1 of 2 · 15 drawings" in texts(at)
+    assert "guessed cat (80%)" in texts(at)
+    assert not [b for b in at.button if b.key and b.key.startswith("gallery_delete_")]  # not ours
+    at.button(key="gallery_next").click().run()
+    assert len(at.get("image")) == 3 and "Page 2 of 2" in texts(at)
+    at.selectbox(key="gallery_label").set_value("dog").run()
+    assert "Page 1 of 1 · 5 drawings" in texts(at)  # a new filter starts on its first page
+    assert fake.bodies("/submissions") == []  # listing never posts
+    params = [r.url.params for r, _ in fake.exchanges if r.url.path == "/submissions"]
+    assert params[-1]["label"] == "dog" and params[-1]["offset"] == "0"
+
+
+def test_submit_own_drawing_can_be_deleted(fake):
+    at = app()
+    keep(fake, at, "cat", 0)
+    keep(fake, at, "dog", 5)
+    at.switch_page("views/submit.py").run()
+    assert not at.exception
+    assert len(at.get("image")) == 2
+    at.button(key="gallery_delete_1").click().run()
+    assert not at.exception
+    deletes = [r for r, _ in fake.exchanges if r.method == "DELETE"]
+    assert [(r.url.path, r.headers["X-Delete-Token"]) for r in deletes] == [("/submissions/1", "token-1")]
+    assert [s["id"] for s in fake.submissions] == [2]
+    assert "Submission #1 is deleted" in at.success[0].value
+    assert len(at.get("image")) == 1
+
+
+def test_submit_page_api_down(fake):
+    fake.mode = "down"
+    at = app("submit")
+    assert not at.exception
+    assert "cannot be reached" in at.error[0].value
+
+
 def test_app_starts_from_a_relative_path():
     # `streamlit run frontend/app.py` from the repo root (and the container's check) must find the pages.
     import subprocess
@@ -429,3 +583,77 @@ def test_app_starts_from_a_relative_path():
     env = {"API_URL": "http://127.0.0.1:9", "PATH": ""}  # nothing listens there: the page shows its notice
     out = subprocess.run([sys.executable, "-c", code], cwd=FRONTEND.parent, env=env, capture_output=True, text=True)
     assert out.stdout.strip().endswith("OK"), out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------- contract: the fake against the real schema
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict:
+    from api.main import create_app
+
+    return create_app().openapi()
+
+
+def operation(schema: dict, method: str, path: str) -> dict:
+    for template, ops in schema["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path) and method.lower() in ops:
+            return ops[method.lower()]
+    raise AssertionError(f"the fake answers {method} {path}, which the real API does not have")
+
+
+def conforms(schema: dict, part: dict | None, value, what: str) -> None:
+    import jsonschema
+
+    if not part:
+        return
+    # Refs point into the document's components: validate with them alongside.
+    jsonschema.validate(value, {**part, "components": schema["components"]}, cls=jsonschema.Draft202012Validator)
+
+
+def check_exchange(schema: dict, request: httpx.Request, response: httpx.Response) -> None:
+    where = f"{request.method} {request.url.path} -> {response.status_code}"
+    op = operation(schema, request.method, request.url.path)
+    known = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
+    assert set(request.url.params) <= known, f"{where}: query {set(request.url.params) - known} unknown"
+    if request.content:
+        body_schema = op["requestBody"]["content"]["application/json"]["schema"]
+        conforms(schema, body_schema, json.loads(request.content), f"{where} request")
+    answer = op["responses"].get(str(response.status_code))
+    assert answer is not None, f"{where}: the real API never answers {response.status_code} here"
+    media = response.headers.get("content-type", "").split(";")[0]
+    if response.status_code == 204:
+        return
+    assert media in answer.get("content", {media: None}), f"{where}: {media} not in {list(answer['content'])}"
+    if media == "application/json":
+        conforms(schema, answer.get("content", {}).get(media, {}).get("schema"), response.json(), where)
+
+
+def test_fake_api_matches_the_real_openapi_schema(fake, openapi):
+    """Every call the pages make, answered by the fake, must fit the real app's schema (no drift)."""
+    fake.available = ["cnn", "rnn", "ensemble"]
+    api_client.classes()
+    api_client.models()
+    api_client.limits()
+    api_client.predict(CAT_STROKES, "cnn", 5, True)
+    saved = api_client.submit("cat", CAT_STROKES, DRAWING["canvas"], [{"label": "cat", "probability": 0.8}])
+    api_client.submissions("cat", 12, 0)
+    api_client.submission_labels()
+    api_client.thumbnail(saved["id"])
+    with pytest.raises(api_client.ApiRejected):
+        api_client.delete_submission(saved["id"], "wrong")  # 403
+    api_client.delete_submission(saved["id"], saved["delete_token"])  # 204
+    with pytest.raises(api_client.ApiRejected):
+        api_client.delete_submission(saved["id"], saved["delete_token"])  # 404
+    api_client.post_score("Ada", 3, 6, 71.5)
+    with pytest.raises(api_client.ApiRejected):
+        api_client.post_score("<b>", 3, 6, 71.5)  # 422
+    api_client.scores(10)
+    with pytest.raises(api_client.ApiRejected):
+        api_client.predict(CAT_STROKES, "cnn", fake.max_top_k + 1)  # 422
+    fake.mode = "loading"
+    with pytest.raises(api_client.ApiUnavailable):
+        api_client.predict(CAT_STROKES, "cnn", 3)  # 503
+    assert len(fake.exchanges) == 16
+    for request, response in fake.exchanges:
+        check_exchange(openapi, request, response)
