@@ -1,4 +1,4 @@
-"""End to end in Chromium: the real API and the Streamlit app, a real Quick, Draw! cat drawn with the mouse.
+"""End to end in Chromium: the real API and the Streamlit app, real Quick, Draw! drawings drawn with mouse and finger.
 
 Needs Debian's chromium (``apt-get install chromium``), Playwright's Python package (its own browser
 downloads are never used) and a trained CNN in ``model_store/cnn``; skipped otherwise. Screenshots
@@ -37,11 +37,19 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# The canvas is 360 px square (frontend/ui.py); the dataset's 0-255 drawing is placed inside a margin.
+# The sketchpad is 360 canvas px square (frontend/ui.py); the dataset's 0-255 drawing is placed inside a margin.
 CANVAS, MARGIN = 360, 30
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+# A phone (Chromium's own emulation: 393 px wide, touch events, mobile viewport).
+PHONE = {
+    "viewport": {"width": 393, "height": 727},
+    "device_scale_factor": 2.75,
+    "is_mobile": True,
+    "has_touch": True,
+    "user_agent": "Mozilla/5.0 (Linux; Android 11; Pixel 5) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari",
+}
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 if not any((MODEL_STORE / "cnn").glob("*/card.json")):
@@ -49,13 +57,20 @@ if not any((MODEL_STORE / "cnn").glob("*/card.json")):
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
+def frontend_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, frontend_port):
     port = free_port()
     log = tmp_path_factory.mktemp("api") / "api.log"
     env = {
         **os.environ,
         "MODEL_STORE": str(MODEL_STORE),
         "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('db')}/submissions.db",
+        # The sketchpad asks for live guesses from the page itself: the app's origin must be allowed.
+        "CORS_ORIGINS": json.dumps([f"http://127.0.0.1:{frontend_port}"]),
     }
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -74,8 +89,8 @@ def api(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def frontend(api, tmp_path_factory):
-    port = free_port()
+def frontend(api, tmp_path_factory, frontend_port):
+    port = frontend_port
     log = tmp_path_factory.mktemp("frontend") / "streamlit.log"
     cmd = [sys.executable, "-m", "streamlit", "run", "frontend/app.py", "--server.port", str(port)]
     cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -117,28 +132,83 @@ def fixture_drawings(name: str) -> list[list]:
     return drawings
 
 
-def recognised_drawing(api: str, name: str) -> list | None:
-    """The first fixture drawing of ``name`` that the model clearly puts first (a fair test of the app)."""
+def recognised_drawing(api: str, name: str, probability: float = 0.6) -> list | None:
+    """The first fixture drawing of ``name`` the model clearly puts first (a fair test of the app)."""
     for drawing in fixture_drawings(name):
         strokes = to_canvas(drawing)
         top = httpx.post(f"{api}/predict", json={"strokes": strokes}, timeout=10).json()["predictions"][0]
-        if top["label"] == name and top["probability"] >= 0.6:
+        if top["label"] == name and top["probability"] >= probability:
             return strokes
     return None
 
 
-def draw(page, strokes: list) -> None:
-    """Mouse down, moves, up for each stroke, on the (first) drawing canvas of the page."""
-    canvas = page.locator("canvas.upper-canvas").first
+def pad_box(page) -> dict:
+    canvas = page.locator(".sketchpad canvas").first
     canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    return canvas.bounding_box()
+
+
+def draw(page, strokes: list, pause_ms: int = 0) -> None:
+    """Mouse down, moves, up for each stroke (canvas px), on the page's sketchpad."""
+    box = pad_box(page)
+    scale = box["width"] / CANVAS
     for xs, ys in strokes:
-        page.mouse.move(box["x"] + xs[0], box["y"] + ys[0])
+        page.mouse.move(box["x"] + xs[0] * scale, box["y"] + ys[0] * scale)
         page.mouse.down()
         for x, y in zip(xs[1:], ys[1:], strict=True):
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=4)
+            if pause_ms:
+                page.wait_for_timeout(pause_ms)
         page.mouse.up()
         page.wait_for_timeout(120)
+
+
+def one_long_stroke(strokes: list, spacing: float = 4.0) -> list:
+    """All strokes joined into one, points every ``spacing`` px: a long stroke drawn without lifting the pen."""
+    xs, ys = [], []
+    for sx, sy in strokes:
+        for x0, y0, x1, y1 in zip(sx, sy, sx[1:] + sx[-1:], sy[1:] + sy[-1:], strict=True):
+            steps = max(1, int(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 / spacing))
+            xs += [x0 + (x1 - x0) * k / steps for k in range(steps)]
+            ys += [y0 + (y1 - y0) * k / steps for k in range(steps)]
+    return [xs, ys]
+
+
+# Records, in the page, when each point was drawn and when the live guess changed (the frame after
+# the change), with the number of points the shown guess was computed from.
+WATCH = """(canvas) => {
+    const guess = canvas.parentElement.querySelector('.guess');
+    const log = (window.__sketchpad = {points: [], updates: [], requests: 0, inFlight: 0, maxInFlight: 0});
+    // Count the pad's /predict calls as they go: coalescing means never two at once.
+    const fetchAsBefore = window.fetch;
+    window.fetch = async (...args) => {
+        const live = String(args[0]).endsWith('/predict');
+        if (live) { log.requests++; log.maxInFlight = Math.max(log.maxInFlight, ++log.inFlight); }
+        try { return await fetchAsBefore(...args); } finally { if (live) log.inFlight--; }
+    };
+    let down = false;
+    canvas.addEventListener('pointerdown', () => { down = true; log.points.push(performance.now()); });
+    canvas.addEventListener('pointermove', () => { if (down) log.points.push(performance.now()); });
+    canvas.addEventListener('pointerup', () => { down = false; log.lifted = performance.now(); });
+    new MutationObserver(() => {
+        const points = Number(guess.dataset.points || 0), text = guess.textContent;
+        requestAnimationFrame((t) => log.updates.push({t: performance.now(), points, text}));
+    }).observe(guess, {childList: true, characterData: true, subtree: true, attributes: true});
+}"""
+
+
+def watch_pad(page) -> None:
+    page.locator(".sketchpad canvas").first.evaluate(WATCH)
+
+
+def delays(log: dict) -> list[float]:
+    """Per drawn point, ms until the first guess shown that includes it (points after the last guess left out)."""
+    out = []
+    for i, t in enumerate(log["points"]):
+        shown = [u["t"] for u in log["updates"] if u["points"] >= i + 1]
+        if shown:
+            out.append(min(shown) - t)
+    return out
 
 
 def settle(page, quiet_ms: int = 1500, timeout_s: float = 30) -> None:
@@ -164,6 +234,12 @@ def guesses(page) -> str:
     return chart.get_attribute("aria-label")
 
 
+def record(name: str, figures: dict) -> None:
+    """Measured figures go to test-artifacts/ (bench/live_guesses.py prints the summary)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"{name}.json").write_text(json.dumps(figures))
+
+
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
@@ -177,7 +253,7 @@ def page(browser, frontend):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(frontend)
-    page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
+    page.locator(".sketchpad canvas").first.wait_for(timeout=60_000)
     yield page
     context.close()
 
@@ -215,29 +291,119 @@ def test_drawing_a_cat_shows_cat_in_the_top5(page, api):
     assert stored[0]["label"] == "cat"
 
 
-def test_challenge_round_won(page, api):
+def start_challenge_with_a_drawable_prompt(page, api, probability: float) -> tuple[str, list]:
+    """Start games until round 1 asks for a class we hold a fixture drawing of that the model is sure of."""
     page.get_by_role("link", name="Challenge").click()
     page.get_by_role("button", name="Start").click()
     classes = httpx.get(f"{api}/classes", timeout=10).json()["cnn"]
-    # Prompts are random: start new games until one asks for a class we hold a recognised drawing of.
-    for _ in range(20):
+    for _ in range(30):
         heading = page.get_by_text("Draw: ")
         heading.wait_for(timeout=30_000)
         text = heading.inner_text()
         prompt = max((c for c in classes if text.endswith(f" {c}")), key=len)  # "Draw: an owl" -> owl
-        strokes = recognised_drawing(api, prompt)
+        strokes = recognised_drawing(api, prompt, probability)
         if strokes:
-            break
+            return prompt, strokes
         page.get_by_role("button", name="New game").click()
         page.wait_for_timeout(500)
         settle(page)
-    else:
-        pytest.skip("no prompt with a recognised fixture drawing in 20 games")
+    pytest.skip("no prompt with a recognised fixture drawing in 30 games")
+
+
+def test_challenge_round_ends_on_i_know(page, api):
+    threshold = json.loads((ROOT / "frontend" / "challenge_threshold.json").read_text())["threshold"]
+    prompt, strokes = start_challenge_with_a_drawable_prompt(page, api, threshold)
+    watch_pad(page)
     draw(page, strokes)
-    page.get_by_text("Recognised:").wait_for(timeout=30_000)
+    page.get_by_text("I know, it's").first.wait_for(timeout=30_000)
+    # Said by the pad the moment the live guess passed the threshold, then confirmed by the page.
+    pad_says = page.locator(".sketchpad .guess").first.text_content()
+    assert pad_says.startswith("I know, it's") and prompt in pad_says
+    page.get_by_test_id("stAlertContentSuccess").get_by_text("I know, it's").wait_for(timeout=30_000)
     assert prompt in guesses(page)
     assert "score 1" in page.get_by_text("Round 1 of 6").inner_text()
+    updates = page.evaluate("window.__sketchpad.updates")
+    assert any(u["text"].startswith("I see ") for u in updates) or len(strokes) == 1, updates  # guesses in between
     screenshot(page, "challenge")
+
+
+def test_guesses_change_during_one_long_stroke(page, api):
+    cat = recognised_drawing(api, "cat")
+    assert cat, "the model recognises none of the cat fixtures"
+    stroke = one_long_stroke(cat)
+    watch_pad(page)
+    box = pad_box(page)
+    scale = box["width"] / CANVAS
+    xs, ys = stroke
+    page.mouse.move(box["x"] + xs[0] * scale, box["y"] + ys[0] * scale)
+    page.mouse.down()
+    for x, y in zip(xs[1:], ys[1:], strict=True):
+        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+        page.wait_for_timeout(8)  # a hand draws a point every frame or two
+    page.wait_for_timeout(300)  # the last answer, before the pen lifts
+    log = page.evaluate("window.__sketchpad")
+    page.mouse.up()
+    during = [u for u in log["updates"] if u["points"] > 0]
+    # Several guesses, from growing parts of the one stroke, before the pen was lifted.
+    assert len(during) >= 4, during
+    assert len({u["points"] for u in during}) == len(during)
+    assert len({u["text"] for u in during}) >= 2, during  # the guess itself changed as the drawing grew
+    assert all(u["text"].startswith("I see ") for u in during)
+    assert log["maxInFlight"] == 1 and log["requests"] >= len(during)  # one request at a time, per player
+    # At pen lift the page gets the whole stroke: the chart, and nothing lost.
+    settle(page)
+    assert page.get_by_text("I think it is:").count() == 1
+    assert guesses(page)
+    inked = page.locator(".sketchpad canvas").first.evaluate(
+        "(c) => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 0 && v < 128)"
+    )
+    assert inked
+    waits = delays(log)
+    seconds = (log["points"][-1] - log["points"][0]) / 1000
+    record(
+        "live_guess_delay",
+        {"points": len(log["points"]), "updates": len(during), "stroke_seconds": seconds, "delays_ms": waits},
+    )
+
+
+def touch_draw(page, cdp, strokes: list) -> None:
+    """A finger on the pad: touchStart, touchMove per point, touchEnd (CDP touch events, as a phone sends)."""
+    box = pad_box(page)
+    scale = box["width"] / CANVAS
+    for xs, ys in strokes:
+        points = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in zip(xs, ys, strict=True)]
+        cdp.send(
+            "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]}
+        )
+        for x, y in points[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        page.wait_for_timeout(150)
+
+
+def test_finger_drawing_on_a_phone_is_recognised(browser, frontend, api):
+    cat = recognised_drawing(api, "cat")
+    assert cat, "the model recognises none of the cat fixtures"
+    context = browser.new_context(**PHONE)
+    try:
+        page = context.new_page()
+        page.goto(frontend)
+        page.locator(".sketchpad canvas").first.wait_for(timeout=60_000)
+        box = pad_box(page)
+        # The pad fits the phone's width (no sideways scrolling) and still draws in canvas pixels.
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["viewport"]["width"]
+        touch_draw(page, context.new_cdp_session(page), cat)
+        settle(page)
+        text = guesses(page)
+        assert page.get_by_text("I think it is: cat").count() == 1, text
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["viewport"]["width"], f"the page scrolls sideways at phone width ({width} px)"
+        # Streamlit scrolls inside the page: a tall window shows the guesses under the pad in one shot.
+        page.set_viewport_size({"width": PHONE["viewport"]["width"], "height": 1500})
+        settle(page, quiet_ms=800)
+        screenshot(page, "draw_phone")
+    finally:
+        context.close()
 
 
 def test_a_page_opened_by_its_url_keeps_the_app_frame(browser, frontend):

@@ -134,11 +134,12 @@ with right:
         except ApiError as exc:
             ui.show_api_error(exc, "challenge_predict")
     if predictions:
-        st.markdown(i_see(predictions))
-        ui.guesses_chart(predictions)
         if game["phase"] == "playing" and is_win(prompt, predictions):
             end_round(True)
             st.balloons()
+        if not (game["phase"] == "done" and game["results"][-1]):
+            st.markdown(i_see(predictions))  # "I know" replaces it once the round is won
+        ui.guesses_chart(predictions)
     elif game["phase"] == "playing" and drawing is None:
         st.info("Start drawing: the model guesses while you draw.", icon=":material/draw:")
 
