@@ -402,6 +402,17 @@ def test_finger_drawing_on_a_phone_is_recognised(browser, frontend, api):
         page.set_viewport_size({"width": PHONE["viewport"]["width"], "height": 1500})
         settle(page, quiet_ms=800)
         screenshot(page, "draw_phone")
+
+        # The Challenge page at the same width: the prompt, the clock and the pad fit.
+        page.set_viewport_size(PHONE["viewport"])
+        page.goto(f"{frontend}/challenge")
+        page.get_by_role("button", name="Start").click()
+        page.get_by_text("Draw: ").wait_for(timeout=30_000)
+        box = pad_box(page)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["viewport"]["width"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+        page.set_viewport_size({"width": PHONE["viewport"]["width"], "height": 1300})
+        screenshot(page, "challenge_phone")
     finally:
         context.close()
 

@@ -571,6 +571,16 @@ def test_submit_page_api_down(fake):
     assert "cannot be reached" in at.error[0].value
 
 
+def test_live_guesses_use_the_browser_facing_api_url(monkeypatch):
+    # Inside Compose the app reaches the API as http://api:8000, which a player's browser cannot.
+    sketchpad = importlib.import_module("sketchpad")
+    monkeypatch.setenv("API_URL", "http://api:8000")
+    monkeypatch.delenv("PUBLIC_API_URL", raising=False)
+    assert sketchpad.public_api_url() == "http://api:8000"
+    monkeypatch.setenv("PUBLIC_API_URL", "http://127.0.0.1:8000/")
+    assert sketchpad.public_api_url() == "http://127.0.0.1:8000"
+
+
 def test_app_starts_from_a_relative_path():
     # `streamlit run frontend/app.py` from the repo root (and the container's check) must find the pages.
     import subprocess
