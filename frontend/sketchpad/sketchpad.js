@@ -208,6 +208,8 @@ function createPad(root) {
       clearTimeout(pad.timer);
       pad.timer = null;
     }
+    // Python has the last word: a round it did not end (its own answer fell short) goes on.
+    if (pad.locked && !data.disabled && !first) pad.locked = false;
   };
 
   pad.destroy = () => {
