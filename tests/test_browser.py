@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.utils.servers import free_port, stop, wait_for
+from tests.utils.servers import free_port, running_api, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,29 +63,12 @@ def frontend_port() -> int:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, frontend_port):
-    port = free_port()
     log = tmp_path_factory.mktemp("api") / "api.log"
-    env = {
-        **os.environ,
-        "MODEL_STORE": str(MODEL_STORE),
-        "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('db')}/submissions.db",
-        # The sketchpad asks for live guesses from the page itself: the app's origin must be allowed.
-        "CORS_ORIGINS": json.dumps([f"http://127.0.0.1:{frontend_port}"]),
-    }
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{url}/ready", proc, 180, "the API")
+    database = f"sqlite:///{tmp_path_factory.mktemp('db')}/submissions.db"
+    # The sketchpad asks for live guesses from the page itself: the app's origin must be allowed.
+    cors = json.dumps([f"http://127.0.0.1:{frontend_port}"])
+    with running_api(database, log, CORS_ORIGINS=cors) as url:
         yield url
-    finally:
-        stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ accept more wrong drawings, higher would make right drawings wait longer.
 
     python -m training.threshold --data-dir ../shared/quickdraw --out frontend/challenge_threshold.json
 
-Reads ``model_store/cnn/<version>/model.onnx`` with onnxruntime and the content-hash split of
+Loads the served CNN through ``models`` (its ONNX copy) and reads the content-hash split of
 ``training.data``: the validation drawings, never the test split.
 """
 
@@ -21,25 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
+from models.loading import Inputs, latest_version, load_network
 from training import data as qd
 
 GRID = np.round(np.arange(0.05, 1.0, 0.01), 2)
 
 
-def latest_version(kind_dir: Path) -> Path:
-    versions = sorted(p for p in kind_dir.iterdir() if (p / "metadata.json").exists())
-    if not versions:
-        raise SystemExit(f"no model version in {kind_dir}")
-    return versions[-1]
-
-
-def probabilities(onnx_path: Path, bitmaps: np.ndarray, batch: int = 1024) -> np.ndarray:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    x = bitmaps.astype(np.float32)[..., None]
-    return np.concatenate([session.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)])
+def probabilities(model_dir: Path, bitmaps: np.ndarray, batch: int = 1024) -> tuple[np.ndarray, dict]:
+    """Class probabilities of the CNN in ``model_dir`` for every bitmap, and the model's name/version/classes."""
+    network = load_network(model_dir)
+    x = bitmaps.astype(np.float32)
+    probs = np.concatenate([network.predict(Inputs(bitmaps=x[i : i + batch])) for i in range(0, len(x), batch)])
+    return probs, {"name": network.name, "version": network.version, "classes": network.classes}
 
 
 def rates(probs: np.ndarray, labels: np.ndarray, grid: np.ndarray = GRID) -> dict[str, np.ndarray]:
@@ -77,11 +70,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     model_dir = args.model_dir or latest_version(Path("model_store/cnn"))
-    meta = json.loads((model_dir / "metadata.json").read_text())
     splits = qd.load_bitmap_splits(args.data_dir, None, args.max_per_class)
-    if splits.classes != meta["classes"]:
+    probs, model = probabilities(model_dir, splits.x["val"])
+    if splits.classes != model["classes"]:
         raise SystemExit("the data's classes differ from the model's: a threshold for them would mean nothing")
-    probs = probabilities(model_dir / meta.get("files", {}).get("onnx", "model.onnx"), splits.x["val"])
     table = rates(probs, splits.y["val"])
     i = choose(table, args.max_false_rate)
     result = {
@@ -92,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
         "recognised_rate": round(float(table["recognised"][i]), 4),
         "split": "val",
         "n": len(probs),
-        "model": {"name": meta["name"], "version": meta["version"]},
+        "model": {"name": model["name"], "version": model["version"]},
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for t in (0.5, 0.6, 0.7, 0.8, 0.9, result["threshold"]):
