@@ -162,6 +162,9 @@ def one_long_stroke(strokes: list, spacing: float = 4.0) -> list:
 WATCH = """(canvas) => {
     const guess = canvas.parentElement.querySelector('.guess');
     const log = (window.__sketchpad = {points: [], updates: [], requests: 0, inFlight: 0, maxInFlight: 0});
+    // What the pad says aloud, instead of saying it.
+    log.spoken = [];
+    window.speechSynthesis.speak = (utterance) => log.spoken.push(utterance.text);
     // Count the pad's /predict calls as they go: coalescing means never two at once.
     const fetchAsBefore = window.fetch;
     window.fetch = async (...args) => {
@@ -296,6 +299,8 @@ def start_challenge_with_a_drawable_prompt(page, api, probability: float) -> tup
 def test_challenge_round_ends_on_i_know(page, api):
     threshold = json.loads((ROOT / "frontend" / "challenge_threshold.json").read_text())["threshold"]
     prompt, strokes = start_challenge_with_a_drawable_prompt(page, api, threshold)
+    page.get_by_text("Speak the guesses").click()  # off by default; on, the pad speaks its guesses
+    settle(page)
     watch_pad(page)
     draw(page, strokes)
     page.get_by_text("I know, it's").first.wait_for(timeout=30_000)
@@ -307,6 +312,8 @@ def test_challenge_round_ends_on_i_know(page, api):
     assert "score 1" in page.get_by_text("Round 1 of 6").inner_text()
     updates = page.evaluate("window.__sketchpad.updates")
     assert any(u["text"].startswith("I see ") for u in updates) or len(strokes) == 1, updates  # guesses in between
+    spoken = page.evaluate("window.__sketchpad.spoken")
+    assert spoken[-1] == f"I know, it's {page.get_by_text('Draw: ').inner_text().removeprefix('Draw: ')}!", spoken
     screenshot(page, "challenge")
 
 
@@ -333,6 +340,7 @@ def test_guesses_change_during_one_long_stroke(page, api):
     assert len({u["text"] for u in during}) >= 2, during  # the guess itself changed as the drawing grew
     assert all(u["text"].startswith("I see ") for u in during)
     assert log["maxInFlight"] == 1 and log["requests"] >= len(during)  # one request at a time, per player
+    assert log["spoken"] == []  # speech is off unless the player turns it on
     # At pen lift the page gets the whole stroke: the chart, and nothing lost.
     settle(page)
     assert page.get_by_text("I think it is:").count() == 1

@@ -177,7 +177,7 @@ function createPad(root) {
 
   function speak(text) {
     if (!pad.data.speak || !window.speechSynthesis) return;
-    const words = text.replace(/,.*$/, ""); // the best guess only, not the whole list
+    const words = text.replace(/, or .*$/, ""); // the best guess only, not the whole list
     if (words === pad.lastSpoken) return;
     pad.lastSpoken = words;
     window.speechSynthesis.cancel();
