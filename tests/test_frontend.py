@@ -37,7 +37,7 @@ PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4
 
 
 class FakeApi:
-    """Answers like the Deep Draw API (``test_frontend_contract.py`` holds it to the real schema)."""
+    """Answers like the Deep Draw API (the contract test at the end of this file holds it to the real schema)."""
 
     def __init__(self):
         self.mode = "up"  # "up", "down" (connection refused), "slow" (timeout), "loading" (503)
