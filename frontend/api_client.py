@@ -124,9 +124,13 @@ def predict(strokes: list | None, model: str = "cnn", top_k: int = 5, return_bit
     return _call("POST", "/predict", json=body)
 
 
-def submit(label: str, strokes: list, canvas: dict, predictions: list | None = None) -> dict:
-    """``POST /submissions``: the stored submission with its ``id`` and ``delete_token``, once it is on disk."""
-    body = {"label": label, "strokes": strokes, "canvas": canvas}
+def submit(label: str, label_source: str, strokes: list, canvas: dict, predictions: list | None = None) -> dict:
+    """``POST /submissions``: the stored submission with its ``id`` and ``delete_token``, once it is on disk.
+
+    ``label_source`` says who gave the label ("player" chose it, "confirmed" the shown label):
+    only such drawings go back into training.
+    """
+    body = {"label": label, "label_source": label_source, "strokes": strokes, "canvas": canvas}
     if predictions:
         body["predictions"] = [{"label": p["label"], "probability": p["probability"]} for p in predictions]
     return _call("POST", "/submissions", json=body)

@@ -259,7 +259,7 @@ def test_draw_submit_with_the_top_guess(fake):
     at.button(key="draw_submit").click().run()
     assert not at.exception
     (sub,) = fake.submissions
-    assert sub["label"] == "cat"
+    assert sub["label"] == "cat" and sub["label_source"] == "confirmed"  # the shown top guess, confirmed
     assert sub["strokes"] == CAT_STROKES
     assert sub["canvas"] == {"width": 360, "height": 360}
     assert sub["predictions"][0] == {"label": "cat", "probability": 0.8}
@@ -271,7 +271,7 @@ def test_draw_submit_with_a_chosen_label(fake):
     at = app(drawing=DRAWING)
     at.selectbox(key="draw_label").set_value("dog")
     at.button(key="draw_submit").click().run()
-    assert [s["label"] for s in fake.submissions] == ["dog"]
+    assert [(s["label"], s["label_source"]) for s in fake.submissions] == [("dog", "player")]
 
 
 def test_draw_submit_refused_is_a_message(fake):
@@ -499,7 +499,7 @@ def test_challenge_submit_is_labelled_with_the_prompt(fake):
     at.button(key="challenge_submit").click().run()
     assert not at.exception
     (sub,) = fake.submissions
-    assert sub["label"] == prompt and sub["strokes"] == CAT_STROKES
+    assert sub["label"] == prompt and sub["label_source"] == "confirmed" and sub["strokes"] == CAT_STROKES
     assert "submission #1" in at.success[-1].value
 
 
@@ -532,6 +532,7 @@ def test_submit_gallery_is_filtered_and_paged(fake):
     for i in range(15):  # kept by other players: no token in this session
         fake.submissions.append({"id": i + 1, "label": "cat" if i % 3 else "dog", "strokes": CAT_STROKES,
                                  "simplified": [], "canvas": DRAWING["canvas"], "created_at": CREATED,
+                                 "label_source": "player",
                                  "predictions": [{"label": "cat", "probability": 0.8}]})  # fmt: skip
     at = app("submit")
     assert not at.exception
@@ -646,7 +647,7 @@ def test_fake_api_matches_the_real_openapi_schema(fake, openapi):
     api_client.models()
     api_client.limits()
     api_client.predict(CAT_STROKES, "cnn", 5, True)
-    saved = api_client.submit("cat", CAT_STROKES, DRAWING["canvas"], [{"label": "cat", "probability": 0.8}])
+    saved = api_client.submit("cat", "player", CAT_STROKES, DRAWING["canvas"], [{"label": "cat", "probability": 0.8}])
     api_client.submissions("cat", 12, 0)
     api_client.submission_labels()
     api_client.thumbnail(saved["id"])

@@ -164,7 +164,8 @@ with right:
             f"Submit as “{prompt}”", key="challenge_submit", disabled=saved is not None, icon=":material/save:"
         ):
             try:
-                stored = api_client.submit(prompt, drawing["strokes"], drawing["canvas"], predictions)
+                # The button names the prompt: clicking it confirms the label.
+                stored = api_client.submit(prompt, "confirmed", drawing["strokes"], drawing["canvas"], predictions)
             except ApiError as exc:
                 ui.show_api_error(exc, "challenge_submit")
             else:

@@ -73,9 +73,11 @@ with right:
             disabled=fingerprint in state.draw_saved,
         )
     if submitted:
+        # A label picked from the list is the player's; submitting the shown top guess confirms it.
+        source = "player" if label else "confirmed"
         label = label or top["label"]
         try:
-            saved = api_client.submit(label, drawing["strokes"], drawing["canvas"], predictions)
+            saved = api_client.submit(label, source, drawing["strokes"], drawing["canvas"], predictions)
         except ApiError as exc:
             ui.show_api_error(exc, "draw_submit")
         else:
