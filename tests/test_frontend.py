@@ -514,6 +514,34 @@ def test_challenge_api_down(fake):
     assert at.button(key="challenge_start")
 
 
+def test_leaderboard_through_the_real_api(tmp_path):
+    # The page against the real app and database (in-process): a refused name, a saved score, the table.
+    from tests.utils.app import app_client
+
+    with app_client(f"sqlite:///{tmp_path}/scores.db") as client:
+        api_client.transport = client._transport
+        api_client.reset()
+        try:
+            at = app("challenge")
+            at.session_state["challenge"] = {
+                "phase": "over", "results": [True, False, True], "seconds": [4.5, 20.0, 7.25], "score": 2,
+            }  # fmt: skip
+            at.run()
+            at.text_input(key="leaderboard_name").set_value("Ada; DROP TABLE")
+            at.button(key="leaderboard_save").click().run()
+            assert "The API refused this score:" in at.warning[0].value and "name" in at.warning[0].value
+            at.text_input(key="leaderboard_name").set_value("Ada L.")
+            at.button(key="leaderboard_save").click().run()
+            assert not at.exception
+            assert "on the leaderboard as Ada L." in at.success[0].value
+            (table,) = at.dataframe
+            assert list(table.value["Name"]) == ["Ada L."] and list(table.value["Won"]) == ["2 / 3"]
+            assert list(table.value["Time (s)"]) == [31.8]
+        finally:
+            api_client.transport = None
+            api_client.reset()
+
+
 # ---------------------------------------------------------------- Submit
 
 
