@@ -44,8 +44,8 @@ def guess_then(item: dict) -> str:
 st.title("Submit")
 st.caption(
     "Drawings kept to train the next model. Keep yours with one click on the Draw or Challenge page; "
-    "the ones you kept in this browser session can be deleted here. Only the strokes, the label and "
-    "the model's guess are stored."
+    "the ones you kept in this browser session can be deleted here. Only the strokes, the label (and "
+    "who gave it), the model's guess and the date are stored."
 )
 
 if deleted := state.pop("gallery_deleted", None):
