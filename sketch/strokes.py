@@ -68,7 +68,8 @@ def _scaled(strokes: Strokes) -> np.ndarray:
     """
     points = np.concatenate(strokes)
     lo = points.min(axis=0)
-    extent = float((points.max(axis=0) - lo).max())
+    with np.errstate(over="ignore"):  # an infinite extent is handled just below
+        extent = float((points.max(axis=0) - lo).max())
     if extent == 0.0:
         return points - lo  # a single dot has no extent and stays at 0
     if not np.isfinite(extent):  # the range overflows: halving is exact at this magnitude
