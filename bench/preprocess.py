@@ -53,7 +53,9 @@ def load_baseline(rev: str) -> object:
     ).stdout.split()
     for name in names:
         if name.endswith(".py"):
-            src = subprocess.run(["git", "show", f"{rev}:sketch/{name}"], cwd=REPO, check=True, capture_output=True).stdout
+            src = subprocess.run(
+                ["git", "show", f"{rev}:sketch/{name}"], cwd=REPO, check=True, capture_output=True
+            ).stdout
             (pkg / name).write_bytes(src.replace(b"from sketch.", b"from sketch_baseline."))
     sys.path.insert(0, str(root))
     return {m: importlib.import_module(f"sketch_baseline.{m}") for m in ("strokes", "raster", "sequence", "image")}
@@ -131,10 +133,18 @@ def fixture_pairs() -> tuple[list, list]:
     simplified, raw = [], []
     for c in PAIR_CATEGORIES:
         rows = np.load(FIXTURES / "pairs" / f"{c}.npy")
-        simplified += [(b, line["drawing"]) for b, line in zip(rows, read_ndjson(FIXTURES / "pairs" / f"{c}.simplified.ndjson.gz"), strict=True)]
-        raw += [(b, line["drawing"]) for b, line in zip(rows, read_ndjson(FIXTURES / "pairs" / f"{c}.raw.ndjson.gz"), strict=True)]
+        simplified += [
+            (b, line["drawing"])
+            for b, line in zip(rows, read_ndjson(FIXTURES / "pairs" / f"{c}.simplified.ndjson.gz"), strict=True)
+        ]
+        raw += [
+            (b, line["drawing"])
+            for b, line in zip(rows, read_ndjson(FIXTURES / "pairs" / f"{c}.raw.ndjson.gz"), strict=True)
+        ]
     rows = np.load(FIXTURES / "pairs_matched.npy")
-    simplified += [(b, line["drawing"]) for b, line in zip(rows, read_ndjson(FIXTURES / "pairs_matched.ndjson.gz"), strict=True)]
+    simplified += [
+        (b, line["drawing"]) for b, line in zip(rows, read_ndjson(FIXTURES / "pairs_matched.ndjson.gz"), strict=True)
+    ]
     return simplified, raw
 
 
@@ -147,7 +157,11 @@ def match_pairs(shared: Path, render: Callable) -> list[dict]:
     found = []
     for path in sorted((shared / "simplified_kaggle").glob("*.ndjson.gz")):
         word = path.name.removesuffix(".ndjson.gz")
-        rows = [np.load(p) for p in (shared / f / f"{word}.npy" for f in ("numpy_bitmap", "numpy_bitmap_samples")) if p.exists()]
+        rows = [
+            np.load(p)
+            for p in (shared / f / f"{word}.npy" for f in ("numpy_bitmap", "numpy_bitmap_samples"))
+            if p.exists()
+        ]
         if not rows:
             continue
         bitmaps = np.concatenate(rows).astype(np.float32)
@@ -156,7 +170,14 @@ def match_pairs(shared: Path, render: Callable) -> list[dict]:
         d2 = (drawn**2).sum(1)[:, None] + (bitmaps**2).sum(1)[None, :] - 2 * drawn @ bitmaps.T
         for i, j in enumerate(d2.argmin(axis=1)):
             if np.abs(drawn[i] - bitmaps[j]).mean() < MATCH_MAE:
-                found.append({"word": word, "drawing": lines[i]["drawing"], "kaggle_line": i, "bitmap": bitmaps[j].astype(np.uint8)})
+                found.append(
+                    {
+                        "word": word,
+                        "drawing": lines[i]["drawing"],
+                        "kaggle_line": i,
+                        "bitmap": bitmaps[j].astype(np.uint8),
+                    }
+                )
     return found
 
 
@@ -165,12 +186,15 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "quickdraw")
     parser.add_argument("--repeat", type=int, default=400, help="timed calls per stage and version")
-    parser.add_argument("--write-matched", action="store_true", help="rewrite tests/fixtures/pairs_matched.* from --shared")
+    parser.add_argument(
+        "--write-matched", action="store_true", help="rewrite tests/fixtures/pairs_matched.* from --shared"
+    )
     args = parser.parse_args()
 
     old, new = load_baseline(args.baseline), current()
     print(f"# bench/preprocess.py  baseline {args.baseline} vs working tree  ({time.strftime('%Y-%m-%d %H:%M')})")
-    print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; median ms per call\n")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load}; median ms per call\n")
 
     raw = [line["drawing"] for c in PAIR_CATEGORIES for line in read_ndjson(FIXTURES / "pairs" / f"{c}.raw.ndjson.gz")]
     largest = [line["drawing"] for line in read_ndjson(FIXTURES / "strokes_largest_raw.ndjson.gz")]
@@ -185,10 +209,15 @@ def main() -> None:
             a, b = medians(f_old, f_new, args.repeat)
             print(f"| {name} | {stage} | {a:.3f} | {b:.3f} | {a / b:.1f}x |")
     png = canvas_png(read_ndjson(FIXTURES / "pairs" / "cat.simplified.ndjson.gz")[0]["drawing"])
-    a, b = medians(lambda: old["image"].image_bytes_to_bitmap(png), lambda: new["image"].image_bytes_to_bitmap(png), max(args.repeat // 4, 20))
+    a, b = medians(
+        lambda: old["image"].image_bytes_to_bitmap(png),
+        lambda: new["image"].image_bytes_to_bitmap(png),
+        max(args.repeat // 4, 20),
+    )
     print(f"| 400x400 canvas PNG, pen 12 | image -> 28x28 | {a:.3f} | {b:.3f} | {a / b:.1f}x |")
 
-    print("\nFidelity against Google's numpy_bitmap rows (baseline | now)")
+    print("\nFidelity against Google's numpy_bitmap rows: mean absolute error in grey levels (worst drawing),")
+    print("share of bit-identical bitmaps, mean Pearson r")
     simplified, raw_pairs = fixture_pairs()
 
     def render_with(mods: dict) -> Callable:
@@ -197,24 +226,29 @@ def main() -> None:
     def pipeline(mods: dict) -> Callable:
         return lambda d: mods["raster"].strokes_to_bitmap(mods["strokes"].parse_strokes(d))
 
-    print(f"fixtures, {len(simplified)} simplified strokes -> render: {fidelity(render_with(old), simplified)} | {fidelity(render_with(new), simplified)}")
-    print(f"fixtures, {len(raw_pairs)} raw strokes -> normalise + render: {fidelity(pipeline(old), raw_pairs)} | {fidelity(pipeline(new), raw_pairs)}")
+    def compare(label: str, f_old: Callable, f_new: Callable, pairs: list) -> None:
+        print(f"{label}\n  baseline: {fidelity(f_old, pairs)}\n  now:      {fidelity(f_new, pairs)}")
+
+    compare(f"fixtures, {len(simplified)} simplified strokes -> render", render_with(old), render_with(new), simplified)
+    compare(f"fixtures, {len(raw_pairs)} raw strokes -> normalise + render", pipeline(old), pipeline(new), raw_pairs)
     for pen in (4, 8, 12, 20, 28):
         images = [(row, canvas_png(d, width=pen)) for row, d in simplified[:75]]
-        print(
-            f"fixtures, 75 canvas PNGs 400x400 pen {pen:2d} -> image path: "
-            f"{fidelity(old['image'].image_bytes_to_bitmap, images)} | {fidelity(new['image'].image_bytes_to_bitmap, images)}"
-        )
+        label = f"fixtures, 75 canvas PNGs 400x400, pen {pen} -> image path"
+        compare(label, old["image"].image_bytes_to_bitmap, new["image"].image_bytes_to_bitmap, images)
     if args.shared.is_dir():
-        shared_pairs = []
+        shared_pairs, shared_raw = [], []
         for c in PAIR_CATEGORIES:
             rows = np.load(args.shared / "pairs" / f"{c}.npy")
-            lines = read_ndjson(args.shared / "pairs" / f"{c}.simplified.ndjson.gz")
-            shared_pairs += [(b, line["drawing"]) for b, line in zip(rows, lines, strict=True)]
+            for kind, out in (("simplified", shared_pairs), ("raw", shared_raw)):
+                lines = read_ndjson(args.shared / "pairs" / f"{c}.{kind}.ndjson.gz")
+                out += [(b, line["drawing"]) for b, line in zip(rows, lines, strict=False)]
         matched = match_pairs(args.shared, render_with(old))
         shared_pairs += [(m["bitmap"], m["drawing"]) for m in matched]
-        print(f"shared: pairs/ + {len(matched)} Kaggle lines matched to numpy_bitmap rows = {len(shared_pairs)} official pairs:")
-        print(f"  simplified strokes -> render: {fidelity(render_with(old), shared_pairs)} | {fidelity(render_with(new), shared_pairs)}")
+        label = (
+            f"shared: pairs/ + {len(matched)} Kaggle lines matched to numpy_bitmap rows, simplified strokes -> render"
+        )
+        compare(label, render_with(old), render_with(new), shared_pairs)
+        compare("shared: pairs/ raw strokes -> normalise + render", pipeline(old), pipeline(new), shared_raw)
         if args.write_matched:
             np.save(FIXTURES / "pairs_matched.npy", np.stack([m["bitmap"] for m in matched]))
             text = "".join(json.dumps({k: m[k] for k in ("word", "kaggle_line", "drawing")}) + "\n" for m in matched)

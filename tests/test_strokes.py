@@ -123,7 +123,10 @@ def _fixture_drawings():
     from conftest import FIXTURES, PAIR_CATEGORIES, read_ndjson
 
     files = [FIXTURES / "pairs" / f"{c}.{kind}.ndjson.gz" for c in PAIR_CATEGORIES for kind in ("raw", "simplified")]
-    files += [FIXTURES / n for n in ("strokes_simplified.ndjson.gz", "pairs_matched.ndjson.gz", "strokes_largest_raw.ndjson.gz")]
+    files += [
+        FIXTURES / n
+        for n in ("strokes_simplified.ndjson.gz", "pairs_matched.ndjson.gz", "strokes_largest_raw.ndjson.gz")
+    ]
     return [line["drawing"] for f in files for line in read_ndjson(f)]
 
 
