@@ -61,11 +61,15 @@ class _Canvas:
 
 
 _local = threading.local()
+_KEPT_SIZES = 4
+MAX_SIDE = 1024
 
 
 def _canvas(side: int) -> _Canvas:
     canvases = _local.__dict__.setdefault("canvases", {})
     if side not in canvases:
+        if len(canvases) >= _KEPT_SIZES:  # thumbnails come in many sizes: keep a few, and always 28
+            del canvases[next(k for k in canvases if k != SIDE)]
         canvases[side] = _Canvas(side)
     return canvases[side]
 
@@ -93,6 +97,8 @@ def render_simplified(strokes: Strokes, side: int = SIDE) -> np.ndarray:
     Raises ``EmptyDrawingError`` for a drawing without points and ``ValueError`` for coordinates that
     are not finite or far outside the simplified space (normalise such strokes first).
     """
+    if not 1 <= side <= MAX_SIDE:
+        raise ValueError(f"side must be 1..{MAX_SIDE} pixels, got {side}")
     strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
     strokes = [s for s in strokes if len(s)]
     if not strokes:

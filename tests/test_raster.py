@@ -71,10 +71,13 @@ def test_other_sizes_for_thumbnails(pairs):
     assert big.shape == (112, 112) and big.dtype == np.uint8
     # Averaging 4x4 blocks gives back the 28x28 picture, up to antialiasing.
     assert pearson(big.reshape(28, 4, 28, 4).mean(axis=(1, 3)), render_simplified(strokes)) >= 0.97
-    # Each size has its own canvas: rendering another size in between changes nothing.
+    # Each size has its own canvas: rendering other sizes in between changes nothing.
     first = render_simplified(strokes)
-    render_simplified(strokes, side=200)
+    for side in range(100, 110):
+        assert render_simplified(strokes, side=side).shape == (side, side)
     assert (render_simplified(strokes) == first).all()
+    with pytest.raises(ValueError, match="side must be"):
+        render_simplified(strokes, side=0)
 
 
 @pytest.mark.parametrize(
