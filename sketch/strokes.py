@@ -45,6 +45,8 @@ def parse_strokes(drawing: Sequence, max_strokes: int | None = None, max_points:
             raise ValueError(f"stroke {i}: x, y (and t) have different lengths {[len(a) for a in stroke]}")
         try:
             xy = np.asarray(stroke[:2], dtype=np.float64).T
+        except OverflowError:  # an integer literal past float64's range
+            raise ValueError(f"stroke {i}: a coordinate is too large (beyond ±1.8e308)") from None
         except (TypeError, ValueError):
             raise ValueError(f"stroke {i}: coordinates must be numbers") from None
         if not np.isfinite(xy).all():

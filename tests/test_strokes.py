@@ -22,6 +22,7 @@ def test_parse_accepts_dataset_and_raw_forms():
         ([[[0, "a"], [0, 1]]], "numbers"),
         ([[[0, float("nan")], [0, 1]]], "finite"),
         ([[[0, float("inf")], [0, 1]]], "finite"),
+        ([[[0, 10**400], [0, 1]]], "too large"),  # an integer JSON literal past float64's range
         ([[[0], [0]]] * 5, "too many strokes"),
         ([[list(range(50)), list(range(50))]], "too many points"),
     ],
