@@ -25,7 +25,7 @@ from sketch.strokes import SIMPLIFIED_SIDE, EmptyDrawingError
 MAX_IMAGE_PIXELS = 4096 * 4096
 _HIRES = 8  # work at 8x the output resolution, then average 8x8 blocks into one pixel
 _INK_THRESHOLD = 128  # of 255: half ink
-_SHRUNK_PEN = 8.0  # pixels: a pen twice as wide is measured on the picture shrunk to about this width
+_SHRUNK_PEN = 12.0  # pixels: a pen twice as wide is measured on the picture shrunk to about this width
 _MEASURED_PEN = 4.0  # hi-res pixels: a pen at least this wide is measured again after resampling
 
 
@@ -101,13 +101,14 @@ def _distance(mask: np.ndarray) -> np.ndarray:
     return (chess + block) / 2.0
 
 
-def pen_diameter(mask: np.ndarray) -> float:
+def pen_diameter(mask: np.ndarray, exact: bool = False) -> float:
     """Typical line width of a binary ink mask, in pixels, measured between its outermost pixels' centres.
 
     Twice the median distance to the background on the lines' ridges: crossings and caps, which
     would bias a global measure such as ``_crofton_width``, are a small share of the ridge.
     """
-    inside = _distance(np.pad(mask, 1))[1:-1, 1:-1]
+    padded = np.pad(mask, 1)
+    inside = (ndimage.distance_transform_edt(padded) if exact else _distance(padded))[1:-1, 1:-1]
     ridge = mask & (inside >= ndimage.maximum_filter(inside, size=3))
     # Distances count the ridge pixel itself, so a line n pixels wide peaks at about n/2 + 0.5.
     return max(1.0, 2.0 * float(np.median(inside[ridge])) - 1.0) if ridge.any() else 1.0
@@ -126,7 +127,7 @@ def _source_pen(mask: np.ndarray) -> tuple[float, bool]:
         h, w = (mask.shape[0] // k) * k, (mask.shape[1] // k) * k
         small = mask[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3)) >= 0.5
         if small.any():
-            return k * (pen_diameter(small) + 1.0) - 1.0, True
+            return k * (pen_diameter(small, exact=True) + 1.0) - 1.0, True
     return max(1.0, width - 1.0), False
 
 
