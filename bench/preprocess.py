@@ -4,7 +4,7 @@
 
 Per-stage medians (parse, normalise, render, sequence, whole drawing) for the median official raw
 drawing of the fixtures (about 180 points) and for the largest official ones, and the 400x400 canvas
-PNG path; both versions timed call by call, interleaved, so that machine load hits them alike. Then
+PNG path; both versions timed in alternating blocks, so that machine load hits them alike. Then
 fidelity against Google's own bitmaps: every stroke/bitmap pair in the fixtures, and, when
 ``--shared`` exists, every pair that can be found there (``pairs/``, and ``simplified_kaggle`` lines
 whose rendering matches a ``numpy_bitmap`` row of the same category: see ``match_pairs``).
@@ -84,19 +84,23 @@ def stages(mods: dict, drawing: list) -> dict[str, Callable[[], object]]:
     }
 
 
-def medians(old: Callable, new: Callable, repeat: int) -> tuple[float, float, float, float]:
-    """Median ms per call of each, wall clock and CPU time, timed alternately.
+def medians(old: Callable, new: Callable, repeat: int, block: int = 20) -> tuple[float, float, float, float]:
+    """Median ms per call of each, wall clock and CPU time.
 
+    The versions take turns in blocks of ``block`` calls, the first call of each block not counted:
+    turns keep machine load fair to both, blocks keep one version from timing the other's cold caches.
     CPU time is printed too because this machine is shared: wall time then includes waiting for a core.
     """
     wall: tuple[list, list] = ([], [])
     cpu: tuple[list, list] = ([], [])
-    for _ in range(repeat):
+    for _ in range(max(repeat // block, 1)):
         for i, f in enumerate((old, new)):
-            c0, t0 = time.process_time(), time.perf_counter()
             f()
-            wall[i].append(time.perf_counter() - t0)
-            cpu[i].append(time.process_time() - c0)
+            for _ in range(block):
+                c0, t0 = time.process_time(), time.perf_counter()
+                f()
+                wall[i].append(time.perf_counter() - t0)
+                cpu[i].append(time.process_time() - c0)
     return tuple(float(np.median(x)) * 1e3 for x in (wall[0], wall[1], cpu[0], cpu[1]))
 
 
