@@ -5,5 +5,10 @@ model card whose version is not in ``COMPATIBLE_PREPROCESSING_VERSIONS`` is refu
 Keep an old version listed only when models made with it still see what they were trained on.
 """
 
-PREPROCESSING_VERSION = "1"
-COMPATIBLE_PREPROCESSING_VERSIONS = frozenset({"1"})
+# 2: strokes are rasterised by cairo exactly as Google's numpy_bitmap script (version 1 was a numpy
+#    approximation, about 2 grey levels off), and the canvas-image path measures the pen afresh.
+#    Normalised strokes and RNN sequences are bit-identical to version 1. Models made with version 1
+#    still see what they were trained on: the CNN learned from Google's own bitmaps, which version 2
+#    reproduces (closer than 1 did), and the RNN's sequences have not changed.
+PREPROCESSING_VERSION = "2"
+COMPATIBLE_PREPROCESSING_VERSIONS = frozenset({"1", "2"})

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sketch.strokes import SIMPLIFIED_SIDE, Strokes, normalize, rdp
+from sketch.strokes import SIMPLIFIED_SIDE, Strokes, normalize, rdp_strokes
 
 FEATURES = 3  # dx, dy, end_of_stroke
 MAX_LEN = 200  # rows; most dataset drawings have fewer (median about 50)
@@ -39,7 +39,7 @@ def fit_length(strokes: Strokes, max_len: int = MAX_LEN) -> Strokes:
     epsilon = 2.0
     while _count(strokes) > max_len and epsilon <= _MAX_EPSILON:
         epsilon *= 2
-        strokes = [rdp(s, epsilon) for s in strokes]
+        strokes = rdp_strokes(strokes, epsilon)
     return strokes
 
 

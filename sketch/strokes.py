@@ -45,6 +45,8 @@ def parse_strokes(drawing: Sequence, max_strokes: int | None = None, max_points:
             raise ValueError(f"stroke {i}: x, y (and t) have different lengths {[len(a) for a in stroke]}")
         try:
             xy = np.asarray(stroke[:2], dtype=np.float64).T
+        except OverflowError:  # an integer literal past float64's range
+            raise ValueError(f"stroke {i}: a coordinate is too large (beyond ±1.8e308)") from None
         except (TypeError, ValueError):
             raise ValueError(f"stroke {i}: coordinates must be numbers") from None
         if not np.isfinite(xy).all():
@@ -59,62 +61,153 @@ def parse_strokes(drawing: Sequence, max_strokes: int | None = None, max_points:
     return strokes
 
 
+def _scaled(strokes: Strokes) -> np.ndarray:
+    """All points top-left aligned with the longer side spanning 0-255, for any finite coordinates.
+
+    Extents past float64's range (e.g. -1e308 to 1e308) are measured at half scale, and extents so
+    small that ``255 / extent`` overflows (subnormals) are divided through: both give the drawing
+    that the arithmetic without limits would, instead of infinities and NaNs.
+    """
+    points = np.concatenate(strokes)
+    lo = points.min(axis=0)
+    with np.errstate(over="ignore"):  # an infinite extent is handled just below
+        extent = float((points.max(axis=0) - lo).max())
+    if extent == 0.0:
+        return points - lo  # a single dot has no extent and stays at 0
+    if not np.isfinite(extent):  # the range overflows: halving is exact at this magnitude
+        points, lo = points * 0.5, lo * 0.5
+        extent = float((points.max(axis=0) - lo).max())
+    scale = SIMPLIFIED_SIDE / extent
+    if np.isfinite(scale):
+        return (points - lo) * scale
+    return (points - lo) / extent * SIMPLIFIED_SIDE
+
+
+def _resample_all(points: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every stroke resampled at 1 unit along its length, keeping both ends, all strokes at once.
+
+    Bit for bit what ``np.interp`` gives stroke by stroke at ``np.arange(0, length, 1)`` plus the
+    length itself (the published recipe): the same formula per query, with each query's knot found
+    by integer counting instead of a search per stroke (``dist <= q`` for an integer ``q`` exactly
+    when ``ceil(dist) <= q``). Returns the points and the number of points of each stroke.
+    """
+    n = len(points)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    last = ends - 1
+    seg = np.hypot(*np.diff(points, axis=0).T)
+    # Distance along each stroke, summed stroke by stroke so that it rounds exactly as it always did.
+    dist = np.zeros(n)
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        if b - a > 1:
+            np.cumsum(seg[a : b - 1], out=dist[a + 1 : b])
+    length = dist[last]
+    # Queries 0, 1, ..., ceil(length) - 1 and the length itself; at least both ends of a stroke of two
+    # points or more (a stroke no longer than one unit keeps just its ends), a lone point stays.
+    n_at = np.where(counts < 2, 1, np.maximum(np.ceil(length).astype(np.int64) + 1, 2))
+    at_end = np.cumsum(n_at)
+    at_start = at_end - n_at
+    at = (np.arange(at_end[-1]) - np.repeat(at_start, n_at)).astype(np.float64)
+    at[at_end - 1] = length
+    # The knot of query i is the last point with key <= i: keys (at_start + ceil(dist)) are sorted.
+    key = np.repeat(at_start, counts) + np.ceil(dist).astype(np.int64)
+    j = np.cumsum(np.bincount(key, minlength=len(at))) - 1
+    nxt = np.minimum(j + 1, n - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # undefined only where replaced just below
+        slope = (points[nxt] - points[j]) / (dist[nxt] - dist[j])[:, None]
+        out = slope * (at - dist[j])[:, None] + points[j]
+    # np.interp returns the last point itself at a stroke's end (where the slope above is undefined).
+    at_last = j == np.repeat(last, n_at)
+    out[at_last] = points[j[at_last]]
+    return out, n_at
+
+
+def _rdp_keep(points: np.ndarray, counts: np.ndarray, epsilon: float) -> np.ndarray:
+    """Ramer-Douglas-Peucker over every stroke at once: the mask of points kept.
+
+    RDP's result does not depend on the order in which spans are split, so all spans of one depth,
+    in every stroke, are split together: one round of array operations per depth instead of a Python
+    step per span. Distances use the textbook formula (perpendicular distance to the span's line, or
+    to its start when both ends coincide), and each span splits at its first farthest point, as
+    ``np.argmax`` would pick.
+    """
+    x, y = np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1])
+    keep = np.zeros(len(points), dtype=bool)
+    e = np.cumsum(counts) - 1
+    s = e - counts + 1
+    keep[s] = True
+    keep[e] = True
+    while True:
+        wide = e - s >= 2  # spans with a point between their ends
+        s, e = s[wide], e[wide]
+        if not len(s):
+            return keep
+        inner = e - s - 1
+        first = np.cumsum(inner) - inner
+        span = np.repeat(np.arange(len(s)), inner)
+        idx = np.arange(len(span)) + np.repeat(s + 1 - first, inner)
+        ax, ay = x[s], y[s]
+        abx, aby = x[e] - ax, y[e] - ay
+        norm = np.hypot(abx, aby)
+        flat = norm == 0.0
+        px, py = x[idx] - ax[span], y[idx] - ay[span]
+        d = np.abs(abx[span] * py - aby[span] * px) / np.where(flat, 1.0, norm)[span]
+        if flat.any():
+            on = flat[span]
+            d[on] = np.hypot(px[on], py[on])
+        far = np.maximum.reduceat(d, first)
+        split = far > epsilon
+        hits = np.flatnonzero((d == far[span]) & split[span])
+        if len(hits):
+            hits = hits[np.concatenate([[True], span[hits[1:]] != span[hits[:-1]]])]
+        mid, which = idx[hits], span[hits]
+        keep[mid] = True
+        s, e = np.concatenate([s[which], mid]), np.concatenate([mid, e[which]])
+
+
+def _split(points: np.ndarray, counts: np.ndarray) -> Strokes:
+    ends = np.cumsum(counts).tolist()
+    return [points[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
+
 def resample(points: np.ndarray, spacing: float = RESAMPLE_SPACING) -> np.ndarray:
     """Points every ``spacing`` units along the polyline, keeping both ends."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if len(points) < 2:
         return points
-    seg = np.hypot(*np.diff(points, axis=0).T)
-    dist = np.concatenate([[0.0], np.cumsum(seg)])
-    if dist[-1] <= spacing:
-        return points[[0, -1]]
-    at = np.append(np.arange(0.0, dist[-1], spacing), dist[-1])
-    return np.column_stack([np.interp(at, dist, points[:, 0]), np.interp(at, dist, points[:, 1])])
+    out, _ = _resample_all(points / spacing, np.array([len(points)]))
+    return out * spacing
 
 
 def rdp(points: np.ndarray, epsilon: float = RDP_EPSILON) -> np.ndarray:
-    """Ramer-Douglas-Peucker simplification (iterative, so long strokes cannot overflow the stack)."""
-    n = len(points)
-    if n < 3:
+    """Ramer-Douglas-Peucker simplification of one polyline."""
+    if len(points) < 3:
         return points
-    keep = np.zeros(n, dtype=bool)
-    keep[[0, -1]] = True
-    stack = [(0, n - 1)]
-    while stack:
-        start, end = stack.pop()
-        if end - start < 2:
-            continue
-        a, b = points[start], points[end]
-        inner = points[start + 1 : end]
-        ab = b - a
-        norm = np.hypot(*ab)
-        if norm == 0.0:
-            dists = np.hypot(*(inner - a).T)
-        else:
-            dists = np.abs(ab[0] * (inner[:, 1] - a[1]) - ab[1] * (inner[:, 0] - a[0])) / norm
-        i = int(np.argmax(dists))
-        if dists[i] > epsilon:
-            mid = start + 1 + i
-            keep[mid] = True
-            stack += [(start, mid), (mid, end)]
-    return points[keep]
+    return points[_rdp_keep(points, np.array([len(points)]), epsilon)]
+
+
+def rdp_strokes(strokes: Strokes, epsilon: float = RDP_EPSILON) -> Strokes:
+    """``rdp`` on every stroke of a drawing, in one pass."""
+    counts = np.array([len(s) for s in strokes])
+    points = np.concatenate(strokes)
+    keep = _rdp_keep(points, counts, epsilon)
+    return _split(points[keep], np.add.reduceat(keep, np.cumsum(counts) - counts))
 
 
 def normalize(strokes: Strokes) -> Strokes:
     """Dataset-style simplified strokes: top-left aligned, longer side 0-255, 1 px resample, RDP 2.0.
 
     Coordinates are rounded to integers as in the published files (returned as float arrays).
+    Any finite input gives a drawing; ``EmptyDrawingError`` when there is no point.
     """
-    allpts = np.concatenate(strokes)
-    lo = allpts.min(axis=0)
-    extent = float((allpts.max(axis=0) - lo).max())
-    # Uniform scale: a tall drawing stays tall. A single dot has no extent and stays at 0.
-    scale = SIMPLIFIED_SIDE / extent if extent > 0 else 1.0
-    out: Strokes = []
-    for s in strokes:
-        s = (s - lo) * scale
-        s = rdp(resample(s))
-        out.append(np.clip(np.round(s), 0, SIMPLIFIED_SIDE))
-    return out
+    strokes = [s for s in strokes if len(s)]
+    if not strokes:
+        raise EmptyDrawingError("empty drawing: no points")
+    counts = np.array([len(s) for s in strokes])
+    dense, dense_counts = _resample_all(_scaled(strokes), counts)  # RESAMPLE_SPACING is 1 unit
+    keep = _rdp_keep(dense, dense_counts, RDP_EPSILON)
+    kept = np.add.reduceat(keep, np.cumsum(dense_counts) - dense_counts)
+    return _split(np.clip(np.round(dense[keep]), 0, SIMPLIFIED_SIDE), kept)
 
 
 def to_dataset_format(strokes: Strokes) -> list[list[list[int]]]:

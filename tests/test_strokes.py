@@ -1,5 +1,9 @@
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes, rdp, resample, to_dataset_format
 
@@ -18,6 +22,7 @@ def test_parse_accepts_dataset_and_raw_forms():
         ([[[0, "a"], [0, 1]]], "numbers"),
         ([[[0, float("nan")], [0, 1]]], "finite"),
         ([[[0, float("inf")], [0, 1]]], "finite"),
+        ([[[0, 10**400], [0, 1]]], "too large"),  # an integer JSON literal past float64's range
         ([[[0], [0]]] * 5, "too many strokes"),
         ([[list(range(50)), list(range(50))]], "too many points"),
     ],
@@ -70,3 +75,133 @@ def test_simplified_strokes_are_a_fixed_point(pairs):
         strokes = parse_strokes(line["drawing"])
         again = to_dataset_format(normalize(strokes))
         assert sum(len(s[0]) for s in again) == pytest.approx(sum(len(s[0]) for s in line["drawing"]), rel=0.25)
+
+
+# The simplified recipe written the textbook way, stroke by stroke (how sketch/strokes.py did it before
+# it worked on whole drawings at once): the vectorised code must give the very same floats.
+def _reference_resample(points):
+    if len(points) < 2:
+        return points
+    dist = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
+    if dist[-1] <= 1.0:
+        return points[[0, -1]]
+    at = np.append(np.arange(0.0, dist[-1], 1.0), dist[-1])
+    return np.column_stack([np.interp(at, dist, points[:, 0]), np.interp(at, dist, points[:, 1])])
+
+
+def _reference_rdp(points, epsilon=2.0):
+    if len(points) < 3:
+        return points
+    keep = np.zeros(len(points), dtype=bool)
+    keep[[0, -1]] = True
+    stack = [(0, len(points) - 1)]
+    while stack:
+        start, end = stack.pop()
+        if end - start < 2:
+            continue
+        a, ab, inner = points[start], points[end] - points[start], points[start + 1 : end]
+        norm = np.hypot(*ab)
+        if norm == 0.0:
+            dists = np.hypot(*(inner - a).T)
+        else:
+            dists = np.abs(ab[0] * (inner[:, 1] - a[1]) - ab[1] * (inner[:, 0] - a[0])) / norm
+        i = int(np.argmax(dists))
+        if dists[i] > epsilon:
+            keep[start + 1 + i] = True
+            stack += [(start, start + 1 + i), (start + 1 + i, end)]
+    return points[keep]
+
+
+def _reference_normalize(strokes):
+    points = np.concatenate(strokes)
+    lo = points.min(axis=0)
+    extent = float((points.max(axis=0) - lo).max())
+    scale = 255.0 / extent if extent > 0 else 1.0
+    return [np.clip(np.round(_reference_rdp(_reference_resample((s - lo) * scale))), 0, 255) for s in strokes]
+
+
+def _fixture_drawings():
+    from conftest import FIXTURES, PAIR_CATEGORIES, read_ndjson
+
+    files = [FIXTURES / "pairs" / f"{c}.{kind}.ndjson.gz" for c in PAIR_CATEGORIES for kind in ("raw", "simplified")]
+    files += [
+        FIXTURES / n
+        for n in ("strokes_simplified.ndjson.gz", "pairs_matched.ndjson.gz", "strokes_largest_raw.ndjson.gz")
+    ]
+    return [line["drawing"] for f in files for line in read_ndjson(f)]
+
+
+def test_normalize_is_bit_identical_to_the_textbook_recipe():
+    drawings = _fixture_drawings()
+    assert len(drawings) == 286
+    for drawing in drawings:
+        strokes = parse_strokes(drawing)
+        got, want = normalize(strokes), _reference_normalize(strokes)
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_resample_and_rdp_match_the_textbook_on_awkward_polylines():
+    rng = np.random.default_rng(7)
+    lines = [
+        np.array([[0.0, 0.0], [0.0, 0.0], [3.0, 4.0], [3.0, 4.0], [3.0, 4.0], [10.0, 4.0]]),  # repeated points
+        np.array([[5.0, 5.0], [5.0, 5.0]]),  # no length
+        np.array([[0.0, 0.0], [0.5, 0.5]]),  # shorter than the spacing
+        np.array([[0.0, 0.0], [3.0, 0.0], [3.0, 0.0], [0.0, 0.0]]),  # ends on its start: a zero-length chord
+        np.array([[0.0, 0.0], [7.0, 0.0]]),  # integer length: the last query is the end itself
+        rng.uniform(0, 255, (60, 2)),
+        np.cumsum(rng.normal(0, 3, (400, 2)), axis=0),
+    ]
+    for line in lines:
+        dense = resample(line)
+        np.testing.assert_array_equal(dense, _reference_resample(line))
+        np.testing.assert_array_equal(rdp(dense), _reference_rdp(dense))
+
+
+@pytest.mark.parametrize(
+    ("drawing", "expected"),
+    [
+        # The range overflows float64 (max - min is infinite): a horizontal line across the box.
+        ([[[-1e308, 1e308], [0, 1]]], [[[0, 255], [0, 0]]]),
+        ([[[-1.7e308, 1.7e308], [-1.7e308, 1.7e308]]], [[[0, 255], [0, 255]]]),
+        # A subnormal extent: 255 / extent overflows, the drawing is still a line.
+        ([[[0, 5e-324], [0, 0]]], [[[0, 255], [0, 0]]]),
+        ([[[1.0, 1.0], [2e-320, 3e-320]]], [[[0, 0], [0, 255]]]),
+        # Huge but finite coordinates far from the origin.
+        ([[[1e300, 1e300 + 1e286], [7e299, 7e299]]], [[[0, 255], [0, 0]]]),
+    ],
+)
+def test_extreme_coordinates_give_the_drawing(drawing, expected):
+    assert to_dataset_format(normalize(parse_strokes(drawing))) == expected
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True, width=64)
+
+
+@st.composite
+def drawings(draw):
+    n_strokes = draw(st.integers(1, 4))
+    out = []
+    for _ in range(n_strokes):
+        n = draw(st.integers(1, 12))
+        out.append([draw(st.lists(finite, min_size=n, max_size=n)), draw(st.lists(finite, min_size=n, max_size=n))])
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drawings())
+def test_any_finite_drawing_goes_through_the_whole_pipeline(drawing):
+    from sketch.raster import render_simplified
+    from sketch.sequence import normalized_to_sequence
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or invalid-value warnings either
+        strokes = normalize(parse_strokes(drawing))
+        points = np.concatenate(strokes)
+        assert np.isfinite(points).all() and points.min() >= 0 and points.max() <= 255
+        assert (points == np.round(points)).all()
+        bitmap = render_simplified(strokes)
+        assert bitmap.shape == (28, 28) and bitmap.max() > 0
+        seq = normalized_to_sequence(strokes)
+        assert np.isfinite(seq).all() and len(seq) >= 1
