@@ -43,7 +43,8 @@ class PredictRequest(BaseModel):
     """Exactly one of ``bitmap``, ``image`` or ``strokes``."""
 
     # NaN and infinity are refused here: Python's JSON parser would otherwise let them through.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=_state_the_rules)
+    # Strict: true/false or "1" are not numbers, as the schema says (JSON integers still are floats).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, json_schema_extra=_state_the_rules)
 
     bitmap: list[list[float]] | list[float] | None = Field(
         None,
@@ -98,7 +99,7 @@ class PredictResponse(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     items: list[PredictRequest] = Field(..., min_length=1, max_length=MAX_BATCH_ITEMS)
 
 

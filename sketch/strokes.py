@@ -18,6 +18,12 @@ Strokes = list[np.ndarray]
 SIMPLIFIED_SIDE = 255.0
 RDP_EPSILON = 2.0
 RESAMPLE_SPACING = 1.0
+# Work bounds. The official drawings here (44,291) resample to at most 35,929 points and need at
+# most 31 RDP rounds; past these bounds (only a pathological drawing, e.g. 20,000 points zigzagging
+# across the box), the resample spacing grows and RDP stops splitting, so such a drawing is still
+# answered, with a coarser simplification, at a bounded cost instead of minutes of CPU.
+MAX_RESAMPLED_POINTS = 100_000
+MAX_RDP_ROUNDS = 64
 
 
 class EmptyDrawingError(ValueError):
@@ -122,14 +128,14 @@ def _resample_all(points: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
     return out, n_at
 
 
-def _rdp_keep(points: np.ndarray, counts: np.ndarray, epsilon: float) -> np.ndarray:
+def _rdp_keep(points: np.ndarray, counts: np.ndarray, epsilon: float, max_rounds: int = MAX_RDP_ROUNDS) -> np.ndarray:
     """Ramer-Douglas-Peucker over every stroke at once: the mask of points kept.
 
     RDP's result does not depend on the order in which spans are split, so all spans of one depth,
     in every stroke, are split together: one round of array operations per depth instead of a Python
     step per span. Distances use the textbook formula (perpendicular distance to the span's line, or
     to its start when both ends coincide), and each span splits at its first farthest point, as
-    ``np.argmax`` would pick.
+    ``np.argmax`` would pick. After ``max_rounds`` depths, spans still unfinished keep only their ends.
     """
     x, y = np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1])
     keep = np.zeros(len(points), dtype=bool)
@@ -137,7 +143,7 @@ def _rdp_keep(points: np.ndarray, counts: np.ndarray, epsilon: float) -> np.ndar
     s = e - counts + 1
     keep[s] = True
     keep[e] = True
-    while True:
+    for _ in range(max_rounds):
         wide = e - s >= 2  # spans with a point between their ends
         s, e = s[wide], e[wide]
         if not len(s):
@@ -163,6 +169,7 @@ def _rdp_keep(points: np.ndarray, counts: np.ndarray, epsilon: float) -> np.ndar
         mid, which = idx[hits], span[hits]
         keep[mid] = True
         s, e = np.concatenate([s[which], mid]), np.concatenate([mid, e[which]])
+    return keep
 
 
 def _split(points: np.ndarray, counts: np.ndarray) -> Strokes:
@@ -194,6 +201,14 @@ def rdp_strokes(strokes: Strokes, epsilon: float = RDP_EPSILON) -> Strokes:
     return _split(points[keep], np.add.reduceat(keep, np.cumsum(counts) - counts))
 
 
+def _spacing(points: np.ndarray, counts: np.ndarray) -> float:
+    """1 unit, or wider when the pen path is so long that 1-unit steps would pass MAX_RESAMPLED_POINTS."""
+    steps = np.hypot(*np.diff(points, axis=0).T)
+    steps[np.cumsum(counts)[:-1] - 1] = 0.0  # the jump between two strokes is not drawn
+    length = float(steps.sum()) + len(counts)
+    return max(RESAMPLE_SPACING, length / MAX_RESAMPLED_POINTS)
+
+
 def normalize(strokes: Strokes) -> Strokes:
     """Dataset-style simplified strokes: top-left aligned, longer side 0-255, 1 px resample, RDP 2.0.
 
@@ -204,7 +219,13 @@ def normalize(strokes: Strokes) -> Strokes:
     if not strokes:
         raise EmptyDrawingError("empty drawing: no points")
     counts = np.array([len(s) for s in strokes])
-    dense, dense_counts = _resample_all(_scaled(strokes), counts)  # RESAMPLE_SPACING is 1 unit
+    scaled = _scaled(strokes)
+    spacing = _spacing(scaled, counts)
+    if spacing == RESAMPLE_SPACING:
+        dense, dense_counts = _resample_all(scaled, counts)  # RESAMPLE_SPACING is 1 unit
+    else:
+        dense, dense_counts = _resample_all(scaled / spacing, counts)
+        dense *= spacing
     keep = _rdp_keep(dense, dense_counts, RDP_EPSILON)
     kept = np.add.reduceat(keep, np.cumsum(dense_counts) - dense_counts)
     return _split(np.clip(np.round(dense[keep]), 0, SIMPLIFIED_SIDE), kept)

@@ -205,3 +205,16 @@ def test_any_finite_drawing_goes_through_the_whole_pipeline(drawing):
         assert bitmap.shape == (28, 28) and bitmap.max() > 0
         seq = normalized_to_sequence(strokes)
         assert np.isfinite(seq).all() and len(seq) >= 1
+
+
+def test_a_pathological_drawing_is_answered_within_the_work_bounds():
+    """20,000 points zigzagging across the box: far past every official drawing, still a drawing."""
+    from sketch.strokes import MAX_RESAMPLED_POINTS, _spacing
+
+    n = 20_000
+    zigzag = parse_strokes([[[0 if i % 2 else 255 for i in range(n)], [i * 255 / n for i in range(n)]]])
+    points = np.concatenate(zigzag)
+    assert _spacing(points, np.array([n])) > 1  # the resample spacing grows past the bound
+    out = normalize(zigzag)
+    assert 2 <= sum(len(s) for s in out) <= MAX_RESAMPLED_POINTS
+    assert all(((s >= 0) & (s <= 255)).all() for s in out)
