@@ -6,8 +6,11 @@ DATA_DIR ?= ../shared/quickdraw
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 FRONTEND_PORT ?= 8501
+MLFLOW_PORT ?= 5000
+WORKERS ?= 2
 
-.PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench compose-smoke compose-smoke-offline
+.PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench compose-smoke compose-smoke-offline \
+	prepare train-distributed mlflow-ui bench-training
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -53,6 +56,19 @@ train-seed: install ## train the original Deep Draw architecture on the same spl
 
 train-rnn: install ## train and export the stroke RNN
 	$(PY) -m training.train rnn --data-dir $(DATA_DIR)
+
+prepare: install ## convert DATA_DIR's official files into TFRecord shards (make train does it when needed)
+	$(PY) -m training.prepare --data-dir $(DATA_DIR)
+
+train-distributed: install ## train the CNN on WORKERS local processes (tf.distribute via TF_CONFIG on 127.0.0.1)
+	$(PY) -m training.distributed --workers $(WORKERS) --log-dir runs/distributed -- cnn --data-dir $(DATA_DIR)
+
+mlflow-ui: install ## browse the MLflow runs and registered models (default store: mlruns.db + mlruns/)
+	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns.db} \
+		--default-artifact-root $(CURDIR)/mlruns --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+bench-training: install ## prepare, tf.data and training steps at 0.2 M / 2 M / 10 M drawings (synthetic; ~16 GB in /tmp)
+	$(PY) bench/training_scale.py
 
 bench: install ## API latency benchmark (starts its own server)
 	$(PY) bench/api_latency.py

@@ -31,6 +31,17 @@ def load_pairs(category: str) -> tuple[np.ndarray, list[dict], list[dict]]:
     return bitmaps, simplified, raw
 
 
+@pytest.fixture(scope="session", autouse=True)
+def training_stores(tmp_path_factory):
+    """Training runs in tests keep their MLflow store and prepared shards in a temporary folder."""
+    root = tmp_path_factory.mktemp("training-stores")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlruns.db")
+    mp.setenv("DEEPDRAW_SHARDS_ROOT", str(root / "shards"))
+    yield root
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def pairs() -> dict[str, tuple[np.ndarray, list[dict], list[dict]]]:
     return {c: load_pairs(c) for c in PAIR_CATEGORIES}

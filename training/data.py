@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,15 +68,30 @@ def read_bitmaps(path: Path, limit: int | None = None) -> np.ndarray:
     return np.array(arr[:limit])
 
 
-def iter_ndjson(path: Path, limit: int | None = None) -> Iterator[dict]:
+def open_binary(path: Path | str):
+    """A binary file object for a local path or, through ``tf.io.gfile``, a ``gs://``/``s3://`` URL."""
+    if "://" in str(path):
+        import tensorflow as tf
+
+        return tf.io.gfile.GFile(str(path), "rb")
+    return open(path, "rb")
+
+
+def iter_ndjson(path: Path | str, limit: int | None = None) -> Iterator[dict]:
     """Stream the drawings of a ``simplified``/``raw`` ndjson file (plain or gzipped).
 
     A malformed line raises ``DataError`` naming ``file:line``.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
+    for _, item in iter_ndjson_lines(path, limit):
+        yield item
+
+
+def iter_ndjson_lines(path: Path | str, limit: int | None = None) -> Iterator[tuple[int, dict]]:
+    """``(line number, drawing)`` for each drawing of an ndjson file, as ``iter_ndjson``."""
     count = 0
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
+        with open_binary(path) as raw:
+            f = io.TextIOWrapper(gzip.GzipFile(fileobj=raw) if str(path).endswith(".gz") else raw, encoding="utf-8")
             for lineno, line in enumerate(f, 1):
                 if limit is not None and count >= limit:
                     return
@@ -89,9 +105,38 @@ def iter_ndjson(path: Path, limit: int | None = None) -> Iterator[dict]:
                 if not isinstance(drawing, list) or not all(isinstance(s, list) and len(s) in (2, 3) for s in drawing):
                     raise DataError(f"{path}:{lineno}: no valid 'drawing' ([[xs], [ys]] per stroke)")
                 count += 1
-                yield item
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+                yield lineno, item
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: cannot be read ({exc})") from None
+
+
+def iter_bitmap_chunks(path: Path | str, rows: int = 8192, limit: int | None = None) -> Iterator[np.ndarray]:
+    """A ``numpy_bitmap`` file as uint8 (<= rows, 784) chunks, never the whole file in memory.
+
+    Reads the .npy header and then plain bytes, so it streams from ``gs://`` as from a local disk
+    (``np.load(mmap_mode=...)`` needs a local file); a truncated file is an error naming it.
+    """
+    with open_binary(path) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(f)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+        if dtype != np.uint8 or len(shape) != 2 or shape[1] != BITMAP_SIZE or fortran:
+            raise DataError(f"{path}: expected uint8 (N, {BITMAP_SIZE}), found {dtype} {shape}")
+        total = shape[0] if limit is None else min(shape[0], limit)
+        done = 0
+        while done < total:
+            n = min(rows, total - done)
+            buf = f.read(n * BITMAP_SIZE)
+            if len(buf) != n * BITMAP_SIZE:
+                got = done + len(buf) // BITMAP_SIZE
+                raise DataError(f"{path}: truncated: the header says {shape[0]} drawings, the data ends after {got}")
+            yield np.frombuffer(buf, dtype=np.uint8).reshape(n, BITMAP_SIZE)
+            done += n
 
 
 def split_of(content: bytes) -> str:

@@ -11,7 +11,13 @@ SEED = 1337
 
 def class_weights(labels: np.ndarray, num_classes: int, power: float) -> dict[int, float]:
     """Weights ~ (1/frequency)^power, mean 1: small classes count more without drowning the big ones."""
-    counts = np.bincount(labels, minlength=num_classes).astype(float)
+    return weights_for_counts(np.bincount(labels, minlength=num_classes), power)
+
+
+def weights_for_counts(counts: np.ndarray, power: float) -> dict[int, float]:
+    """``class_weights`` from the drawings per class (e.g. a shard manifest's counts)."""
+    counts = np.asarray(counts, dtype=float)
+    num_classes = len(counts)
     w = (counts.sum() / np.maximum(counts, 1) / num_classes) ** power
     w /= (w * counts).sum() / counts.sum()
     return {i: float(v) for i, v in enumerate(w)}

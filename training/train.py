@@ -21,13 +21,22 @@ import numpy as np
 
 from models.card import DataInfo, InputSpec
 from training import data as qd
-from training import train_rnn
+from training import distributed, prepare, shards, tracking, train_rnn
 from training.evaluate import evaluate, summary, write_report
 from training.export import export_model, new_version, test_metrics, training_info
-from training.fitting import SEED, class_weights, time_budget
+from training.fitting import SEED, time_budget, weights_for_counts
 
 
-def train_cnn(args: argparse.Namespace) -> Path:
+def shard_dir(args: argparse.Namespace, kind: str) -> str:
+    """The prepared shards for this run: made or brought up to date from ``--data-dir`` first."""
+    return prepare.ensure_shards(args.data_dir, kind, args.categories, args.max_per_class, args.shards_dir)
+
+
+def train_cnn(args: argparse.Namespace) -> Path | None:
+    # First: with TF_CONFIG naming several workers, the collective runtime starts before any other op.
+    strategy = distributed.strategy()
+    workers, chief = distributed.worker_count(), distributed.is_chief()
+
     import keras
     import tensorflow as tf
 
@@ -35,49 +44,71 @@ def train_cnn(args: argparse.Namespace) -> Path:
 
     keras.utils.set_random_seed(args.seed)
     t0 = time.monotonic()
-    splits = qd.load_bitmap_splits(args.data_dir, args.categories, args.max_per_class)
-    classes = splits.classes
-    print(f"{len(classes)} classes; " + ", ".join(f"{s}: {len(splits.y[s])}" for s in qd.SPLITS))
+    data = shards.ShardSet(shard_dir(args, "bitmap"), "bitmap", args.categories)
+    classes = data.classes
+    print(f"{len(classes)} classes; " + ", ".join(f"{s}: {data.size(s)}" for s in qd.SPLITS))
 
+    # Built outside the strategy's scope: its random state belongs to the input pipeline, not the model.
     augment = make_augmenter() if args.arch != "seed" else None
+    weights = weights_for_counts(data.class_counts("train"), args.class_weight_power)
+    global_batch = args.batch_size * workers
+    steps_per_epoch = int(np.ceil(data.size("train") / global_batch))
 
-    def dataset(split: str, train: bool) -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices((splits.x[split][..., None], splits.y[split]))
-        if train:
-            ds = ds.shuffle(len(splits.y[split]), seed=args.seed, reshuffle_each_iteration=True)
-        ds = ds.batch(args.batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
-        if train and augment is not None:
-            ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.prefetch(2)
+    def train_data(context=None):
+        shard = (context.input_pipeline_id, context.num_input_pipelines) if context else None
+        return data.bitmaps(
+            "train", args.batch_size, True, args.seed, repeat=True, shard=shard, augment=augment, weights=weights
+        )
 
-    model = ARCHITECTURES[args.arch](len(classes))
-    steps = int(np.ceil(len(splits.y["train"]) / args.batch_size)) * args.epochs
-    lr = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps) if args.arch != "seed" else 1e-3
-    model.compile(
-        optimizer=keras.optimizers.Adam(lr),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
-    )
+    def val_data(context=None):
+        shard = (context.input_pipeline_id, context.num_input_pipelines) if context else None
+        return data.bitmaps("val", args.batch_size, repeat=workers > 1, shard=shard)
+
+    if workers > 1:
+        # Each worker reads its own shard files, endlessly: an epoch is the same number of steps on all.
+        train_ds = strategy.distribute_datasets_from_function(train_data)
+        val_ds = strategy.distribute_datasets_from_function(val_data)
+        print("time budget: off with several workers (they must stop after the same epoch)")
+    else:
+        train_ds, val_ds = train_data(), val_data()
+
+    with strategy.scope():
+        model = ARCHITECTURES[args.arch](len(classes))
+        steps = steps_per_epoch * args.epochs
+        lr = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps) if args.arch != "seed" else 1e-3
+        model.compile(
+            optimizer=keras.optimizers.Adam(lr),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
+        )
+    distributed.prepare_keras_fit(model, strategy, (tf.zeros((1, 28, 28, 1)), tf.zeros((1,), tf.int32)))
     model.summary(print_fn=lambda line, **_: print(line) if "params" in line.lower() else None)
+    run = tracking.current()
+    callbacks = [keras.callbacks.EarlyStopping("val_accuracy", patience=2, restore_best_weights=True)]
+    if workers == 1:
+        callbacks.append(time_budget(args.time_budget_min))
     history = model.fit(
-        dataset("train", True),
-        validation_data=dataset("val", False),
+        train_ds,
+        validation_data=val_ds,
         epochs=args.epochs,
-        class_weight=class_weights(splits.y["train"], len(classes), args.class_weight_power),
-        callbacks=[
-            keras.callbacks.EarlyStopping("val_accuracy", patience=2, restore_best_weights=True),
-            time_budget(args.time_budget_min),
-        ],
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=int(np.ceil(data.size("val") / global_batch)),
+        callbacks=[*callbacks, run.epoch_callback()],
         verbose=2,
     )
+    print(f"weights sha256 {distributed.weights_digest(model)} (worker {distributed.worker_index()})")
+    if not chief:
+        return None  # the chief evaluates, exports and tracks
+    if workers > 1:
+        trained, model = model, ARCHITECTURES[args.arch](len(classes))  # plain variables for the export
+        model.set_weights(trained.get_weights())
     train_minutes = (time.monotonic() - t0) / 60
 
-    probs = model.predict(dataset("test", False), verbose=0)
-    result = evaluate(probs, splits.y["test"], classes)
+    probs, labels = shards.predict(model, data.bitmaps("test", 1024))
+    result = evaluate(probs, labels, classes)
     print(summary(result, train_minutes))
 
     out_dir = Path(args.output_dir) / "cnn" / new_version()
-    files = qd.select_categories(qd.category_files(args.data_dir, "numpy_bitmap"), args.categories)
     write_report(result, classes, out_dir / "report", history.history)
     card = export_model(
         model,
@@ -94,30 +125,33 @@ def train_cnn(args: argparse.Namespace) -> Path:
             "metrics": test_metrics(result),
             "training": training_info(history.history, model, args, train_minutes),
             "data": DataInfo(
-                format="numpy_bitmap",
-                manifest_hash=qd.manifest_hash(list(files.values())),
+                format="numpy_bitmap (TFRecord shards)",
+                manifest_hash=prepare.data_hash(data.info),
                 split=f"content hash: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train",
-                counts=splits.counts(),
+                counts=data.counts(),
             ),
+            "mlflow_run": run.log_model(model, out_dir.name, next(iter(data.bitmaps("test", 1)))[0].numpy()),
         },
-        (splits.x["test"][i : i + 1024, ..., None].astype(np.float32) for i in range(0, len(splits.y["test"]), 1024)),
+        (x.numpy() for x, _ in data.bitmaps("test", 1024)),
     )
+    run.log_results(result, out_dir)
     print(f"exported {out_dir} (ONNX matches the SavedModel within {card.onnx_check.max_abs_diff:.1e})")
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="kind", required=True)
 
     cnn = sub.add_parser("cnn", help="CNN on 28x28 numpy_bitmap drawings")
-    cnn.add_argument("--data-dir", type=Path, default=Path("../shared/quickdraw"))
+    cnn.add_argument("--data-dir", default="../shared/quickdraw", help="official files, or shards (gs:// works)")
+    cnn.add_argument("--shards-dir", default=None, help="where the prepared shards go (default: under data/shards/)")
     cnn.add_argument("--output-dir", type=Path, default=Path("model_store"))
     cnn.add_argument("--categories", nargs="*", help="category names (default: every bitmap category)")
     cnn.add_argument("--max-per-class", type=int, default=None, help="read at most N drawings per category")
     cnn.add_argument("--arch", choices=["deepdraw", "seed"], default="deepdraw")
     cnn.add_argument("--epochs", type=int, default=5)
-    cnn.add_argument("--batch-size", type=int, default=None, help="default 128 (seed: 32)")
+    cnn.add_argument("--batch-size", type=int, default=None, help="per worker; default 128 (seed: 32)")
     cnn.add_argument("--learning-rate", type=float, default=2e-3)
     cnn.add_argument("--class-weight-power", type=float, default=None, help="0 none, 1 balanced; default 0.5 (seed: 0)")
     cnn.add_argument("--time-budget-min", type=float, default=19.0)
@@ -125,7 +159,22 @@ def main(argv: list[str] | None = None) -> None:
     cnn.set_defaults(func=train_cnn)
 
     train_rnn.add_parser(sub)
+    for kind_parser in sub.choices.values():
+        kind_parser.add_argument(
+            "--no-mlflow", dest="mlflow", action="store_false", help="do not track the run in MLflow"
+        )
+    return parser
 
+
+def prepare_for(argv: list[str]) -> None:
+    """Prepare the shards a training command will read (the distributed launcher does it once for all)."""
+    args = build_parser().parse_args(argv)
+    if args.kind == "cnn":
+        shard_dir(args, "bitmap")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.kind == "cnn":
         # The seed model is trained as it originally was: Adam, batch 32, no class weights.
@@ -133,8 +182,11 @@ def main(argv: list[str] | None = None) -> None:
         args.batch_size = args.batch_size or (32 if seed else 128)
         if args.class_weight_power is None:
             args.class_weight_power = 0.0 if seed else 0.5
+    params = {k: v for k, v in vars(args).items() if k not in ("func", "mlflow")}
     try:
-        args.func(args)
+        # One MLflow run around the whole training run (only the chief's, with several workers).
+        with tracking.Run(args.kind, params, enabled=args.mlflow and distributed.is_chief()):
+            args.func(args)
     except qd.DataError as exc:
         parser.exit(2, f"error: {exc}\n")
 

@@ -17,6 +17,7 @@ import numpy as np
 from models.card import DataInfo, InputSpec
 from sketch.sequence import FEATURES, MAX_LEN, pad_batch
 from training import data as qd
+from training import tracking
 from training.evaluate import evaluate, summary, write_report
 from training.export import export_model, new_version, test_metrics, training_info
 from training.fitting import SEED, class_weights, cosine_over_budget, time_budget
@@ -101,6 +102,7 @@ def train_rnn(args: argparse.Namespace) -> Path:
             keras.callbacks.EarlyStopping("val_accuracy", patience=3, restore_best_weights=True),
             time_budget(args.time_budget_min),
             cosine_over_budget(args.learning_rate, n_batches * args.epochs, args.time_budget_min * 60),
+            tracking.current().epoch_callback(),
         ],
         verbose=2,
     )
@@ -138,9 +140,11 @@ def train_rnn(args: argparse.Namespace) -> Path:
                 sources_per_class=data.sources,
                 duplicates_dropped=data.duplicates,
             ),
+            "mlflow_run": tracking.current().log_model(model, out_dir.name, pad_batch(seqs["test"][:1])),
         },
         (pad_batch([seqs["test"][i] for i in idx]) for idx in length_batches(test_lengths, 256, None)),
     )
+    tracking.current().log_results(result, out_dir)
     print(f"exported {out_dir} (ONNX matches the SavedModel within {card.onnx_check.max_abs_diff:.1e})")
 
     if args.compare:

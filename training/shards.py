@@ -1,0 +1,168 @@
+"""Stream the shards written by ``training.prepare`` with ``tf.data``: memory independent of the data's size.
+
+The pipeline: the manifest's shard files (one category each; the label is the category's index in
+the classes a run picks) -> shuffled file order -> parallel ``interleave`` of many shards at once,
+so consecutive records come from many categories -> a bounded shuffle buffer -> batch -> parse the
+whole batch in one op -> prefetch. What stays in memory is the shuffle buffer and the open readers'
+buffers, whatever the number of drawings. Class counts and weights come from the manifest, so
+nothing is counted by reading the data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from training import data as qd
+from training.prepare import join
+
+SHUFFLE_BUFFER = 20_000  # records (~16 MB of bitmaps)
+CYCLE_LENGTH = 64  # shards read at once when training (and at most this many readers open)
+READ_BUFFER = 256 << 10  # bytes per open shard reader
+
+
+def read_manifest(shard_dir: str | Path) -> dict:
+    import tensorflow as tf
+
+    path = join(shard_dir, "manifest.json")
+    if not tf.io.gfile.exists(path):
+        raise qd.DataError(f"{shard_dir}: no manifest.json (run python -m training.prepare)")
+    return json.loads(tf.io.gfile.GFile(path).read())
+
+
+class ShardSet:
+    """One kind of record (``bitmap`` or ``strokes``) of a shard folder, for a set of classes."""
+
+    def __init__(self, shard_dir: str | Path, kind: str = "bitmap", categories: list[str] | None = None):
+        self.shard_dir = str(shard_dir)
+        self.manifest = read_manifest(shard_dir)
+        if self.manifest["kinds"].get(kind) is None:
+            raise qd.DataError(f"{shard_dir}: no {kind} shards (prepared: {', '.join(self.manifest['kinds'])})")
+        self.kind = kind
+        self.info = self.manifest["kinds"][kind]
+        self.classes = sorted(qd.select_categories({c: c for c in self.info["classes"]}, categories))
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Drawings per class and split, from the manifest."""
+        return {c: self.info["counts"][c] for c in self.classes}
+
+    def size(self, split: str) -> int:
+        return sum(self.info["counts"][c][split] for c in self.classes)
+
+    def class_counts(self, split: str = "train") -> np.ndarray:
+        return np.array([self.info["counts"][c][split] for c in self.classes])
+
+    def files(self, split: str) -> tuple[list[str], list[int]]:
+        """Every shard of a split with its label, in class order."""
+        paths, labels = [], []
+        for label, c in enumerate(self.classes):
+            for rel in self.info["shards"][c][split]:
+                paths.append(join(self.shard_dir, rel))
+                labels.append(label)
+        return paths, labels
+
+    def records(self, split: str, shuffle: bool, seed: int = 0, shard: tuple[int, int] | None = None):
+        """``(serialised record, label)`` pairs; ``shard=(index, count)`` keeps every count-th file."""
+        import tensorflow as tf
+
+        paths, labels = self.files(split)
+        if shard is not None:
+            index, count = shard
+            paths, labels = paths[index::count], labels[index::count]
+            if not paths:
+                raise qd.DataError(f"{self.shard_dir}: {split} has fewer shards than the {count} workers")
+        files = tf.data.Dataset.from_tensor_slices((paths, np.array(labels, dtype=np.int32)))
+        if shuffle:
+            files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+
+        def read(path, label):
+            return tf.data.TFRecordDataset(path, buffer_size=READ_BUFFER).map(lambda r: (r, label))
+
+        return files.interleave(
+            read,
+            cycle_length=min(len(paths), CYCLE_LENGTH),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=not shuffle,
+        )
+
+    def bitmaps(
+        self,
+        split: str,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        repeat: bool = False,
+        shard: tuple[int, int] | None = None,
+        augment=None,
+        weights: dict[int, float] | None = None,
+        shuffle_buffer: int = SHUFFLE_BUFFER,
+    ):
+        """Batches of ``(float32 (b, 28, 28, 1) bitmaps 0-255, int32 labels)``, and per-drawing
+        weights from ``weights`` (class -> weight) when given.
+
+        Augmentation runs in the tf.data pipeline (``num_parallel_calls``) so the exported model
+        has no random op and the CPU prepares the next batch while the model trains on this one.
+        """
+        import tensorflow as tf
+
+        if self.kind != "bitmap":
+            raise ValueError("bitmaps() reads bitmap shards")
+        ds = self.records(split, shuffle, seed, shard)
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        spec = {"bitmap": tf.io.FixedLenFeature([], tf.string)}
+
+        def parse(records, labels):
+            raw = tf.io.decode_raw(tf.io.parse_example(records, spec)["bitmap"], tf.uint8)
+            return tf.cast(tf.reshape(raw, (-1, 28, 28, 1)), tf.float32), labels
+
+        ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        if augment is not None:
+            ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        if weights is not None:
+            table = tf.constant([weights[i] for i in range(len(self.classes))], tf.float32)
+            ds = ds.map(lambda x, y: (x, y, tf.gather(table, y)))
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def strokes(self, split: str, shuffle: bool = False, seed: int = 0, shard: tuple[int, int] | None = None):
+        """``(uint8 (n, 2) normalised points, int64 stroke lengths, int32 label)`` per drawing.
+
+        ``split_strokes`` turns the first two back into ``sketch`` strokes (for augmentation and
+        ``sketch.sequence.normalized_to_sequence``, the RNN's input).
+        """
+        import tensorflow as tf
+
+        if self.kind != "strokes":
+            raise ValueError("strokes() reads stroke shards")
+        spec = {
+            "points": tf.io.FixedLenFeature([], tf.string),
+            "stroke_lengths": tf.io.VarLenFeature(tf.int64),
+        }
+
+        def parse(record, label):
+            item = tf.io.parse_single_example(record, spec)
+            points = tf.reshape(tf.io.decode_raw(item["points"], tf.uint8), (-1, 2))
+            return points, tf.sparse.to_dense(item["stroke_lengths"]), label
+
+        ds = self.records(split, shuffle, seed, shard)
+        if shuffle:
+            ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def split_strokes(points: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    """A strokes record's arrays -> ``sketch`` strokes (float (n, 2) arrays, 0-255)."""
+    return np.split(np.asarray(points, dtype=np.float64), np.cumsum(lengths)[:-1])
+
+
+def predict(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities, labels)`` over a dataset of ``(x, label)`` batches, in the same order."""
+    probs, labels = [], []
+    for x, y in dataset:
+        probs.append(np.asarray(model.predict_on_batch(x)))
+        labels.append(y.numpy())
+    return np.concatenate(probs), np.concatenate(labels)
