@@ -35,7 +35,7 @@ def test_the_card_names_its_run_and_registered_version(tracked):
     uri, version_dir, card = tracked
     entry = card["mlflow_run"]
     assert entry["registered_model"] == "deepdraw-cnn" and entry["registered_version"] == "1"
-    assert entry["experiment"] == "deepdraw" and entry["run_id"]
+    assert entry["experiment"] == "deepdraw" and entry["run_id"] and entry["tracking_uri"] == uri
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -102,3 +102,4 @@ def test_default_store_is_inside_the_project_and_ignored(monkeypatch):
     ignored = (tracking.REPO / ".gitignore").read_text().split()
     assert "mlruns.db" in ignored and "mlruns/" in ignored
     assert tracking._public_uri("https://user:secret@mlflow.example:5000/x") == "https://mlflow.example:5000/x"
+    assert tracking._public_uri("sqlite:////tmp/mlruns.db") == "sqlite:////tmp/mlruns.db"

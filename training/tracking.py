@@ -173,6 +173,6 @@ def _public_uri(uri: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(uri)
-    if parts.password or parts.username:
-        parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
-    return urlunsplit(parts)
+    if not (parts.password or parts.username):
+        return uri  # unchanged (urlunsplit would turn sqlite://// into sqlite://)
+    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
