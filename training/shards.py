@@ -1,10 +1,10 @@
 """Stream the shards written by ``training.prepare`` with ``tf.data``: memory independent of the data's size.
 
 The pipeline: the manifest's shard files (one category each; the label is the category's index in
-the classes a run picks) -> shuffled file order -> parallel ``interleave`` of many shards at once,
-so consecutive records come from many categories -> a bounded shuffle buffer -> batch -> parse the
-whole batch in one op -> prefetch. What stays in memory is the shuffle buffer and the open readers'
-buffers, whatever the number of drawings. Class counts and weights come from the manifest, so
+the classes a run picks) -> one stream per class, mixed by drawing the class of each next record at
+random in proportion to its size -> a bounded shuffle buffer -> batch -> parse the whole batch in
+one op -> prefetch. What stays in memory is the shuffle buffer and one open reader per class,
+whatever the number of drawings. Class counts and weights come from the manifest, so
 nothing is counted by reading the data.
 """
 
@@ -19,7 +19,7 @@ from training import data as qd
 from training.prepare import join
 
 SHUFFLE_BUFFER = 20_000  # records (~16 MB of bitmaps)
-CYCLE_LENGTH = 64  # shards read at once when training (and at most this many readers open)
+CYCLE_LENGTH = 64  # shards read at once when evaluating
 READ_BUFFER = 256 << 10  # bytes per open shard reader
 
 
@@ -64,28 +64,54 @@ class ShardSet:
         return paths, labels
 
     def records(self, split: str, shuffle: bool, seed: int = 0, shard: tuple[int, int] | None = None):
-        """``(serialised record, label)`` pairs; ``shard=(index, count)`` keeps every count-th file."""
+        """``(serialised record, label)`` pairs; ``shard=(index, count)`` keeps every count-th file.
+
+        In training order (``shuffle``) each class is a stream of its shard files (in random order),
+        and each next record comes from a class drawn at random in proportion to its drawings left in
+        the mix: every stretch of an epoch has the classes' true proportions. (Reading the files
+        round-robin would end every pass with only the largest classes left.) Evaluation reads the
+        files in parallel, in a fixed order.
+        """
         import tensorflow as tf
 
         paths, labels = self.files(split)
+        sizes = self.file_sizes(split)
         if shard is not None:
             index, count = shard
-            paths, labels = paths[index::count], labels[index::count]
+            paths, labels, sizes = paths[index::count], labels[index::count], sizes[index::count]
             if not paths:
                 raise qd.DataError(f"{self.shard_dir}: {split} has fewer shards than the {count} workers")
-        files = tf.data.Dataset.from_tensor_slices((paths, np.array(labels, dtype=np.int32)))
-        if shuffle:
-            files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
 
-        def read(path, label):
-            return tf.data.TFRecordDataset(path, buffer_size=READ_BUFFER).map(lambda r: (r, label))
+        def read(path):
+            return tf.data.TFRecordDataset(path, buffer_size=READ_BUFFER)
 
-        return files.interleave(
-            read,
-            cycle_length=min(len(paths), CYCLE_LENGTH),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=not shuffle,
+        if not shuffle:
+            files = tf.data.Dataset.from_tensor_slices((paths, np.array(labels, dtype=np.int32)))
+            return files.interleave(
+                lambda path, label: read(path).map(lambda r: (r, label)),
+                cycle_length=min(len(paths), CYCLE_LENGTH),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        streams, weights = [], []
+        for label in sorted(set(labels)):
+            mine = [p for p, lab in zip(paths, labels, strict=True) if lab == label]
+            files = tf.data.Dataset.from_tensor_slices(mine).shuffle(len(mine), seed=seed + label)
+            tag = tf.constant(label, tf.int32)
+            streams.append(files.flat_map(read).map(lambda r, tag=tag: (r, tag)))
+            weights.append(sum(n for n, lab in zip(sizes, labels, strict=True) if lab == label))
+        total = float(sum(weights))
+        return tf.data.Dataset.sample_from_datasets(
+            streams, [w / total for w in weights], seed=seed, stop_on_empty_dataset=False
         )
+
+    def file_sizes(self, split: str) -> list[int]:
+        """Records in each of ``files(split)``: every shard of a category is full but its last."""
+        size = self.manifest["shard_size"]
+        out = []
+        for c in self.classes:
+            n = self.info["counts"][c][split]
+            out += [min(size, n - k * size) for k in range(len(self.info["shards"][c][split]))]
+        return out
 
     def bitmaps(
         self,
