@@ -487,16 +487,21 @@ def ensure_shards(
     categories: list[str] | None = None,
     max_per_class: int | None = None,
     shards_dir: str | Path | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> str:
     """Shards of ``kind`` for a training run: ``data_dir`` itself when it already holds shards, else
-    prepared from its official files (only what is missing or out of date is converted)."""
+    prepared from its official files (only what is missing or out of date is converted).
+
+    In the training process itself by default (``workers=1``): a process pool would start its
+    workers from whatever ``__main__`` the caller has; ``python -m training.prepare`` is the
+    parallel way.
+    """
     if is_shard_dir(data_dir):
         if max_per_class is not None:
             raise qd.DataError(f"{data_dir} holds prepared shards: --max-per-class applies when preparing them")
         return str(data_dir)
     out = str(shards_dir or default_shard_dir(data_dir, max_per_class))
-    prepare(data_dir, out, categories, (kind,), max_per_class, workers or os.cpu_count() or 1)
+    prepare(data_dir, out, categories, (kind,), max_per_class, workers)
     return out
 
 

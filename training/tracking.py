@@ -125,7 +125,7 @@ class Run:
             registered_model_name=name,
             signature=signature,
             # Written out: MLflow would otherwise import-scan the environment to guess them.
-            pip_requirements=[f"tensorflow-cpu=={_version('tensorflow-cpu')}", f"keras=={_version('keras')}"],
+            pip_requirements=[_requirement("tensorflow-cpu", "tensorflow"), _requirement("keras")],
         )
         version = str(info.registered_model_version)
         client = mlflow.MlflowClient()
@@ -162,10 +162,16 @@ def _workers() -> int:
     return worker_count()
 
 
-def _version(package: str) -> str:
-    from importlib.metadata import version
+def _requirement(*names: str) -> str:
+    """``name==version`` of the first of ``names`` installed (TensorFlow ships as -cpu or not)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version(package)
+    for name in names:
+        try:
+            return f"{name}=={version(name)}"
+        except PackageNotFoundError:
+            continue
+    raise RuntimeError(f"none of {names} is installed")
 
 
 def _public_uri(uri: str) -> str:
