@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# OFFLINE VERIFICATION ONLY: local stand-ins for the official postgres and nginx images that
-# deploy/compose.scale.yml uses, built from Debian packages (deploy/standins/) on the local base
+# OFFLINE VERIFICATION ONLY: local stand-ins for the official postgres, nginx and prometheus images
+# that deploy/compose.scale.yml uses, built from Debian packages (deploy/standins/) on the local base
 # image, for machines that reach Debian's mirror but not Docker Hub. Each is tagged with the
 # official name (so the Compose file runs unchanged) and labelled org.deepdraw.standin=true.
 # Skipped when an image with that tag exists already (for instance the real one, pulled).
@@ -28,3 +28,4 @@ build() {
 }
 build "${POSTGRES_IMAGE:-postgres:15-bookworm}" deploy/standins/postgres
 build "${NGINX_IMAGE:-nginx:stable}" deploy/standins/nginx
+build "${PROMETHEUS_IMAGE:-prom/prometheus:v2.55.1}" deploy/standins/prometheus

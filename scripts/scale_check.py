@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ def http(method: str, url: str, body: dict | None = None, timeout: float = 10) -
 class Compose:
     """docker compose (v2) or docker-compose (v1) on the two files, in its own project."""
 
-    def __init__(self, project: str, env: dict[str, str]):
+    def __init__(self, project: str, env: dict[str, str], profiles: list[str]):
         if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
             base = ["docker", "compose"]
         elif shutil.which("docker-compose"):
@@ -101,6 +102,8 @@ class Compose:
         else:
             sys.exit("neither 'docker compose' nor 'docker-compose' is installed")
         self.cmd = [*base, "-p", project, "-f", "docker-compose.yml", "-f", "deploy/compose.scale.yml"]
+        for profile in profiles:
+            self.cmd += ["--profile", profile]
         self.env = env
 
     def run(self, *args: str, timeout: float = 600, check: bool = True) -> str:
@@ -217,6 +220,42 @@ def stored_ids(compose: Compose, ids: list[int]) -> set[int]:
     return {int(line) for line in out.stdout.split()}
 
 
+def upstream_counts(compose: Compose) -> Counter:
+    """Requests per API replica address, from the balancer's JSON access log."""
+    time.sleep(6)  # nginx flushes its log buffer every 5 s
+    out = subprocess.run(["docker", "logs", compose.ids("lb")[0]], capture_output=True, text=True).stdout
+    counts: Counter = Counter()
+    for line in out.splitlines():
+        if line.startswith("{"):
+            counts[json.loads(line)["upstream"]] += 1
+    return counts
+
+
+def check_prometheus(port: int, replicas: int) -> None:
+    """Prometheus found every replica through Docker's DNS and scraped its /metrics."""
+    base = f"http://127.0.0.1:{port}/api/v1"
+    time.sleep(20)  # one scrape interval (15 s) after the load, so the counters include it
+
+    def query(expr: str) -> list:
+        status, raw = http("GET", f"{base}/query?query={urllib.parse.quote(expr)}")
+        if status != 200:
+            raise RuntimeError(f"Prometheus query {expr!r}: {status} {raw[:200]!r}")
+        return json.loads(raw)["data"]["result"]
+
+    status, raw = http("GET", f"{base}/targets")
+    targets = json.loads(raw)["data"]["activeTargets"] if status == 200 else []
+    up = [t["labels"]["instance"] for t in targets if t["health"] == "up"]
+    print(f"== Prometheus: {len(up)} of {replicas} replicas scraped and up: {', '.join(sorted(up))}")
+    for expr in (
+        'sum by (instance) (deepdraw_http_requests_total{route="/predict"})',
+        "sum by (instance) (deepdraw_submissions_stored_total)",
+    ):
+        values = {r["metric"].get("instance", "?"): float(r["value"][1]) for r in query(expr)}
+        print(f"  {expr}: {values} (since each replica's last start)")
+    if len(up) != replicas:
+        raise RuntimeError(f"Prometheus scrapes {len(up)} replicas, not {replicas}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replicas", type=int, default=3)
@@ -226,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", default="deepdrawscale")
     parser.add_argument("--no-build", action="store_true", help="use the images already built")
     parser.add_argument("--keep", action="store_true", help="leave the stack running (no down -v)")
+    parser.add_argument("--metrics", action="store_true", help="also run Prometheus and check it scrapes every replica")
+    parser.add_argument("--prometheus-port", type=int, default=19090)
     args = parser.parse_args(argv)
 
     for tool in ("docker", "wrk"):
@@ -240,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = REPO / "wheelhouse" / ".requirements.sha256"
     if "WHEELHOUSE" not in env and stamp.exists():
         env["WHEELHOUSE"] = "wheelhouse"  # offline builds (scripts/docker_local_base.sh)
-    compose = Compose(args.project, env)
+    env["PROMETHEUS_PORT"] = str(args.prometheus_port)
+    compose = Compose(args.project, env, ["metrics"] if args.metrics else [])
     lb = f"http://127.0.0.1:{args.lb_port}"
     strokes = cat_strokes()
     failed = False
@@ -302,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         print("== submissions")
         print(f"  acknowledged (201) during both runs: {len(acked)}; found in PostgreSQL by id: {len(found)}")
         print(f"  rows in PostgreSQL's submissions table: {total}; missing: {missing or 'none'}")
+        print("== requests per replica (nginx access log, upstream address; retries list several)")
+        for upstream, count in upstream_counts(compose).most_common():
+            print(f"  {upstream}: {count}")
+        if args.metrics:
+            check_prometheus(args.prometheus_port, args.replicas)
         back = [c for c in compose.ids("api") if health(c) == "healthy"]
         print(f"== replicas healthy at the end: {len(back)} of {args.replicas}")
         failed = bool(missing) or len(back) != args.replicas
