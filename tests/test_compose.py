@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from conftest import REPO, load_pairs
 
 from api.routes.submissions import Submission
 from api.schemas import PredictResponse
+from tests.utils.servers import free_port
 
 pytestmark = pytest.mark.docker
 
@@ -46,12 +46,6 @@ if os.environ.get("DEEPDRAW_DOCKER_TESTS") != "1":
         "builds and runs the Compose demo (minutes): run scripts/compose_smoke.sh, or set DEEPDRAW_DOCKER_TESTS=1",
         allow_module_level=True,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def compose_command() -> list[str]:
