@@ -98,7 +98,10 @@ def offline_wheelhouse() -> str | None:
 
     files = ("requirements/core.txt", "requirements/api.txt", "requirements/frontend.txt")
     digest = hashlib.sha256(b"".join((REPO / f).read_bytes() for f in files)).hexdigest()
-    return "wheelhouse" if stamp.read_text().strip() == digest else None
+    if stamp.read_text().strip() == digest:
+        return "wheelhouse"
+    print("./wheelhouse is older than requirements/ (ignored): refresh it with scripts/compose_smoke.sh --offline")
+    return None
 
 
 @pytest.fixture(scope="module")
