@@ -15,7 +15,7 @@
 Prints req/s, p50/p99 latency, every non-2xx status and socket error of each run, the submission
 counts, and exits non-zero when an acknowledged submission is missing. ``down -v`` at the end
 unless --keep. Needs a Docker engine (scripts/docker_engine.sh), Compose and wrk; talks to
-127.0.0.1 only. Offline machines: scripts/docker_local_base.sh and scripts/docker_standins.sh first.
+127.0.0.1 only. Machines without Docker Hub: --offline.
 """
 
 from __future__ import annotations
@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lb-port", type=int, default=int(os.environ.get("LB_PORT", "18080")))
     parser.add_argument("--project", default="deepdrawscale")
     parser.add_argument("--no-build", action="store_true", help="use the images already built")
+    parser.add_argument(
+        "--offline", action="store_true", help="machines without Docker Hub: build the local base and stand-ins first"
+    )
     parser.add_argument("--keep", action="store_true", help="leave the stack running (no down -v)")
     parser.add_argument("--metrics", action="store_true", help="also run Prometheus and check it scrapes every replica")
     parser.add_argument("--prometheus-port", type=int, default=19090)
@@ -278,9 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     # API_PORT empty: each replica gets a free host port instead of all wanting 8000.
     env = {**os.environ, "API_PORT": "", "LB_PORT": str(args.lb_port), "DEEPDRAW_BIND": "127.0.0.1"}
     env.setdefault("FRONTEND_PORT", "18501")
-    stamp = REPO / "wheelhouse" / ".requirements.sha256"
-    if "WHEELHOUSE" not in env and stamp.exists():
-        env["WHEELHOUSE"] = "wheelhouse"  # offline builds (scripts/docker_local_base.sh)
+    if args.offline:  # no Docker Hub: local base image, wheelhouse and stand-in images first
+        for script in ("scripts/docker_local_base.sh", "scripts/docker_standins.sh"):
+            subprocess.run(["bash", script], cwd=REPO, check=True)
+        env["WHEELHOUSE"] = "wheelhouse"
     env["PROMETHEUS_PORT"] = str(args.prometheus_port)
     compose = Compose(args.project, env, ["metrics"] if args.metrics else [])
     lb = f"http://127.0.0.1:{args.lb_port}"
