@@ -7,7 +7,7 @@ API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 FRONTEND_PORT ?= 8501
 
-.PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench compose-smoke compose-smoke-offline
+.PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench compose-smoke compose-smoke-offline scale-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,3 +62,6 @@ compose-smoke: ## build and check the docker compose demo end to end
 
 compose-smoke-offline: ## the same on a machine without Docker Hub: local engine, base image and wheelhouse
 	bash scripts/docker_engine.sh && bash scripts/compose_smoke.sh --offline
+
+scale-check: install ## 3 API replicas + PostgreSQL + nginx under wrk, one replica killed (deploy/compose.scale.yml)
+	$(PY) scripts/scale_check.py $(if $(OFFLINE),--offline)
