@@ -10,7 +10,7 @@ MLFLOW_PORT ?= 5000
 WORKERS ?= 2
 
 .PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench compose-smoke compose-smoke-offline \
-	prepare train-distributed mlflow-ui bench-training
+	prepare train-distributed mlflow-ui bench-training scale-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -78,3 +78,6 @@ compose-smoke: ## build and check the docker compose demo end to end
 
 compose-smoke-offline: ## the same on a machine without Docker Hub: local engine, base image and wheelhouse
 	bash scripts/docker_engine.sh && bash scripts/compose_smoke.sh --offline
+
+scale-check: install ## 3 API replicas + PostgreSQL + nginx under wrk, one replica killed (deploy/compose.scale.yml)
+	$(PY) scripts/scale_check.py $(if $(OFFLINE),--offline)
