@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from api.metrics import record_inference
 from api.schemas import MAX_POINTS, ModelRef, Prediction, PredictRequest, PredictResponse
 from api.settings import Settings
 from models.kinds import BITMAP, DEFAULTS, KINDS, SEQUENCE
@@ -146,6 +147,7 @@ def predict(items: list[Prepared]) -> list[PredictResponse]:
         model = group[0].model
         t0 = time.perf_counter()
         probs = model.predict(_inputs(group))
+        record_inference(model.name, len(group))
         inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
         ref = ModelRef(name=model.name, version=model.version)
         for i, p, row in zip(idx, group, probs, strict=True):

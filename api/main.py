@@ -14,8 +14,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api import errors
+from api.access import AccessMiddleware
 from api.inference import predict, prepare
 from api.limits import BodySizeLimit
+from api.metrics import router as metrics_router
 from api.routes import health, models, scores, submissions
 from api.routes import predict as predict_routes
 from api.schemas import PredictRequest
@@ -73,7 +75,9 @@ def create_app() -> FastAPI:
         allow_credentials=True,
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["*"],
+        expose_headers=["X-Request-ID"],
     )
+    app.add_middleware(AccessMiddleware, log_requests=settings.access_log)  # outermost: sees every answer
 
     errors.install(app)
 
@@ -86,6 +90,7 @@ def create_app() -> FastAPI:
     app.include_router(predict_routes.router)
     app.include_router(submissions.router)
     app.include_router(scores.router)
+    app.include_router(metrics_router)
     return app
 
 

@@ -1,31 +1,204 @@
-"""Run the API on several cores: ``python -m api.serve --workers 2 [--host H] [--port P]``.
+"""Run the API on several cores, supervised: ``python -m api.serve --workers 2 [--host H] [--port P]``.
 
 ``uvicorn --workers N`` shares one listening socket between the workers, and each worker's event
 loop accepts every pending connection it sees at once, so a burst of keep-alive connections
-often lands on a single worker while the others idle. Here each worker binds its own socket with
-``SO_REUSEPORT`` and the kernel spreads new connections evenly across them. Same app, same
-settings; plain ``uvicorn api.main:app`` still works for one process.
+often lands on a single worker while the others idle. By default each worker here binds its own
+socket with ``SO_REUSEPORT`` and the kernel spreads new connections evenly across them
+(``--socket shared`` gives the one-socket design, for comparison: bench/api_latency.py).
+
+This process is the workers' supervisor:
+- a worker that dies (crash, OOM kill, ``kill -9``) is replaced at once; the replacement joins
+  the port only once its models are warm (uvicorn listens after the lifespan), so meanwhile the
+  surviving workers take every new connection;
+- workers die with it (``PR_SET_PDEATHSIG``: even a ``kill -9`` of this process leaves no orphan);
+- a second instance on the same port is refused with a message, not silently run beside it;
+- with several workers, Prometheus metrics are collected across processes
+  (``PROMETHEUS_MULTIPROC_DIR``, a fresh folder per run unless set).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import logging
 import multiprocessing as mp
+import os
+import shutil
 import signal
 import socket
+import sys
+import tempfile
+import time
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 
-import uvicorn
+from api.settings import Settings, get_settings
 
-from api.settings import get_settings
+log = logging.getLogger("api.serve")
+
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app or the socket cannot start: restarting will not help
+_PR_SET_PDEATHSIG = 1
+_MIN_LIFETIME_S = 1.0  # a worker that dies younger than this is restarted after a pause, not in a tight loop
 
 
-def _worker(host: str, port: int, log_level: str) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+class PortTaken(SystemExit):
+    pass
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGTERM when the supervisor goes, however it goes (Linux)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the supervisor died before the request above
+        os._exit(0)
+
+
+def _listen_socket(host: str, port: int, reuseport: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuseport:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    config = uvicorn.Config("api.main:app", log_level=log_level, access_log=False)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _uvicorn_options(settings: Settings, log_level: str) -> dict:
+    from api.protocol import DeadlineHttpToolsProtocol
+
+    return {
+        "log_level": log_level,
+        "access_log": False,  # api.access writes one JSON line per request instead
+        "http": DeadlineHttpToolsProtocol,
+        "timeout_keep_alive": settings.timeout_keep_alive_s,
+        "timeout_graceful_shutdown": settings.timeout_graceful_shutdown_s,
+    }
+
+
+def _worker(parent: int, host: str, port: int, sock: socket.socket | None, log_level: str) -> None:
+    _die_with_parent(parent)
+    import uvicorn
+
+    if sock is None:
+        try:
+            sock = _listen_socket(host, port, reuseport=True)
+        except OSError as exc:
+            print(f"api.serve worker: cannot bind {host}:{port}: {exc}", file=sys.stderr)
+            sys.exit(STARTUP_FAILURE)
+    config = uvicorn.Config("api.main:app", **_uvicorn_options(get_settings(), log_level))
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def claim_port(host: str, port: int) -> socket.socket:
+    """Refuse to start beside another server on this port; the returned lock lives as long as we do.
+
+    Two checks: an abstract Unix socket named after the port serialises api.serve instances (it
+    vanishes with its process, so no stale lock file), and a plain bind (no SO_REUSEPORT) fails
+    while anything else listens there.
+    """
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lock.bind(f"\0deep-draw-api.serve:{port}")
+    except OSError:
+        lock.close()
+        raise PortTaken(f"api.serve: another api.serve already serves port {port}; refusing to share it") from None
+    try:
+        _listen_socket(host, port, reuseport=False).close()
+    except OSError as exc:
+        lock.close()
+        raise PortTaken(f"api.serve: {host}:{port} is already in use ({exc.strerror}); refusing to share it") from None
+    return lock
+
+
+class Supervisor:
+    def __init__(self, host: str, port: int, workers: int, log_level: str, shared_socket: bool):
+        self.host, self.port, self.size, self.log_level = host, port, workers, log_level
+        self.ctx = mp.get_context("spawn")
+        # Shared: one socket bound and listening here, inherited by every worker. Otherwise each
+        # worker binds its own SO_REUSEPORT socket.
+        self.sock = _listen_socket(host, port, reuseport=False) if shared_socket else None
+        if self.sock is not None:
+            self.sock.listen(2048)
+        self.procs: list[BaseProcess | None] = [None] * workers
+        self.started_at = [0.0] * workers
+        self.stopping = False
+        from api import metrics  # after PROMETHEUS_MULTIPROC_DIR is set: the client reads it on import
+
+        self.metrics = metrics
+
+    def _start(self, slot: int) -> None:
+        proc = self.ctx.Process(
+            target=_worker,
+            args=(os.getpid(), self.host, self.port, self.sock, self.log_level),
+            name=f"api-worker-{slot}",
+        )
+        proc.start()
+        self.procs[slot] = proc
+        self.started_at[slot] = time.monotonic()
+        log.info("worker %d started (pid %s)", slot, proc.pid)
+
+    def _alive(self) -> list[BaseProcess]:
+        return [p for p in self.procs if p is not None and p.is_alive()]
+
+    def run(self) -> int:
+        for slot in range(self.size):
+            self._start(slot)
+        self.metrics.set_workers_alive(self.size)
+        while not self.stopping:
+            sentinels = {p.sentinel: slot for slot, p in enumerate(self.procs) if p is not None}
+            for sentinel in wait(list(sentinels), timeout=0.5):
+                slot = sentinels[sentinel]
+                proc = self.procs[slot]
+                assert proc is not None
+                proc.join()
+                self.metrics.worker_exited(proc.pid)
+                if self.stopping:
+                    break
+                if proc.exitcode == STARTUP_FAILURE:
+                    log.error("worker %d (pid %s) could not start; stopping", slot, proc.pid)
+                    self._shutdown()
+                    return STARTUP_FAILURE
+                log.warning("worker %d (pid %s) died (exit code %s); replacing it", slot, proc.pid, proc.exitcode)
+                self.metrics.worker_restarted()
+                if time.monotonic() - self.started_at[slot] < _MIN_LIFETIME_S:
+                    time.sleep(_MIN_LIFETIME_S)
+                self._start(slot)
+            self.metrics.set_workers_alive(len(self._alive()))
+        self._shutdown()
+        return 0
+
+    def stop(self, *_: object) -> None:
+        """Signal handler: the loop notices within half a second and shuts down."""
+        self.stopping = True
+
+    def _shutdown(self) -> None:
+        self.stopping = True
+        for p in self._alive():
+            p.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+        deadline = time.monotonic() + get_settings().timeout_graceful_shutdown_s + 5
+        for p in self.procs:
+            if p is not None:
+                p.join(max(0.0, deadline - time.monotonic()))
+                if p.is_alive():
+                    p.kill()
+                    p.join()
+
+
+def _metrics_dir() -> Path | None:
+    """One folder of per-process metric files for this run; the caller removes it if it made it."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):  # counters of a previous run would add up with ours
+            stale.unlink()
+        return None
+    made = Path(tempfile.mkdtemp(prefix="deep-draw-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made)
+    return made
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,22 +207,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=settings.host)
     parser.add_argument("--port", type=int, default=settings.port)
     parser.add_argument("--workers", type=int, default=settings.workers or mp.cpu_count())
+    parser.add_argument("--socket", choices=["reuseport", "shared"], default="reuseport")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s api.serve %(levelname)s %(message)s")
 
-    ctx = mp.get_context("spawn")
-    workers = [ctx.Process(target=_worker, args=(args.host, args.port, args.log_level)) for _ in range(args.workers)]
-    for w in workers:
-        w.start()
-
-    def stop(*_):
-        for w in workers:
-            w.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for w in workers:
-        w.join()
+    lock = claim_port(args.host, args.port)
+    made = _metrics_dir()
+    try:
+        supervisor = Supervisor(args.host, args.port, args.workers, args.log_level, args.socket == "shared")
+        signal.signal(signal.SIGTERM, supervisor.stop)
+        signal.signal(signal.SIGINT, supervisor.stop)
+        code = supervisor.run()
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        lock.close()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     # Browsers allowed to call the API (the Streamlit app calls it server-side and needs none).
     cors_origins: list[str] = ["http://localhost:8501", "http://127.0.0.1:8501"]
 
+    # Connection deadlines (README "Timeouts"): idle keep-alive, request line + headers, whole body.
+    timeout_keep_alive_s: int = 5
+    timeout_header_s: float = 10.0
+    timeout_body_s: float = 30.0
+    timeout_graceful_shutdown_s: int = 10
+    max_header_bytes: int = 64 * 1024
+    # One JSON line per request on stderr (api.access); metrics are kept either way.
+    access_log: bool = True
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int | None = None  # processes for python -m api.serve; default one per core
