@@ -30,7 +30,9 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self.timeout_header = settings.timeout_header_s
         self.max_header_bytes = settings.max_header_bytes
         self._head_deadline: asyncio.TimerHandle | None = None
-        self._head_bytes = 0
+        self._head_bytes = 0  # raw bytes of a head that has not ended yet (it may never end)
+        self._head_parsed = 0  # request line and header bytes the parser has seen
+        self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -47,10 +49,28 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             if self._head_bytes > self.max_header_bytes:
                 self._refuse(431, f"request headers larger than {self.max_header_bytes} bytes")
 
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_parsed += size
+        if self._head_parsed > self.max_header_bytes:
+            self._refuse(431, f"request headers larger than {self.max_header_bytes} bytes")
+            raise ValueError("request head too large")  # stops the parser; uvicorn then answers nothing more
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # our own refusal stopped the parser: the client has its answer
+            super().send_400_response(msg)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._end_head()
-        self._head_bytes = 0
+        self._head_bytes = self._head_parsed = 0
         self._head_deadline = self.loop.call_later(self.timeout_header, self._head_timed_out)
 
     def on_headers_complete(self) -> None:
@@ -70,6 +90,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._end_head()
         if self.transport.is_closing():
             return
+        self._refused = True
         body = json.dumps({"detail": detail}).encode()
         head = b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body)
         self.transport.write(STATUS_LINE[status] + head + body)

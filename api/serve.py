@@ -7,6 +7,9 @@ socket with ``SO_REUSEPORT`` and the kernel spreads new connections evenly acros
 (``--socket shared`` gives the one-socket design, for comparison: bench/api_latency.py).
 
 This process is the workers' supervisor:
+- it imports the app once and forks the workers from it, so a worker starts in a fraction of a
+  second (importing the app's libraries takes seconds on a busy machine); models are loaded in
+  each worker, after the fork;
 - a worker that dies (crash, OOM kill, ``kill -9``) is replaced at once; the replacement joins
   the port only once its models are warm (uvicorn listens after the lifespan), so meanwhile the
   surviving workers take every new connection;
@@ -80,6 +83,11 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict:
 
 def _worker(parent: int, host: str, port: int, sock: socket.socket | None, log_level: str) -> None:
     _die_with_parent(parent)
+    # Forked from the supervisor: drop its signal handlers (uvicorn installs its own) and its port lock.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _port_lock is not None:
+        _port_lock.close()
     import uvicorn
 
     if sock is None:
@@ -90,6 +98,9 @@ def _worker(parent: int, host: str, port: int, sock: socket.socket | None, log_l
             sys.exit(STARTUP_FAILURE)
     config = uvicorn.Config("api.main:app", **_uvicorn_options(get_settings(), log_level))
     uvicorn.Server(config).run(sockets=[sock])
+
+
+_port_lock: socket.socket | None = None
 
 
 def claim_port(host: str, port: int) -> socket.socket:
@@ -116,7 +127,9 @@ def claim_port(host: str, port: int) -> socket.socket:
 class Supervisor:
     def __init__(self, host: str, port: int, workers: int, log_level: str, shared_socket: bool):
         self.host, self.port, self.size, self.log_level = host, port, workers, log_level
-        self.ctx = mp.get_context("spawn")
+        import api.main  # noqa: F401  (preloaded once: every forked worker starts with it imported)
+
+        self.ctx = mp.get_context("fork")
         # Shared: one socket bound and listening here, inherited by every worker. Otherwise each
         # worker binds its own SO_REUSEPORT socket.
         self.sock = _listen_socket(host, port, reuseport=False) if shared_socket else None
@@ -212,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s api.serve %(levelname)s %(message)s")
 
-    lock = claim_port(args.host, args.port)
+    global _port_lock
+    lock = _port_lock = claim_port(args.host, args.port)
     made = _metrics_dir()
     try:
         supervisor = Supervisor(args.host, args.port, args.workers, args.log_level, args.socket == "shared")

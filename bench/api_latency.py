@@ -17,9 +17,11 @@ import gzip
 import json
 import multiprocessing as mp
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -64,6 +66,29 @@ async def _client(port: int, req: bytes, deadline: float, max_requests: int, out
         writer.close()
 
 
+def _stat(pid: str) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def server_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, from /proc (Linux).
+
+    Throughput on a machine shared with other jobs moves with their load; the server's CPU time
+    per request does not, so it is the fairer figure for comparing two server designs.
+    """
+    stats = {p.name: _stat(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    tree, grew = {str(root)}, True
+    while grew:
+        more = {pid for pid, st in stats.items() if st[1:2] and st[1] in tree} - tree
+        tree |= more
+        grew = bool(more)
+    ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in tree if len(stats.get(pid, [])) > 12)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_load(port: int, req: bytes, clients: int, seconds: float, max_requests: int) -> dict:
     """Runs in its own process: ``clients`` keep-alive connections for ``seconds``."""
     try:
@@ -90,6 +115,7 @@ def run_load(port: int, req: bytes, clients: int, seconds: float, max_requests: 
             "p90": float(np.percentile(ms, 90)),
             "p99": float(np.percentile(ms, 99)),
             "rps": len(lat) / elapsed,
+            "served": len(warm) + len(lat),
         }
 
     return asyncio.run(main())
@@ -128,24 +154,32 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (one per core)")
     parser.add_argument(
         "--launcher",
-        choices=["serve", "uvicorn"],
+        choices=["serve", "serve-shared", "uvicorn"],
         default="serve",
-        help="serve: python -m api.serve (a SO_REUSEPORT socket per worker); uvicorn: uvicorn --workers",
+        help="serve: python -m api.serve (a SO_REUSEPORT socket per worker); serve-shared: api.serve with one "
+        "socket shared by the workers; uvicorn: uvicorn --workers (its own supervisor, one shared socket)",
     )
+    parser.add_argument("--cases", nargs="+", help="only these inputs (e.g. bitmap strokes); default all")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured time per case")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--repeats", type=int, default=3, help="runs per case; the median run (by req/s) is shown")
     parser.add_argument("--model-store", default=str(REPO / "model_store"))
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still stop the server (finally) when stopped
 
     port = free_port()
     env = {**os.environ, "MODEL_STORE": args.model_store, "DATABASE_URL": "sqlite:////tmp/deepdraw-bench.db"}
     where = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"]
-    if args.launcher == "serve":
+    if args.launcher.startswith("serve"):
         command = [sys.executable, "-m", "api.serve", *where]
+        if args.launcher == "serve-shared":
+            command += ["--socket", "shared"]
     else:
         command = [sys.executable, "-m", "uvicorn", "api.main:app", *where, "--no-access-log"]
-    server = subprocess.Popen(command, cwd=REPO, env=env)
+    # The server's own output (one JSON access-log line per request) goes to a file, not between the figures.
+    server_log = Path(tempfile.gettempdir()) / f"deepdraw-bench-server-{port}.log"
+    with server_log.open("wb") as log:
+        server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -159,24 +193,36 @@ def main() -> None:
                 time.sleep(0.5)
         names = list(models)
         print(
-            f"python {' '.join(command[1:])}: models {models}, {os.cpu_count()} cores, {args.seconds:.0f} s per case\n"
+            f"python {' '.join(command[1:])}: models {models}, {os.cpu_count()} cores, {args.seconds:.0f} s per case, "
+            f"ACCESS_LOG={os.environ.get('ACCESS_LOG', 'true')}, server log {server_log}\n"
         )
-        print("| input | clients | requests | p50 ms | p90 ms | p99 ms | req/s | errors | req/s of each run |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        print(
+            "| input | clients | requests | p50 ms | p90 ms | p99 ms | req/s | server CPU ms/req | errors "
+            "| req/s of each run |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         ctx = mp.get_context("spawn")
         with ctx.Pool(1) as pool:
             for name, (method, path, body) in bodies(names).items():
+                if args.cases and name not in args.cases:
+                    continue
                 req = request_bytes(method, path, body)
                 for clients in args.clients:
                     load = (port, req, clients, args.seconds, 200_000)
-                    runs = [pool.apply(run_load, load) for _ in range(args.repeats)]
+                    runs = []
+                    for _ in range(args.repeats):
+                        cpu = server_cpu_seconds(server.pid)
+                        run = pool.apply(run_load, load)
+                        run["cpu_ms"] = (server_cpu_seconds(server.pid) - cpu) * 1000 / max(run["served"], 1)
+                        runs.append(run)
                     # The kernel spreads keep-alive connections unevenly over the workers, so runs vary:
                     # show the median run and every run's throughput.
                     r = sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
                     each = " / ".join(f"{run['rps']:.0f}" for run in runs)
                     print(
                         f"| {name} | {clients} | {r['n']} | {r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} "
-                        f"| {r['rps']:.0f} | {sum(run['errors'] for run in runs)} | {each} |",
+                        f"| {r['rps']:.0f} | {np.median([run['cpu_ms'] for run in runs]):.3f} "
+                        f"| {sum(run['errors'] for run in runs)} | {each} |",
                         flush=True,
                     )
     finally:

@@ -1,0 +1,273 @@
+"""python -m api.serve for real: supervised workers, connection deadlines and body limits.
+
+Workers are killed with SIGKILL, the supervisor too; the deadlines and limits are driven with raw
+sockets (a client that trickles, stalls or sends chunked bodies, as a hostile one would).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from serving import REPO, ApiServer, alive, children, free_port
+
+SUBMISSION = {"label": "cat", "strokes": [[[0, 40, 80, 120], [0, 60, 0, 60]]], "canvas": {"width": 256, "height": 256}}
+BITMAP = {"bitmap": [0] * 300 + [255] * 184 + [0] * 300}
+
+
+# --- supervision -----------------------------------------------------------------------------
+
+
+def test_killed_worker_is_replaced_under_load_and_nothing_acknowledged_is_lost(tmp_path):
+    with ApiServer(tmp_path, workers=2) as server:
+        before = server.workers_pids()
+        stop = threading.Event()
+        acked: list[int] = []
+        ready: list[tuple[float, int | str]] = []  # (time, status or error) of every /ready probe
+
+        def submit() -> None:
+            # A new connection per request, so the kernel spreads them over both workers.
+            while not stop.is_set():
+                try:
+                    r = httpx.post(f"{server.url}/submissions", json=SUBMISSION, timeout=10)
+                except httpx.HTTPError:
+                    continue  # in flight on the killed worker: not acknowledged
+                if r.status_code == 201:
+                    acked.append(r.json()["id"])
+
+        def probe() -> None:
+            # /ready is honest: whenever it says ready, a prediction on a new connection succeeds.
+            while not stop.is_set():
+                try:
+                    r = httpx.get(f"{server.url}/ready", timeout=5)
+                    outcome: int | str = r.status_code
+                    if r.status_code == 200:
+                        assert httpx.post(f"{server.url}/predict", json=BITMAP, timeout=5).status_code == 200
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                ready.append((time.monotonic(), outcome))
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=submit) for _ in range(3)] + [threading.Thread(target=probe)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1.5)
+            victim = min(before)
+            os.kill(victim, signal.SIGKILL)
+            killed = time.monotonic()
+            replaced_after = None
+            while time.monotonic() - killed < 10:
+                new = server.workers_pids() - before
+                served_by = {line.get("pid") for line in server.log_lines()}
+                if new and new & served_by:
+                    replaced_after = time.monotonic() - killed
+                    break
+                time.sleep(0.05)
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        print(f"worker {victim} killed; a new worker served requests {replaced_after} s later")
+        assert replaced_after is not None and replaced_after < 5
+        assert len(server.workers_pids()) == 2 and victim not in server.workers_pids()
+        # Only probes in flight at the kill may fail; every answer /ready gave was 200 (and true).
+        late_failures = [o for t, o in ready if t > killed + 0.5 and o != 200]
+        assert not late_failures, late_failures
+        assert [o for t, o in ready if t > killed].count(200) >= 2  # it kept answering, and truly
+        # Nothing acknowledged is lost.
+        assert len(acked) >= 10
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            missing = [i for i in acked if http.get(f"/submissions/{i}").status_code != 200]
+            assert not missing
+            restarts = [m for m in http.get("/metrics").text.splitlines() if m.startswith("deepdraw_worker_restarts")]
+            assert restarts == ["deepdraw_worker_restarts_total 1.0"]
+
+
+def test_killing_the_supervisor_leaves_no_orphan(tmp_path):
+    server = ApiServer(tmp_path, workers=2).start()
+    assert server.proc is not None
+    family = children(server.proc.pid)
+    assert len(server.workers_pids()) == 2
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(alive(p) for p in family):
+        time.sleep(0.1)
+    assert not [p for p in family if alive(p)]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/health", timeout=2)
+
+
+def _run_serve(port: int, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MODEL_STORE": str(REPO / "model_store"), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    command = [sys.executable, "-m", "api.serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_second_instance_on_the_same_port_is_refused(tmp_path):
+    with ApiServer(tmp_path, workers=2) as server:
+        workers = server.workers_pids()
+        second = _run_serve(server.port, tmp_path)
+        assert second.returncode != 0
+        assert "another api.serve already serves port" in second.stderr
+        assert server.workers_pids() == workers
+        assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+
+
+def test_port_held_by_another_program_is_refused(tmp_path):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        result = _run_serve(other.getsockname()[1], tmp_path)
+    assert result.returncode != 0
+    assert "is already in use" in result.stderr and "refusing to share" in result.stderr
+
+
+# --- deadlines and body limits (raw sockets against one server with 1 s deadlines) --------------
+
+DEADLINE_S = 1
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    env = {"TIMEOUT_KEEP_ALIVE_S": "1", "TIMEOUT_HEADER_S": "1", "TIMEOUT_BODY_S": "1", "MAX_HEADER_BYTES": "8192"}
+    with ApiServer(tmp_path_factory.mktemp("serve"), workers=1, env=env) as s:
+        yield s
+
+
+def _connect(server: ApiServer) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    return sock
+
+
+def _read_all(sock: socket.socket, limit_s: float = 10) -> tuple[bytes, float]:
+    """Everything until the server closes the connection, and how long that took."""
+    start = time.monotonic()
+    data = b""
+    sock.settimeout(limit_s)
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (TimeoutError, socket.timeout):
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data, time.monotonic() - start
+
+
+def _status(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+def _json_detail(response: bytes) -> str:
+    import json
+
+    return json.loads(response.split(b"\r\n\r\n", 1)[1])["detail"]
+
+
+def test_connection_idle_before_its_first_request_is_closed(server):
+    with _connect(server) as sock:
+        data, took = _read_all(sock)
+    assert data == b"" and took < DEADLINE_S + 3
+
+
+def test_keep_alive_connection_is_closed_when_idle(server):
+    with _connect(server) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        data, took = _read_all(sock)
+    assert data.startswith(b"HTTP/1.1 200") and took < DEADLINE_S + 3
+
+
+def test_slow_headers_get_408_however_steadily_they_trickle(server):
+    request = b"GET /health HTTP/1.1\r\nHost: t\r\n" + b"X-Slow: " + b"a" * 200 + b"\r\n\r\n"
+    with _connect(server) as sock:
+        start = time.monotonic()
+        for byte in request:  # one byte every 50 ms: 11 s for the whole head if nobody stops it
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+            if select.select([sock], [], [], 0.05)[0]:
+                break
+        data, _ = _read_all(sock)
+        took = time.monotonic() - start
+    assert _status(data) == 408 and "headers not received within 1 s" in _json_detail(data)
+    assert took < DEADLINE_S + 3
+
+
+def test_oversized_headers_get_431(server):
+    with _connect(server) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+        data, _ = _read_all(sock)
+    assert _status(data) == 431 and "headers larger than 8192 bytes" in _json_detail(data)
+
+
+def test_stalled_body_gets_408(server):
+    with _connect(server) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            + b'{"bitmap": ['
+        )
+        data, took = _read_all(sock)
+    assert _status(data) == 408 and _json_detail(data) == "request body not received within 1 s"
+    assert took < DEADLINE_S + 3
+
+
+def test_chunked_body_over_the_limit_gets_413(server):
+    limit = 2_000_000
+    chunk = b"0," * 32_768
+    head = b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with _connect(server) as sock:
+        sock.sendall(head + b"%x\r\n%s\r\n" % (12, b'{"bitmap": ['))
+        sent = 12
+        while sent < 3 * limit and not select.select([sock], [], [], 0)[0]:
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:
+                break
+            sent += len(chunk)
+        data, _ = _read_all(sock)
+    assert _status(data) == 413, data[:300]
+    assert _json_detail(data) == f"request body too large: limit is {limit} bytes"
+
+
+def test_gzip_body_gets_415(server):
+    import gzip
+
+    r = httpx.post(
+        f"{server.url}/predict",
+        content=gzip.compress(b'{"bitmap": [0]}'),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert r.status_code == 415
+    assert r.json() == {"detail": "Content-Encoding 'gzip' is not supported: send the body uncompressed"}
+
+
+def test_undecodable_body_gets_400_naming_utf8(server):
+    r = httpx.post(
+        f"{server.url}/predict", content=b'{"model": "\xff\xfe"}', headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.json() == {"detail": "request body is not UTF-8 (byte 11: invalid start byte); send UTF-8 JSON"}
+
+
+def test_body_limits_leave_good_requests_alone(server):
+    r = httpx.post(f"{server.url}/predict", json=BITMAP)
+    assert r.status_code == 200 and r.json()["predictions"]
+    # A declared Content-Length over the limit is refused before a byte of the body is read.
+    r = httpx.post(f"{server.url}/predict", content=b" " * 2_000_001, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["detail"].startswith("request body too large")
