@@ -209,7 +209,11 @@ def _metrics_dir() -> Path | None:
         for stale in folder.glob("*.db"):  # counters of a previous run would add up with ours
             stale.unlink()
         return None
-    made = Path(tempfile.mkdtemp(prefix="deep-draw-metrics-"))
+    try:
+        made = Path(tempfile.mkdtemp(prefix="deep-draw-metrics-"))
+    except OSError as exc:  # e.g. a read-only file system without a writable /tmp
+        log.warning("no folder for metrics across workers (%s): each worker's /metrics shows its own", exc)
+        return None
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made)
     return made
 

@@ -58,10 +58,8 @@ class ApiServer:
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "api.serve", "--host", "127.0.0.1", "--port", str(self.port)] + [
-            "--workers",
-            str(self.workers),
-        ]
+        where = ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+        return [sys.executable, "-m", "api.serve", *where]
 
     def start(self, timeout: float = 120) -> ApiServer:
         with self.log_path.open("ab") as log:
@@ -74,11 +72,11 @@ class ApiServer:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"api.serve exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+                tail = self.log_path.read_text()[-3000:]
+                raise RuntimeError(f"api.serve exited with {self.proc.returncode}:\n{tail}")
             try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200 and len(self.workers_pids()) == (
-                    self.workers
-                ):
+                ready = httpx.get(f"{self.url}/ready", timeout=2).status_code == 200
+                if ready and len(self.workers_pids()) == self.workers:
                     return
             except httpx.HTTPError:
                 pass
