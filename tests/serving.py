@@ -64,7 +64,11 @@ class ApiServer:
     def start(self, timeout: float = 120) -> ApiServer:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(self.command(), cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()  # never leave a half-started server (and its workers) behind
+            raise
         return self
 
     def wait_ready(self, timeout: float = 120) -> None:
