@@ -10,9 +10,11 @@ This process is the workers' supervisor:
 - it imports the app once and forks the workers from it, so a worker starts in a fraction of a
   second (importing the app's libraries takes seconds on a busy machine); models are loaded in
   each worker, after the fork;
-- a worker that dies (crash, OOM kill, ``kill -9``) is replaced at once; the replacement joins
-  the port only once its models are warm (uvicorn listens after the lifespan), so meanwhile the
-  surviving workers take every new connection;
+- one more worker is kept warm, models loaded but not listening (``--no-standby`` saves its
+  memory): a worker that dies (crash, OOM kill, ``kill -9``) is replaced by it at once, and a new
+  standby is forked; without a standby the replacement joins the port only once its models are
+  warm (uvicorn listens after the lifespan), so meanwhile the surviving workers take every new
+  connection;
 - workers die with it (``PR_SET_PDEATHSIG``: even a ``kill -9`` of this process leaves no orphan);
 - a second instance on the same port is refused with a message, not silently run beside it;
 - with several workers, Prometheus metrics are collected across processes
@@ -22,6 +24,7 @@ This process is the workers' supervisor:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ctypes
 import logging
 import multiprocessing as mp
@@ -32,6 +35,7 @@ import socket
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -81,13 +85,30 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict:
     }
 
 
-def _worker(parent: int, host: str, port: int, sock: socket.socket | None, log_level: str) -> None:
+def _standby(lifespan: type, go: int) -> type:
+    """A lifespan that, once the app is warm, waits for the supervisor's word before uvicorn listens."""
+
+    class Standby(lifespan):  # type: ignore[misc, valid-type]
+        async def startup(self) -> None:
+            await super().startup()
+            if not self.should_exit and not await asyncio.get_running_loop().run_in_executor(None, os.read, go, 1):
+                os._exit(0)  # end of file: the supervisor is gone or stopping; this worker never served
+
+    return Standby
+
+
+def _worker(
+    parent: int, host: str, port: int, sock: socket.socket | None, log_level: str, go: int | None, inherited: list[int]
+) -> None:
     _die_with_parent(parent)
-    # Forked from the supervisor: drop its signal handlers (uvicorn installs its own) and its port lock.
+    # Forked from the supervisor: drop its signal handlers (uvicorn installs its own), its port lock
+    # and its ends of the standby pipes (else a standby would never see its pipe close).
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if _port_lock is not None:
         _port_lock.close()
+    for fd in inherited:
+        os.close(fd)
     import uvicorn
 
     if sock is None:
@@ -97,6 +118,9 @@ def _worker(parent: int, host: str, port: int, sock: socket.socket | None, log_l
             print(f"api.serve worker: cannot bind {host}:{port}: {exc}", file=sys.stderr)
             sys.exit(STARTUP_FAILURE)
     config = uvicorn.Config("api.main:app", **_uvicorn_options(get_settings(), log_level))
+    config.load()
+    if go is not None:
+        config.lifespan_class = _standby(config.lifespan_class, go)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -124,9 +148,16 @@ def claim_port(host: str, port: int) -> socket.socket:
     return lock
 
 
+@dataclass(eq=False)
+class _Worker:
+    proc: BaseProcess
+    started: float
+    go: int | None = None  # a standby's pipe: one byte and it serves; None once it serves
+
+
 class Supervisor:
-    def __init__(self, host: str, port: int, workers: int, log_level: str, shared_socket: bool):
-        self.host, self.port, self.size, self.log_level = host, port, workers, log_level
+    def __init__(self, host: str, port: int, workers: int, log_level: str, shared_socket: bool, standby: bool):
+        self.host, self.port, self.log_level, self.want_standby = host, port, log_level, standby
         import api.main  # noqa: F401  (preloaded once: every forked worker starts with it imported)
 
         self.ctx = mp.get_context("fork")
@@ -135,53 +166,86 @@ class Supervisor:
         self.sock = _listen_socket(host, port, reuseport=False) if shared_socket else None
         if self.sock is not None:
             self.sock.listen(2048)
-        self.procs: list[BaseProcess | None] = [None] * workers
-        self.started_at = [0.0] * workers
+        self.active: list[_Worker | None] = [None] * workers
+        self.standby: _Worker | None = None
         self.stopping = False
         from api import metrics  # after PROMETHEUS_MULTIPROC_DIR is set: the client reads it on import
 
         self.metrics = metrics
 
-    def _start(self, slot: int) -> None:
+    def _everyone(self) -> list[_Worker]:
+        return [w for w in [*self.active, self.standby] if w is not None]
+
+    def _fork(self, standby: bool) -> _Worker:
+        read, write = os.pipe() if standby else (None, None)
+        inherited = [w.go for w in self._everyone() if w.go is not None] + ([write] if write is not None else [])
         proc = self.ctx.Process(
-            target=_worker,
-            args=(os.getpid(), self.host, self.port, self.sock, self.log_level),
-            name=f"api-worker-{slot}",
+            target=_worker, args=(os.getpid(), self.host, self.port, self.sock, self.log_level, read, inherited)
         )
         proc.start()
-        self.procs[slot] = proc
-        self.started_at[slot] = time.monotonic()
-        log.info("worker %d started (pid %s)", slot, proc.pid)
+        if read is not None:
+            os.close(read)
+        log.info("%s started (pid %s)", "standby worker" if standby else "worker", proc.pid)
+        return _Worker(proc, time.monotonic(), write)
 
-    def _alive(self) -> list[BaseProcess]:
-        return [p for p in self.procs if p is not None and p.is_alive()]
+    def _replacement(self) -> _Worker:
+        """The warm standby if there is one (it serves at once), else a new worker."""
+        spare, self.standby = self.standby, None
+        if spare is not None and spare.go is not None:
+            try:
+                os.write(spare.go, b"g")
+                os.close(spare.go)
+                spare.go = None
+                return spare
+            except OSError:  # it died meanwhile: its exit is reaped in the loop
+                os.close(spare.go)
+        return self._fork(standby=False)
 
     def run(self) -> int:
-        for slot in range(self.size):
-            self._start(slot)
-        self.metrics.set_workers_alive(self.size)
+        for slot in range(len(self.active)):
+            self.active[slot] = self._fork(standby=False)
         while not self.stopping:
-            sentinels = {p.sentinel: slot for slot, p in enumerate(self.procs) if p is not None}
-            for sentinel in wait(list(sentinels), timeout=0.5):
-                slot = sentinels[sentinel]
-                proc = self.procs[slot]
-                assert proc is not None
-                proc.join()
-                self.metrics.worker_exited(proc.pid)
-                if self.stopping:
-                    break
-                if proc.exitcode == STARTUP_FAILURE:
-                    log.error("worker %d (pid %s) could not start; stopping", slot, proc.pid)
+            if self.want_standby and self.standby is None:
+                self.standby = self._fork(standby=True)
+            workers = {w.proc.sentinel: w for w in self._everyone()}
+            for sentinel in wait(list(workers), timeout=0.5):
+                if self._reap(workers[sentinel]) is not None:
                     self._shutdown()
                     return STARTUP_FAILURE
-                log.warning("worker %d (pid %s) died (exit code %s); replacing it", slot, proc.pid, proc.exitcode)
-                self.metrics.worker_restarted()
-                if time.monotonic() - self.started_at[slot] < _MIN_LIFETIME_S:
-                    time.sleep(_MIN_LIFETIME_S)
-                self._start(slot)
-            self.metrics.set_workers_alive(len(self._alive()))
+                if self.stopping:
+                    break
+            self.metrics.set_workers_alive(sum(1 for w in self.active if w is not None and w.proc.is_alive()))
         self._shutdown()
         return 0
+
+    def _reap(self, dead: _Worker) -> int | None:
+        """Replace a worker that exited; STARTUP_FAILURE when it could not start (restarting would not help)."""
+        dead.proc.join()
+        self.metrics.worker_exited(dead.proc.pid)
+        if self.stopping:
+            return None
+        if dead.proc.exitcode == STARTUP_FAILURE:
+            log.error("worker (pid %s) could not start; stopping", dead.proc.pid)
+            return STARTUP_FAILURE
+        if time.monotonic() - dead.started < _MIN_LIFETIME_S:
+            time.sleep(_MIN_LIFETIME_S)  # dying young again and again: do not spin
+        if dead is self.standby:
+            log.warning("standby worker (pid %s) died (exit code %s)", dead.proc.pid, dead.proc.exitcode)
+            if dead.go is not None:
+                os.close(dead.go)
+            self.standby = None  # a new one is forked at the top of the loop
+            return None
+        slot = next(i for i, w in enumerate(self.active) if w is dead)
+        self.metrics.worker_restarted()
+        self.active[slot] = new = self._replacement()
+        log.warning(
+            "worker %d (pid %s) died (exit code %s); pid %s serves in its place",
+            slot,
+            dead.proc.pid,
+            dead.proc.exitcode,
+            new.proc.pid,
+        )
+        return None
 
     def stop(self, *_: object) -> None:
         """Signal handler: the loop notices within half a second and shuts down."""
@@ -189,15 +253,18 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         self.stopping = True
-        for p in self._alive():
-            p.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+        if self.standby is not None and self.standby.go is not None:
+            os.close(self.standby.go)  # end of file: the standby exits without ever serving
+            self.standby.go = None
+        for w in self._everyone():
+            if w.proc.is_alive():
+                w.proc.terminate()  # SIGTERM: uvicorn finishes the requests in flight
         deadline = time.monotonic() + get_settings().timeout_graceful_shutdown_s + 5
-        for p in self.procs:
-            if p is not None:
-                p.join(max(0.0, deadline - time.monotonic()))
-                if p.is_alive():
-                    p.kill()
-                    p.join()
+        for w in self._everyone():
+            w.proc.join(max(0.0, deadline - time.monotonic()))
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join()
 
 
 def _metrics_dir() -> Path | None:
@@ -225,6 +292,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=settings.port)
     parser.add_argument("--workers", type=int, default=settings.workers or mp.cpu_count())
     parser.add_argument("--socket", choices=["reuseport", "shared"], default="reuseport")
+    parser.add_argument(
+        "--standby",
+        action=argparse.BooleanOptionalAction,
+        default=settings.standby_worker,
+        help="keep one extra worker warm (models loaded, not listening) to replace a dead one at once",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s api.serve %(levelname)s %(message)s")
@@ -233,7 +306,9 @@ def main(argv: list[str] | None = None) -> None:
     lock = _port_lock = claim_port(args.host, args.port)
     made = _metrics_dir()
     try:
-        supervisor = Supervisor(args.host, args.port, args.workers, args.log_level, args.socket == "shared")
+        supervisor = Supervisor(
+            args.host, args.port, args.workers, args.log_level, args.socket == "shared", args.standby
+        )
         signal.signal(signal.SIGTERM, supervisor.stop)
         signal.signal(signal.SIGINT, supervisor.stop)
         code = supervisor.run()

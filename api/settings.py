@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int | None = None  # processes for python -m api.serve; default one per core
+    standby_worker: bool = True  # api.serve keeps one more worker warm to replace a dead one at once
 
     @field_validator("model_versions")
     @classmethod

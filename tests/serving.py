@@ -1,25 +1,14 @@
-"""A real ``python -m api.serve`` for tests: started on a free loopback port, its output in a file."""
+"""A real ``python -m api.serve`` for tests, with its processes and its JSON log lines at hand."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.utils.servers import api_env, free_port, start_api, stop
 
 
 def _stat(pid: int | str) -> list[str]:
@@ -40,77 +29,57 @@ def alive(pid: int) -> bool:
 
 
 class ApiServer:
-    """``python -m api.serve`` with the shipped models and a throwaway database."""
+    """``python -m api.serve --workers N`` with the shipped models and a throwaway database."""
 
-    def __init__(self, tmp: Path, workers: int = 2, env: dict[str, str] | None = None, port: int | None = None):
-        self.tmp = tmp
-        self.port = port or free_port()
+    def __init__(self, tmp: Path, workers: int = 2, env: dict[str, str] | None = None, standby: bool = True):
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"api-serve-{self.port}.log"
-        self.env = {
-            **os.environ,
-            "MODEL_STORE": str(REPO / "model_store"),
-            "DATABASE_URL": f"sqlite:///{tmp}/submissions.db",
-            **(env or {}),
-        }
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.env = api_env(f"sqlite:///{tmp}/submissions.db", **(env or {}))
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # api.serve makes its own
+        self.env["STANDBY_WORKER"] = str(standby).lower()
         self.workers = workers
-        self.proc: subprocess.Popen | None = None
+        self.processes = workers + standby  # the supervisor's children once it is ready
+        self.proc = None
 
-    def command(self) -> list[str]:
-        where = ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
-        return [sys.executable, "-m", "api.serve", *where]
-
-    def start(self, timeout: float = 120) -> ApiServer:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.command(), cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+    def start(self, timeout: float = 180) -> ApiServer:
+        self.proc = start_api(self.port, self.env, self.log_path, self.workers)
         try:
             self.wait_ready(timeout)
         except BaseException:
-            self.stop()  # never leave a half-started server (and its workers) behind
+            stop(self.proc)  # never leave a half-started server (and its workers) behind
             raise
         return self
 
-    def wait_ready(self, timeout: float = 120) -> None:
+    def wait_ready(self, timeout: float) -> None:
+        """Until /ready answers 200 and every worker (and the standby) runs."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc is not None
             if self.proc.poll() is not None:
-                tail = self.log_path.read_text()[-3000:]
-                raise RuntimeError(f"api.serve exited with {self.proc.returncode}:\n{tail}")
+                raise RuntimeError(f"api.serve exited with {self.proc.returncode}:\n{self.tail()}")
             try:
                 ready = httpx.get(f"{self.url}/ready", timeout=2).status_code == 200
-                if ready and len(self.workers_pids()) == self.workers:
-                    return
             except httpx.HTTPError:
-                pass
+                ready = False
+            if ready and len(self.workers_pids()) == self.processes:
+                return
             time.sleep(0.2)
-        raise RuntimeError(f"api.serve not ready within {timeout} s:\n{self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(f"api.serve not ready within {timeout} s:\n{self.tail()}")
+
+    def tail(self) -> str:
+        return self.log_path.read_text()[-3000:]
 
     def workers_pids(self) -> set[int]:
-        """The supervisor's live children: its uvicorn workers."""
-        assert self.proc is not None
+        """The supervisor's live children: its uvicorn workers and the warm standby."""
         return {pid for pid in children(self.proc.pid) if alive(pid)}
 
     def log_lines(self) -> list[dict]:
         """The JSON lines of the server's output (uvicorn's own start-up lines are plain text)."""
-        out = []
-        for line in self.log_path.read_text().splitlines():
-            if line.startswith("{"):
-                out.append(json.loads(line))
-        return out
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
 
     def __enter__(self) -> ApiServer:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
-        self.stop()
+        if self.proc is not None:
+            stop(self.proc)

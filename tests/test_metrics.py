@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from serving import ApiServer
+
+from tests.serving import ApiServer
 
 BITMAP = {"bitmap": [0] * 300 + [255] * 184 + [0] * 300}
 SUBMISSION = {"label": "cat", "strokes": [[[0, 40, 80, 120], [0, 60, 0, 60]]], "canvas": {"width": 256, "height": 256}}
@@ -94,7 +95,7 @@ def test_metrics_add_up_across_two_workers(two_workers):
 
     lines = {line["request_id"]: line for line in two_workers.log_lines() if line.get("logger") == "api.access"}
     served_by = {lines[i]["pid"] for i in ids}
-    assert served_by == two_workers.workers_pids()  # both workers answered some
+    assert len(served_by) == 2 and served_by < two_workers.workers_pids()  # both workers answered some
     # Whichever worker answers the scrape, it reports every worker's counts.
     for _ in range(6):
         after = scrape(httpx.get(f"{url}/metrics").text)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serving import REPO, ApiServer, alive, children
+
+from tests.serving import ApiServer, alive, children
+from tests.utils.servers import REPO, api_env
 
 SUBMISSION = {"label": "cat", "strokes": [[[0, 40, 80, 120], [0, 60, 0, 60]]], "canvas": {"width": 256, "height": 256}}
 BITMAP = {"bitmap": [0] * 300 + [255] * 184 + [0] * 300}
@@ -27,8 +29,14 @@ BITMAP = {"bitmap": [0] * 300 + [255] * 184 + [0] * 300}
 # --- supervision -----------------------------------------------------------------------------
 
 
-def test_killed_worker_is_replaced_under_load_and_nothing_acknowledged_is_lost(tmp_path):
-    with ApiServer(tmp_path, workers=2) as server:
+@pytest.mark.parametrize(
+    ("standby", "limit_s"),
+    # Without the warm standby a new worker must load its models first: seconds on a busy machine.
+    [(True, 5), (False, 20)],
+    ids=["standby", "no-standby"],
+)
+def test_killed_worker_is_replaced_under_load_and_nothing_acknowledged_is_lost(tmp_path, standby, limit_s):
+    with ApiServer(tmp_path, workers=2, standby=standby) as server:
         before = server.workers_pids()
         stop = threading.Event()
         acked: list[int] = []
@@ -62,25 +70,26 @@ def test_killed_worker_is_replaced_under_load_and_nothing_acknowledged_is_lost(t
             t.start()
         try:
             time.sleep(1.5)
-            victim = min(before)
+            served = {line.get("pid") for line in server.log_lines()} & before  # both workers, by now
+            victim = min(served)
             os.kill(victim, signal.SIGKILL)
-            killed = time.monotonic()
+            killed, killed_at = time.monotonic(), time.time()
             replaced_after = None
-            while time.monotonic() - killed < 10:
-                new = server.workers_pids() - before
-                served_by = {line.get("pid") for line in server.log_lines()}
-                if new and new & served_by:
-                    replaced_after = time.monotonic() - killed
-                    break
-                time.sleep(0.05)
+            while replaced_after is None and time.monotonic() - killed < 30:
+                time.sleep(0.2)
+                # When a process that had not served before answered its first request, by the
+                # server's own clock (the test's threads share 2 busy cores: polling adds delays).
+                first = [line["ts"] for line in server.log_lines() if line.get("pid") not in served | {None}]
+                if first:
+                    replaced_after = min(first) - killed_at
             time.sleep(1.0)
         finally:
             stop.set()
             for t in threads:
                 t.join(30)
         print(f"worker {victim} killed; a new worker served requests {replaced_after} s later")
-        assert replaced_after is not None and replaced_after < 5
-        assert len(server.workers_pids()) == 2 and victim not in server.workers_pids()
+        assert replaced_after is not None and replaced_after < limit_s
+        assert len(server.workers_pids()) == server.processes and victim not in server.workers_pids()
         # Only probes in flight at the kill may fail; every answer /ready gave was 200 (and true).
         late_failures = [o for t, o in ready if t > killed + 0.5 and o != 200]
         assert not late_failures, late_failures
@@ -98,7 +107,7 @@ def test_killing_the_supervisor_leaves_no_orphan(tmp_path):
     server = ApiServer(tmp_path, workers=2).start()
     assert server.proc is not None
     family = children(server.proc.pid)
-    assert len(server.workers_pids()) == 2
+    assert len(server.workers_pids()) == server.processes  # 2 workers and the standby
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(10)
     deadline = time.monotonic() + 20
@@ -110,7 +119,7 @@ def test_killing_the_supervisor_leaves_no_orphan(tmp_path):
 
 
 def _run_serve(port: int, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MODEL_STORE": str(REPO / "model_store"), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    env = api_env(f"sqlite:///{tmp_path}/x.db")
     command = [sys.executable, "-m", "api.serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
 
