@@ -82,7 +82,9 @@ def test_killed_worker_is_replaced_under_load_and_nothing_acknowledged_is_lost(t
                 first = [line["ts"] for line in server.log_lines() if line.get("pid") not in served | {None}]
                 if first:
                     replaced_after = min(first) - killed_at
-            time.sleep(1.0)
+            # Keep the load on until the probe has answered a few more times (slow on a busy machine).
+            while time.monotonic() - killed < 30 and len([t for t, _ in ready if t > killed + 0.5]) < 3:
+                time.sleep(0.1)
         finally:
             stop.set()
             for t in threads:
@@ -93,7 +95,7 @@ def test_killed_worker_is_replaced_under_load_and_nothing_acknowledged_is_lost(t
         # Only probes in flight at the kill may fail; every answer /ready gave was 200 (and true).
         late_failures = [o for t, o in ready if t > killed + 0.5 and o != 200]
         assert not late_failures, late_failures
-        assert [o for t, o in ready if t > killed].count(200) >= 2  # it kept answering, and truly
+        assert [o for t, o in ready if t > killed + 0.5].count(200) >= 3  # it kept answering, and truly
         # Nothing acknowledged is lost.
         assert len(acked) >= 10
         with httpx.Client(base_url=server.url, timeout=10) as http:
