@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -93,7 +95,12 @@ def test_metrics_add_up_across_two_workers(two_workers):
         assert httpx.post(f"{url}/predict", json=BITMAP).status_code == 200
     assert ids == [f"metrics-test-{i}" for i in range(n)]
 
-    lines = {line["request_id"]: line for line in two_workers.log_lines() if line.get("logger") == "api.access"}
+    lines: dict = {}
+    for _ in range(50):  # each line is written just after its response
+        lines = {line["request_id"]: line for line in two_workers.log_lines() if line.get("logger") == "api.access"}
+        if set(ids) <= set(lines):
+            break
+        time.sleep(0.1)
     served_by = {lines[i]["pid"] for i in ids}
     assert len(served_by) == 2 and served_by < two_workers.workers_pids()  # both workers answered some
     # Whichever worker answers the scrape, it reports every worker's counts.
@@ -120,8 +127,13 @@ def test_access_log_is_json_with_the_request_id(two_workers):
     assert r.headers["x-request-id"] == "log-check-1"
     r = httpx.get(f"{two_workers.url}/submissions/12345")
     generated = r.headers["x-request-id"]
-    lines = two_workers.log_lines()  # every line that starts with "{" must parse (json.loads raises)
-    by_id = {line.get("request_id"): line for line in lines}
+    by_id: dict = {}
+    for _ in range(50):  # a worker writes its line just after the response: give it a moment
+        # Every line that starts with "{" must parse (json.loads raises).
+        by_id = {line.get("request_id"): line for line in two_workers.log_lines()}
+        if {"log-check-1", generated} <= set(by_id):
+            break
+        time.sleep(0.1)
     first = by_id["log-check-1"]
     assert first["logger"] == "api.access" and first["level"] == "info"
     assert (first["method"], first["path"], first["route"], first["status"]) == ("POST", "/predict", "/predict", 200)
