@@ -59,6 +59,28 @@ async def lifespan(app: FastAPI):
     app.state.database.dispose()
 
 
+def _with_request_schemas(app: FastAPI) -> None:
+    """The predict routes read their raw bodies (``api.routes.predict``): publish the models they
+    validate against, which FastAPI does not see as body parameters, in the schema's components."""
+    from pydantic.json_schema import models_json_schema
+
+    from api.schemas import BatchRequest
+
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            _, defs = models_json_schema(
+                [(PredictRequest, "validation"), (BatchRequest, "validation")],
+                ref_template="#/components/schemas/{model}",
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
@@ -91,6 +113,7 @@ def create_app() -> FastAPI:
     app.include_router(submissions.router)
     app.include_router(scores.router)
     app.include_router(metrics_router)
+    _with_request_schemas(app)
     return app
 
 

@@ -13,6 +13,11 @@ from models.kinds import KINDS
 MAX_POINTS = 20_000  # points in one drawing (all strokes); the largest official drawings have ~1,200
 MAX_TOP_K = 400  # the Probabilities page asks for every class
 MAX_BATCH_ITEMS = 64
+MAX_BATCH_POINTS = 2 * MAX_POINTS  # all items of a batch together (64 median official drawings: ~15,000)
+# Numbers in a body whose drawing is within the limits: x, y and t of every point, plus slack for a
+# bitmap and the other fields. A body with more is refused by a byte count before it is parsed.
+MAX_VALUES = 3 * MAX_POINTS + 1_024
+MAX_BATCH_VALUES = 3 * MAX_BATCH_POINTS + MAX_BATCH_ITEMS * 1_024
 
 Axis = Annotated[list[float], Field(max_length=MAX_POINTS)]
 Stroke = Annotated[list[Axis], Field(min_length=2, max_length=3)]
@@ -100,7 +105,12 @@ class PredictResponse(BaseModel):
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    items: list[PredictRequest] = Field(..., min_length=1, max_length=MAX_BATCH_ITEMS)
+    items: list[PredictRequest] = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description=f"at most {MAX_BATCH_POINTS} stroke points in all the items together",
+    )
 
 
 class BatchResponse(BaseModel):

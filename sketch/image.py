@@ -23,10 +23,19 @@ from sketch.raster import _TOTAL_PADDING, LINE_DIAMETER, ORIGINAL_SIDE, SIDE
 from sketch.strokes import SIMPLIFIED_SIDE, EmptyDrawingError
 
 MAX_IMAGE_PIXELS = 4096 * 4096
+# Decoded bytes, not only pixels, bound the work: a 4096x4096 RGB canvas fits, the same size in
+# 16-bit RGBA (a 150 KB PNG of 128 MB of pixels) does not.
+MAX_IMAGE_BYTES = 4096 * 4096 * 3
 _HIRES = 8  # work at 8x the output resolution, then average 8x8 blocks into one pixel
 _INK_THRESHOLD = 128  # of 255: half ink
 _SHRUNK_PEN = 12.0  # pixels: a pen twice as wide is measured on the picture shrunk to about this width
 _MEASURED_PEN = 4.0  # hi-res pixels: a pen at least this wide is measured again after resampling
+
+
+def _bytes_per_pixel(img: Image.Image) -> int:
+    """Bytes the decoder handles per pixel: one per band, two for 16-bit samples (e.g. PNG "RGBA;16B")."""
+    rawmode = img.tile[0].args[0] if img.tile and isinstance(img.tile[0].args, tuple) else img.mode
+    return len(img.getbands()) * (2 if ";16" in str(rawmode) or "I;16" in img.mode else 1)
 
 
 def open_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
@@ -42,6 +51,12 @@ def open_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
             w, h = img.size
             if w * h > max_pixels:
                 raise ValueError(f"image too large: {w}x{h} pixels, limit {max_pixels}")
+            decoded = w * h * _bytes_per_pixel(img)
+            if decoded > MAX_IMAGE_BYTES:
+                raise ValueError(
+                    f"image too large: {w}x{h} {img.mode} decodes to {decoded / 2**20:.0f} MB, "
+                    f"limit {MAX_IMAGE_BYTES / 2**20:.0f} MB"
+                )
             if img.format not in ("PNG", "JPEG"):
                 raise ValueError(f"unsupported image format {img.format}: send PNG or JPEG")
             img.load()

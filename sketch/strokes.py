@@ -22,8 +22,8 @@ RESAMPLE_SPACING = 1.0
 # most 31 RDP rounds; past these bounds (only a pathological drawing, e.g. 20,000 points zigzagging
 # across the box), the resample spacing grows and RDP stops splitting, so such a drawing is still
 # answered, with a coarser simplification, at a bounded cost instead of minutes of CPU.
-MAX_RESAMPLED_POINTS = 100_000
-MAX_RDP_ROUNDS = 64
+MAX_RESAMPLED_POINTS = 40_000
+MAX_RDP_ROUNDS = 40
 
 
 class EmptyDrawingError(ValueError):

@@ -256,6 +256,7 @@ def test_limits_are_published(client):
     assert client.get("/limits").json() == {
         "max_top_k": 400,
         "max_batch_items": 64,
+        "max_batch_points": 40_000,
         "max_points": 20_000,
         "max_body_bytes": 2_000_000,
         "max_image_pixels": 4096 * 4096,

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from api.deps import ModelsDep, SettingsDep
-from api.schemas import MAX_BATCH_ITEMS, MAX_POINTS, MAX_TOP_K
+from api.schemas import MAX_BATCH_ITEMS, MAX_BATCH_POINTS, MAX_POINTS, MAX_TOP_K
 from models.kinds import DEFAULTS, KINDS
 
 router = APIRouter(tags=["models"])
@@ -42,6 +42,7 @@ def limits(settings: SettingsDep) -> dict[str, int]:
     return {
         "max_top_k": MAX_TOP_K,
         "max_batch_items": MAX_BATCH_ITEMS,
+        "max_batch_points": MAX_BATCH_POINTS,
         "max_points": MAX_POINTS,
         "max_body_bytes": settings.max_body_bytes,
         "max_image_pixels": settings.max_image_pixels,

@@ -16,7 +16,15 @@ from pydantic import ValidationError
 from api.deps import ModelsDep, SettingsDep
 from api.errors import error_responses
 from api.inference import InputError, UnavailableError, predict, prepare
-from api.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
+from api.schemas import (
+    MAX_BATCH_POINTS,
+    MAX_BATCH_VALUES,
+    MAX_VALUES,
+    BatchRequest,
+    BatchResponse,
+    PredictRequest,
+    PredictResponse,
+)
 from api.settings import Settings
 from models.loading import Store
 from sketch.strokes import EmptyDrawingError
@@ -24,7 +32,23 @@ from sketch.strokes import EmptyDrawingError
 router = APIRouter(tags=["predict"])
 
 ERRORS = error_responses(400, 413, 415, 422, 503)
-JSON_BODY = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}}}
+
+
+def _body(model: type[PredictRequest] | type[BatchRequest], raw: bytes, max_values: int):
+    """Parse and validate in one pass, after a byte count that refuses a body with more numbers or
+    lists than any drawing within the limits could have (parsing a million of them would cost more
+    than the whole request should)."""
+    values = raw.count(b",") + raw.count(b"[")
+    if values > max_values:
+        raise HTTPException(422, f"too many values in the body: {values} commas and lists, at most {max_values}")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+def _json_body(model: str) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}}
 
 
 def _answer(items: list[PredictRequest], settings: Settings, store: Store, batch: bool) -> list[PredictResponse]:
@@ -46,13 +70,10 @@ def _answer(items: list[PredictRequest], settings: Settings, store: Store, batch
     response_model=PredictResponse,
     response_model_exclude_none=True,
     responses=ERRORS,
-    openapi_extra={"requestBody": {"required": True, **JSON_BODY}},
+    openapi_extra={"requestBody": _json_body("PredictRequest")},
 )
 async def predict_one(request: Request, settings: SettingsDep, store: ModelsDep) -> Response:
-    try:
-        body = PredictRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
+    body = _body(PredictRequest, await request.body(), MAX_VALUES)
     if body.bitmap is not None:
         (answer,) = _answer([body], settings, store, batch=False)
     else:
@@ -60,14 +81,19 @@ async def predict_one(request: Request, settings: SettingsDep, store: ModelsDep)
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
-# Plain `def`: FastAPI runs it in its thread pool, so a large batch never blocks the event loop.
 @router.post(
     "/predict/batch",
     operation_id="predict_batch",
     response_model=BatchResponse,
     response_model_exclude_none=True,
     responses=ERRORS,
+    openapi_extra={"requestBody": _json_body("BatchRequest")},
 )
-def predict_batch(body: BatchRequest, settings: SettingsDep, store: ModelsDep) -> Response:
-    answer = BatchResponse(results=_answer(body.items, settings, store, batch=True))
+async def predict_batch(request: Request, settings: SettingsDep, store: ModelsDep) -> Response:
+    body = _body(BatchRequest, await request.body(), MAX_BATCH_VALUES)
+    points = sum(len(axes[0]) for item in body.items if item.strokes for axes in item.strokes)
+    if points > MAX_BATCH_POINTS:
+        raise HTTPException(422, f"too many points in the batch: {points} > {MAX_BATCH_POINTS}; send fewer items")
+    # In the thread pool: a large batch never blocks the event loop.
+    answer = BatchResponse(results=await run_in_threadpool(_answer, body.items, settings, store, True))
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
