@@ -90,6 +90,29 @@ class EnsembleSpec(_Strict):
     chosen_on: str
 
 
+class EmbeddingSpec(_Strict):
+    """A second output of the network: a fixed-length vector per drawing, for similarity."""
+
+    output: str = Field(..., description="name of the output (ONNX and SavedModel) that holds it")
+    dim: int = Field(..., ge=2)
+    source: str = Field(..., description="the layer it is taken from")
+    normalisation: str = Field(..., description="how it is normalised (unit L2 norm: dot product = cosine)")
+
+
+class PrototypeSpec(_Strict):
+    """How a prototype model ranks the CNN's classes and its prototype classes together."""
+
+    members: dict[str, str] = Field(..., description="kind -> the exact version whose embedding made the bank")
+    trained_classes: int = Field(..., ge=1, description="the first classes are the CNN's, in its order")
+    method: Literal["mean", "knn"] = Field(..., description="similarity to the class mean, or mean of the k nearest")
+    knn_k: int | None = Field(None, ge=1)
+    temperature: float = Field(..., gt=0.0)
+    offset: float
+    file: str = "prototypes.npz"
+    rule: str
+    chosen_on: str
+
+
 class MlflowRun(_Strict):
     run_id: str
     experiment: str
@@ -112,7 +135,9 @@ class ModelCard(_Strict):
     data: DataInfo | None = None
     files: Files = Files()
     onnx_check: OnnxCheck | None = None
+    embedding: EmbeddingSpec | None = None
     ensemble: EnsembleSpec | None = None
+    prototypes: PrototypeSpec | None = None
     mlflow_run: MlflowRun | None = None
     notes: list[str] = []
 
@@ -133,7 +158,8 @@ class ModelCard(_Strict):
                 f"(compatible: {', '.join(sorted(sketch.COMPATIBLE_PREPROCESSING_VERSIONS))})"
             )
         if kind.composite:
-            if self.ensemble is None or set(self.ensemble.members) != set(kind.members):
+            spec = self.ensemble or self.prototypes
+            if spec is None or set(spec.members) != set(kind.members):
                 raise CardError(f"{self.kind} {self.version}: the card must name its members {', '.join(kind.members)}")
             return
         if self.input is None:

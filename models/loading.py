@@ -16,7 +16,14 @@ import numpy as np
 
 from models.card import CARD_FILE, CardError, ModelCard, read_card
 from models.kinds import BITMAP, KINDS, LOAD_ORDER, SEQUENCE
-from models.runtime import RUNTIMES, Runner, onnx_runner, onnxruntime_installed, tensorflow_runner
+from models.runtime import (
+    RUNTIMES,
+    Runner,
+    onnx_runner,
+    onnxruntime_installed,
+    probabilities_output,
+    tensorflow_runner,
+)
 from sketch.sequence import pad_batch
 
 log = logging.getLogger(__name__)
@@ -79,6 +86,18 @@ class Network:
         return self.card.input.max_len if self.card.input else None
 
     def predict(self, inputs: Inputs) -> np.ndarray:
+        """Class probabilities, float32 (n, len(classes))."""
+        out = self.outputs(inputs)
+        return out[probabilities_output(list(out))]
+
+    def embed(self, inputs: Inputs) -> np.ndarray:
+        """The L2-normalised embedding the card describes, float32 (n, dim)."""
+        if self.card.embedding is None:
+            raise ValueError(f"{self.name} {self.version} exports no embedding")
+        return self.outputs(inputs)[self.card.embedding.output]
+
+    def outputs(self, inputs: Inputs) -> dict[str, np.ndarray]:
+        """Every output of one network call by name (probabilities and, if exported, the embedding)."""
         reads = self.card.input.name
         if reads == BITMAP:
             if inputs.bitmaps is None:
@@ -122,6 +141,10 @@ def _warm_up(model: Network) -> None:
     probs = model.predict(inputs)
     if probs.shape != (1, len(model.classes)):
         raise ValueError(f"gives shape {list(probs.shape)}, expected [1, {len(model.classes)}]")
+    if model.card.embedding is not None:
+        emb = model.embed(inputs)
+        if emb.shape != (1, model.card.embedding.dim):
+            raise ValueError(f"embedding has shape {list(emb.shape)}, the card says [1, {model.card.embedding.dim}]")
 
 
 def load_network(folder: Path, runtime: str = "auto") -> Network:
@@ -174,6 +197,10 @@ class Store:
 def load_model(folder: Path, runtime: str = "auto", members: dict[str, Model] | None = None) -> Model:
     """Any kind's folder: a network, or a composite model over already loaded ``members``."""
     card = load_card(folder)
+    if card.prototypes is not None:
+        from models.prototypes import PrototypeModel
+
+        return PrototypeModel.from_card(card, folder, members or {})
     if KINDS[card.kind].composite:
         from models.ensemble import Ensemble
 

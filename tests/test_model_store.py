@@ -44,13 +44,18 @@ def test_cnn_savedmodel_and_onnx_give_the_keras_outputs():
     import keras
     import tensorflow as tf
 
+    import training.embedding  # noqa: F401  (registers the embedding's layers for model.keras)
+
     path = latest_version(STORE / "cnn")
     data = np.load(REPO / "tests" / "fixtures" / "bitmaps_test_split.npz")
     x = data["x"][:16].reshape(-1, 28, 28, 1).astype(np.float32)
-    expected = keras.saving.load_model(path / "model.keras")(x, training=False).numpy()
+    # The CNN has two outputs, probabilities and its embedding: each is compared by name.
+    expected = {k: v.numpy() for k, v in keras.saving.load_model(path / "model.keras")(x, training=False).items()}
     loaded = tf.saved_model.load(str(path / "saved_model"))
-    np.testing.assert_allclose(loaded.serve(x).numpy(), expected, atol=1e-5)
-    served = load_network(path, runtime="onnx").predict(Inputs(bitmaps=x[..., 0]))
-    np.testing.assert_allclose(served, expected, atol=1e-5)
+    for name, value in loaded.serve(x).items():
+        np.testing.assert_allclose(value.numpy(), expected[name], atol=1e-5)
+    onnx = load_network(path, runtime="onnx")
+    np.testing.assert_allclose(onnx.predict(Inputs(bitmaps=x[..., 0])), expected["probabilities"], atol=1e-5)
+    np.testing.assert_allclose(onnx.embed(Inputs(bitmaps=x[..., 0])), expected["embedding"], atol=1e-5)
     saved = load_network(path, runtime="tensorflow").predict(Inputs(bitmaps=x[..., 0]))
-    assert saved.argmax(1).tolist() == expected.argmax(1).tolist()
+    assert saved.argmax(1).tolist() == expected["probabilities"].argmax(1).tolist()

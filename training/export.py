@@ -83,7 +83,11 @@ def check_onnx(out_dir: Path, batches: Iterable[np.ndarray], rank: int, num_clas
     onnx = onnx_runner(out_dir / "model.onnx", rank, num_classes)
     diff, n = 0.0, 0
     for x in batches:
-        diff = max(diff, float(np.abs(saved(x) - onnx(x)).max()))
+        a, b = saved(x), onnx(x)
+        if len(a) > 1 and set(a) != set(b):  # several outputs are matched by name
+            raise RuntimeError(f"{out_dir}: the ONNX outputs {sorted(b)} are not the SavedModel's {sorted(a)}")
+        pairs = zip(a.values(), b.values(), strict=True) if len(a) == 1 else ((a[k], b[k]) for k in a)
+        diff = max(diff, *(float(np.abs(u - v).max()) for u, v in pairs))
         n += len(x)
     if n == 0:
         raise ValueError("the ONNX check needs at least one input")
@@ -100,13 +104,26 @@ def export_model(
     check_split: str = "test",
 ) -> ModelCard:
     """Write the SavedModel, its checked ONNX copy and, last, the card; returns the card."""
+    write_model_files(model, out_dir)
+    return write_card(out_dir, card_fields, check_batches, check_split)
+
+
+def write_model_files(model, out_dir: Path) -> None:
+    """The SavedModel, ``model.keras`` and the ONNX copy (not yet checked: ``write_card`` does)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = out_dir / "saved_model"
     model.export(str(saved), verbose=False)
     model.save(out_dir / "model.keras")
     convert_to_onnx(saved, out_dir / "model.onnx")
+
+
+def write_card(
+    out_dir: Path, card_fields: dict[str, Any], check_batches: Iterable[np.ndarray], check_split: str = "test"
+) -> ModelCard:
+    """Check the ONNX copy against the SavedModel, then write the card, last and once."""
     fields = {"version": out_dir.name, **card_fields}
-    rank = len(fields["input"].shape)
+    input_spec = fields["input"]
+    rank = len(input_spec["shape"] if isinstance(input_spec, dict) else input_spec.shape)
     card = ModelCard(
         **fields,
         preprocessing_version=sketch.PREPROCESSING_VERSION,
