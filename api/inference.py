@@ -19,6 +19,7 @@ from api.schemas import MAX_POINTS, ModelRef, Prediction, PredictRequest, Predic
 from api.settings import Settings
 from models.kinds import BITMAP, DEFAULTS, KINDS, SEQUENCE
 from models.loading import Inputs, Model, Store
+from models.prototypes import PrototypeModel
 from sketch.image import image_bytes_to_bitmap
 from sketch.raster import render_simplified
 from sketch.sequence import normalized_to_sequence
@@ -121,11 +122,14 @@ def prepare(req: PredictRequest, settings: Settings, store: Store) -> Prepared:
     return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000)
 
 
-def _top_k(probs: np.ndarray, classes: list[str], k: int) -> list[Prediction]:
+def _top_k(probs: np.ndarray, classes: list[str], k: int, kinds: list[str] | None = None) -> list[Prediction]:
     k = min(k, len(classes))
     idx = np.argpartition(-probs, k - 1)[:k]
     idx = idx[np.argsort(-probs[idx])]
-    return [Prediction(label=classes[i], probability=round(float(probs[i]), 6)) for i in idx]
+    return [
+        Prediction(label=classes[i], probability=round(float(probs[i]), 6), kind=kinds[i] if kinds else "trained")
+        for i in idx
+    ]
 
 
 def _inputs(items: list[Prepared]) -> Inputs:
@@ -146,13 +150,16 @@ def predict(items: list[Prepared]) -> list[PredictResponse]:
         group = [items[i] for i in idx]
         model = group[0].model
         t0 = time.perf_counter()
-        probs = model.predict(_inputs(group))
+        if isinstance(model, PrototypeModel):  # its taught classes can change between calls
+            probs, classes, kinds = model.predict_with_classes(_inputs(group))
+        else:
+            probs, classes, kinds = model.predict(_inputs(group)), model.classes, None
         record_inference(model.name, len(group))
         inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
         ref = ModelRef(name=model.name, version=model.version)
         for i, p, row in zip(idx, group, probs, strict=True):
             results[i] = PredictResponse(
-                predictions=_top_k(row, model.classes, p.request.top_k),
+                predictions=_top_k(row, classes, p.request.top_k, kinds),
                 model=ref,
                 timings_ms={"preprocess": round(p.preprocess_ms, 3), "inference": round(inference_ms, 3)},
                 bitmap=p.bitmap.round().astype(int).tolist() if p.request.return_bitmap else None,

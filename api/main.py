@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api import errors
 from api.access import AccessMiddleware
+from api.categories import TaughtClasses
 from api.inference import predict, prepare
 from api.limits import BodySizeLimit
 from api.metrics import router as metrics_router
-from api.routes import health, models, scores, submissions
+from api.routes import categories, health, models, scores, submissions
 from api.routes import predict as predict_routes
 from api.schemas import PredictRequest
 from api.settings import get_settings
@@ -52,6 +53,11 @@ async def lifespan(app: FastAPI):
     app.state.database = Database(settings.database_url)
     app.state.database.open()  # logs the reason when it fails
     warm_up(store, settings)
+    app.state.taught = TaughtClasses(app.state.database, store)
+    try:
+        app.state.taught.refresh()  # loads what was taught before a restart
+    except StoreUnavailableError as exc:  # retried on each request; /categories answers 503 meanwhile
+        log.error("%s", exc)
     for name, m in store.models.items():
         log.info("loaded %s %s (%d classes, %s)", name, m.version, len(m.classes), m.runtime)
     app.state.ready = True
@@ -108,8 +114,10 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": errors.encodable(str(exc))}, status_code=503)
 
     app.include_router(health.router)
-    app.include_router(models.router)
-    app.include_router(predict_routes.router)
+    # Categories taught through any replica are answered from the next request on.
+    app.include_router(models.router, dependencies=[Depends(categories.refresh_taught)])
+    app.include_router(predict_routes.router, dependencies=[Depends(categories.refresh_taught)])
+    app.include_router(categories.router)
     app.include_router(submissions.router)
     app.include_router(scores.router)
     app.include_router(metrics_router)

@@ -89,6 +89,11 @@ class PredictRequest(BaseModel):
 class Prediction(BaseModel):
     label: str
     probability: float
+    kind: Literal["trained", "prototype", "taught"] = Field(
+        "trained",
+        description="trained: a class the network was trained on; prototype: answered by similarity to stored "
+        "example drawings; taught: a category players taught (POST /categories)",
+    )
 
 
 class ModelRef(BaseModel):

@@ -14,7 +14,7 @@ from store.db import DEFAULT_DATABASE_URL
 
 class Settings(BaseSettings):
     # Models: the newest version of each kind in the store, unless pinned
-    # (e.g. MODEL_VERSIONS='{"cnn": "20261124-115457"}').
+    # (e.g. MODEL_VERSIONS='{"cnn": "20261130-050800"}').
     model_store: Path = Path("model_store")
     model_versions: dict[str, str] = {}
     # "auto" serves the ONNX copy when onnxruntime is installed, else the SavedModel through TensorFlow.
@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     # Submissions and scores: a SQLite file (default) or postgresql+psycopg://user:password@host/db.
     database_url: str = DEFAULT_DATABASE_URL
+
+    # Categories players may teach (POST /categories), in all.
+    max_taught_categories: int = Field(100, ge=0)
 
     # Resource limits an operator may tune (the drawing limits are in api.schemas, part of the contract).
     max_body_bytes: int = 2_000_000

@@ -37,6 +37,12 @@ KINDS: dict[str, Kind] = {
             "CNN on the rasterised strokes x RNN on the stroke sequence (weighted geometric mean)",
             members=("cnn", "rnn"),
         ),
+        Kind(
+            "prototypes",
+            frozenset({BITMAP}),
+            "every category: the CNN's trained classes, prototype classes and taught ones by embedding similarity",
+            members=("cnn",),
+        ),
     )
 }
 
@@ -52,5 +58,10 @@ def get_kind(name: str) -> Kind:
 
 
 # The model that answers a request naming none, by what the request sends: the first one loaded.
-# Strokes go to the ensemble, which beats the CNN alone on held-out stroke drawings (README).
-DEFAULTS: dict[str, tuple[str, ...]] = {"strokes": ("ensemble", "cnn"), "bitmap": ("cnn",), "image": ("cnn",)}
+# Every input goes to the model that knows every category (prototypes); without it, strokes go to
+# the ensemble, which beats the CNN alone on held-out stroke drawings (README).
+DEFAULTS: dict[str, tuple[str, ...]] = {
+    "strokes": ("prototypes", "ensemble", "cnn"),
+    "bitmap": ("prototypes", "cnn"),
+    "image": ("prototypes", "cnn"),
+}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # PostgreSQL: BIGINT identity. SQLite: INTEGER PRIMARY KEY (the 64-bit rowid), with AUTOINCREMENT
@@ -21,6 +21,7 @@ EXPORTED_SOURCES = ("player", "confirmed")
 
 MAX_LABEL_LENGTH = 64
 MAX_NAME_LENGTH = 24
+MAX_CATEGORY_NAME_LENGTH = 40
 MAX_ROUNDS = 20
 MAX_SECONDS_PER_ROUND = 60
 
@@ -74,3 +75,33 @@ class Score(Base):
     rounds_won: Mapped[int] = mapped_column(Integer)
     rounds_played: Mapped[int] = mapped_column(Integer)
     total_seconds: Mapped[float] = mapped_column(Float)
+
+
+class TaughtCategory(Base):
+    """A category a player taught (POST /categories); answered by similarity to its drawings."""
+
+    __tablename__ = "taught_categories"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_CATEGORY_NAME_LENGTH), unique=True)
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class TaughtDrawing(Base):
+    __tablename__ = "taught_drawings"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    category_id: Mapped[int] = mapped_column(BigId, ForeignKey("taught_categories.id", ondelete="CASCADE"), index=True)
+    strokes: Mapped[list[Any]] = mapped_column(JSON)  # as sent, canvas coordinates
+    simplified: Mapped[list[Any]] = mapped_column(JSON)  # the simplified dataset form: what is embedded
+
+
+class TaughtVersion(Base):
+    """One row, bumped with every change to the taught categories: replicas compare it per request."""
+
+    __tablename__ = "taught_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)

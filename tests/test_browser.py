@@ -125,15 +125,15 @@ def recognised_drawing(api: str, name: str, probability: float = 0.6) -> list | 
     return None
 
 
-def pad_box(page) -> dict:
-    canvas = page.locator(".sketchpad canvas").first
+def pad_box(page, index: int = 0) -> dict:
+    canvas = page.locator(".sketchpad canvas").nth(index)
     canvas.scroll_into_view_if_needed()
     return canvas.bounding_box()
 
 
-def draw(page, strokes: list, pause_ms: int = 0) -> None:
-    """Mouse down, moves, up for each stroke (canvas px), on the page's sketchpad."""
-    box = pad_box(page)
+def draw(page, strokes: list, pause_ms: int = 0, index: int = 0) -> None:
+    """Mouse down, moves, up for each stroke (canvas px), on the page's (``index``-th) sketchpad."""
+    box = pad_box(page, index)
     scale = box["width"] / CANVAS
     for xs, ys in strokes:
         page.mouse.move(box["x"] + xs[0] * scale, box["y"] + ys[0] * scale)

@@ -58,7 +58,7 @@ def test_database_url_forms():
 
 
 def test_schema_is_migrated_at_start(client, database_url):
-    assert raw_rows(database_url, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert raw_rows(database_url, "SELECT version_num FROM alembic_version") == [("0003",)]
     assert raw_rows(database_url, "SELECT COUNT(*) FROM submissions") == [(0,)]
     if database_url.startswith("sqlite"):
         assert Path(parse_database_url(database_url).database).is_file()  # the folder was created too

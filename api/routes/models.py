@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from api.deps import ModelsDep, SettingsDep
 from api.schemas import MAX_BATCH_ITEMS, MAX_BATCH_POINTS, MAX_POINTS, MAX_TOP_K
 from models.kinds import DEFAULTS, KINDS
+from models.prototypes import TAUGHT, PrototypeModel
 
 router = APIRouter(tags=["models"])
 
@@ -31,9 +32,18 @@ def models(store: ModelsDep) -> dict:
 
 
 @router.get("/classes", operation_id="list_classes")
-def classes(store: ModelsDep) -> dict[str, list[str]]:
-    """Class names in output order, one key per model name that /predict accepts."""
-    return {name: m.classes for name, m in store.models.items()}
+def classes(store: ModelsDep) -> dict[str, list]:
+    """Class names in output order, one key per model name that /predict accepts; ``all``: every category
+    the service answers (the prototypes model's, taught ones included) with its kind."""
+    out: dict[str, list] = {name: m.classes for name, m in store.models.items()}
+    everything = store.models.get("prototypes")
+    if isinstance(everything, PrototypeModel):
+        taught = everything.taught  # one snapshot: names and kinds from the same set
+        names = [*everything.card.classes, *taught.classes]
+        kinds = everything.class_kinds[: len(everything.card.classes)] + [TAUGHT] * len(taught.classes)
+        out["prototypes"] = names
+        out["all"] = [{"label": n, "kind": k} for n, k in zip(names, kinds, strict=True)]
+    return out
 
 
 @router.get("/limits", operation_id="limits")

@@ -1,0 +1,131 @@
+"""Categories taught by players: POST /categories, GET /categories, DELETE /categories/{name}."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.categories import TaughtClasses, simplify_drawings
+from api.deps import SettingsDep
+from api.schemas import MAX_POINTS, Stroke
+from store import taught as store
+from store.db import StoreUnavailableError
+from store.models import MAX_CATEGORY_NAME_LENGTH as MAX_NAME_LENGTH
+from store.taught import NameTakenError, TooManyCategoriesError
+
+router = APIRouter(tags=["categories"])
+
+MIN_DRAWINGS, MAX_DRAWINGS = 3, 50
+NAME = re.compile(r"^[\w][\w '\-.]*$")
+
+ERRORS = {
+    404: {"description": "no taught category of that name"},
+    409: {"description": "the name exists already, or the limit of taught categories is reached"},
+    422: {"description": "bad name, too few or too many drawings, an empty or invalid drawing; detail says which"},
+    503: {"description": "the database or the prototype model is not available"},
+}
+
+
+async def get_taught(request: Request) -> TaughtClasses:
+    return request.app.state.taught
+
+
+TaughtDep = Annotated[TaughtClasses, Depends(get_taught)]
+
+
+async def refresh_taught(request: Request) -> None:
+    """Before a prediction or a class listing: catch up with categories taught through any replica."""
+    # Predictions still work on the built-in classes when the database is down; /categories answers 503.
+    with contextlib.suppress(StoreUnavailableError):
+        request.app.state.taught.refresh()
+
+
+class CategoryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field(..., description=f"the new category's name (1-{MAX_NAME_LENGTH} characters)")
+    drawings: list[Annotated[list[Stroke], Field(max_length=MAX_POINTS)]] = Field(
+        ...,
+        min_length=MIN_DRAWINGS,
+        max_length=MAX_DRAWINGS,
+        description=f"{MIN_DRAWINGS} to {MAX_DRAWINGS} drawings, each a list of strokes [[x...], [y...]]",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        name = " ".join(name.split())
+        if not name:
+            raise ValueError("name must not be empty")
+        if len(name) > MAX_NAME_LENGTH:
+            raise ValueError(f"name is too long: {len(name)} > {MAX_NAME_LENGTH} characters")
+        if not NAME.match(name):
+            raise ValueError("name may hold letters, digits, spaces and _ - . ' only")
+        return name
+
+
+class CategoryOut(BaseModel):
+    name: str
+    examples: int
+    created_at: str
+
+
+class CategoryList(BaseModel):
+    items: list[CategoryOut]
+    max_categories: int
+
+
+def _create(body: CategoryRequest, taught: TaughtClasses, max_categories: int) -> CategoryOut:
+    model = taught.model
+    if model is None:
+        raise HTTPException(503, "taught categories need the prototypes model, which is not loaded")
+    known = {c.casefold(): c for c in model.card.classes}
+    if body.name.casefold() in known:
+        raise HTTPException(409, f"{known[body.name.casefold()]!r} is already a category of the model")
+    try:
+        simplified = simplify_drawings(body.drawings)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    try:
+        created = store.create(taught.database, body.name, body.drawings, simplified, max_categories)
+        taught.refresh()  # this replica answers it at once; the others on their next request
+    except (NameTakenError, TooManyCategoriesError) as exc:
+        raise HTTPException(409, str(exc)) from None
+    except StoreUnavailableError as exc:
+        raise HTTPException(503, str(exc)) from None
+    return CategoryOut(name=created.name, examples=created.examples, created_at=created.created_at)
+
+
+@router.post("/categories", operation_id="create_category", status_code=201, responses=ERRORS)
+async def create_category(body: CategoryRequest, taught: TaughtDep, settings: SettingsDep) -> CategoryOut:
+    """Teach a category from a few drawings; it is guessed among all the others from the next request on."""
+    return await run_in_threadpool(_create, body, taught, settings.max_taught_categories)
+
+
+@router.get("/categories", operation_id="list_categories", responses=ERRORS)
+def list_categories(taught: TaughtDep, settings: SettingsDep) -> CategoryList:
+    """Taught categories, oldest first, with how many drawings each was taught from."""
+    try:
+        items = store.listing(taught.database)
+    except StoreUnavailableError as exc:
+        raise HTTPException(503, str(exc)) from None
+    return CategoryList(
+        items=[CategoryOut(name=c.name, examples=c.examples, created_at=c.created_at) for c in items],
+        max_categories=settings.max_taught_categories,
+    )
+
+
+@router.delete("/categories/{name}", operation_id="delete_category", status_code=204, responses=ERRORS)
+def delete_category(name: str, taught: TaughtDep) -> Response:
+    try:
+        if not store.remove(taught.database, " ".join(name.split())):
+            raise HTTPException(404, f"no taught category named {name!r}")
+        taught.refresh()
+    except StoreUnavailableError as exc:
+        raise HTTPException(503, str(exc)) from None
+    return Response(status_code=204)

@@ -1,0 +1,40 @@
+"""The Teach page in Chromium against the real API: three examples drawn with the mouse, then a
+fourth guessed as the taught category; deleting it from the list. Needs what tests/test_browser.py needs."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.test_browser import api, browser, draw, frontend, guesses, page, screenshot, settle  # noqa: F401
+from tests.test_categories import letter
+
+pytestmark = pytest.mark.browser
+
+
+def test_teach_a_category_then_it_is_guessed(page, api):  # noqa: F811
+    page.get_by_role("link", name="Teach").click()
+    name = page.get_by_label("Name")
+    name.wait_for(timeout=30_000)
+    name.fill("letter K")
+    name.press("Enter")
+    settle(page)
+    for seed in range(3):
+        draw(page, letter("K", jitter=12, seed=seed), 0)
+        settle(page)
+        page.get_by_role("button", name="Add this example").click()
+        settle(page)
+    page.get_by_text("Examples: 3").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Teach it").click()
+    page.get_by_text("Learned “letter K”").wait_for(timeout=60_000)
+    assert [c["name"] for c in httpx.get(f"{api}/categories", timeout=10).json()["items"]] == ["letter K"]
+
+    draw(page, letter("K", jitter=12, seed=42), 1)
+    settle(page)
+    page.get_by_text("I think it is: letter K (taught)").wait_for(timeout=30_000)
+    assert guesses(page).startswith("Guesses: letter K")
+    screenshot(page, "teach")
+
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_text("None yet.").wait_for(timeout=30_000)
+    assert httpx.get(f"{api}/categories", timeout=10).json()["items"] == []

@@ -1,0 +1,255 @@
+"""Build the prototype bank for every category the CNN never trained on, calibrate, measure, write it once.
+
+``python -m training.prototypes`` (after ``training.embedding``): embeds the ``bank`` drawings of
+the untrained categories (``training.proto_data``) with the served CNN, chooses the similarity
+(class mean or the mean of the k nearest examples) on the ``val`` drawings, fits the temperature
+and offset of the joint ranking (``models.prototypes.rank_all``) on the CNN's validation split and
+the prototype ``val`` drawings, and measures once on held-out drawings: the CNN's test split for
+the trained categories, the prototype ``test`` drawings (never in the bank) for the others.
+Writes ``<store>/prototypes/<version>/`` = ``prototypes.npz`` + ``report/evaluation.md`` + ``card.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+import sketch
+from models.card import DataInfo, Files, Metrics, ModelCard, PrototypeSpec
+from models.loading import Inputs, Network, latest_version, load_network
+from models.prototypes import RULE, Bank, rank_all
+from models.runtime import probabilities_output
+from training.data import load_bitmap_splits, manifest_hash
+from training.export import new_version
+from training.proto_data import PROTO_SPLITS, TEST_PERCENT, VAL_PERCENT, load_proto_splits, untrained_categories
+
+METHODS = [("mean", None), ("knn", 1), ("knn", 3), ("knn", 5), ("knn", 10)]
+TEMPERATURES = [0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1]
+# The trained categories may lose at most this much top-1 against the CNN alone (on validation,
+# with a margin so that the held-out figure keeps within a point).
+MAX_TRAINED_LOSS = 0.008
+
+
+def embed_all(cnn: Network, x: np.ndarray, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, embeddings) of uint8 (n, 28, 28) bitmaps, one network call per batch."""
+    probs, embs = [], []
+    for i in range(0, len(x), batch):
+        out = cnn.outputs(Inputs(bitmaps=x[i : i + batch].astype(np.float32)))
+        probs.append(out[probabilities_output(list(out))])
+        embs.append(out[cnn.card.embedding.output])
+    return np.concatenate(probs), np.concatenate(embs)
+
+
+def topk(probs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Per drawing: is the label among the k most probable."""
+    top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
+    return (top == labels[:, None]).any(axis=1)
+
+
+def balanced(hits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over classes of the per-class rate: every category weighs the same."""
+    return float(np.mean([hits[labels == c].mean() for c in np.unique(labels)]))
+
+
+def choose_method(bank: Bank, emb: np.ndarray, labels: np.ndarray) -> tuple[str, int | None, dict]:
+    scores = {}
+    for method, k in METHODS:
+        sims = bank.similarity(emb, method, k)
+        scores[f"{method}{k or ''}"] = float((sims.argmax(axis=1) == labels).mean())
+    best = max(METHODS, key=lambda mk: scores[f"{mk[0]}{mk[1] or ''}"])
+    return best[0], best[1], scores
+
+
+def _ranks(own: np.ndarray, other_sorted: np.ndarray, own_rank: np.ndarray, k: int, threshold) -> np.ndarray:
+    """Hits at k when a drawing's true class scores ``own`` and is ``own_rank``-th among its kind, and the
+    other kind's top scores (descending) are compared through ``threshold(other) > own``."""
+    above = (threshold(other_sorted[:, :k]) > own[:, None]).sum(axis=1)
+    return own_rank + above < k
+
+
+class _Fast:
+    """The joint ranking's top-k hits for any (temperature, offset), without a softmax per setting:
+    only the true class's score and the other kind's k best scores matter."""
+
+    def __init__(self, probs: np.ndarray, sims: np.ndarray, labels: np.ndarray, trained: bool):
+        logp = np.log(np.maximum(probs, 1e-7))
+        own_scores = logp if trained else sims
+        other = sims if trained else logp
+        self.own = own_scores[np.arange(len(labels)), labels]
+        self.rank = (own_scores > self.own[:, None]).sum(axis=1)
+        self.other = -np.sort(-other, axis=1)[:, :5]
+        self.trained = trained
+
+    def hits(self, k: int, temp: float, offset: float) -> np.ndarray:
+        if self.trained:  # a prototype class beats it when sim / T - b > log p(label)
+            return _ranks(self.own, self.other, self.rank, k, lambda s: s / temp - offset)
+        return _ranks(self.own / temp - offset, self.other, self.rank, k, lambda logp: logp)
+
+
+def fit_calibration(t_probs, t_sims, t_labels, p_probs, p_sims, p_labels) -> tuple[float, float, dict]:
+    """(temperature, offset) maximising class-balanced top-1 + top-5 over every category on validation,
+    among those that cost the trained categories at most MAX_TRAINED_LOSS of top-1 against the CNN alone."""
+    alone = float(topk(t_probs, t_labels, 1).mean())
+    tf, pf = _Fast(t_probs, t_sims, t_labels, True), _Fast(p_probs, p_sims, p_labels, False)
+    n_t, n_p = len(np.unique(t_labels)), len(np.unique(p_labels))
+    best, best_score = None, -1.0
+    for temp, offset in itertools.product(TEMPERATURES, np.arange(-20.0, 80.0, 0.25)):
+        t1 = tf.hits(1, temp, offset)
+        if alone - t1.mean() > MAX_TRAINED_LOSS:
+            continue
+        score = 0.0
+        for k, t_hits in ((1, t1), (5, tf.hits(5, temp, offset))):
+            p_hits = pf.hits(k, temp, offset)
+            score += (n_t * balanced(t_hits, t_labels) + n_p * balanced(p_hits, p_labels)) / (n_t + n_p)
+        if score > best_score:
+            best, best_score = (temp, float(offset)), score
+    if best is None:
+        raise RuntimeError("no temperature/offset keeps the trained categories within the allowed loss")
+    return best[0], best[1], {"val_score": best_score, "val_trained_top1_alone": alone}
+
+
+def evaluate(t_probs, t_sims, t_labels, p_probs, p_sims, p_labels, temp, offset) -> dict:
+    n_trained = t_probs.shape[1]
+    pt = rank_all(t_probs, t_sims, temp, offset)
+    pp = rank_all(p_probs, p_sims, temp, offset)
+    out = {}
+    for k in (1, 5):
+        alone = topk(t_probs, t_labels, k)
+        t_hits, p_hits = topk(pt, t_labels, k), topk(pp, p_labels + n_trained, k)
+        out[f"trained_alone_top{k}"] = float(alone.mean())
+        out[f"trained_top{k}"] = float(t_hits.mean())
+        out[f"prototype_top{k}"] = float(p_hits.mean())
+        out[f"all_top{k}"] = float(np.concatenate([t_hits, p_hits]).mean())
+        out[f"trained_alone_balanced_top{k}"] = balanced(alone, t_labels)
+        out[f"trained_balanced_top{k}"] = balanced(t_hits, t_labels)
+        out[f"prototype_balanced_top{k}"] = balanced(p_hits, p_labels)
+        labels = np.concatenate([t_labels, p_labels + n_trained])
+        out[f"all_balanced_top{k}"] = balanced(np.concatenate([t_hits, p_hits]), labels)
+    out["n_trained"], out["n_prototype"] = len(t_labels), len(p_labels)
+    # How often a trained-category drawing is answered by a prototype class, and the reverse.
+    out["trained_answered_by_prototype"] = float((pt.argmax(axis=1) >= n_trained).mean())
+    out["prototype_answered_by_trained"] = float((pp.argmax(axis=1) < n_trained).mean())
+    return out
+
+
+def report_table(r: dict, n_trained: int, n_proto: int) -> str:
+    rows = [
+        (f"{n_trained} trained categories, CNN alone (ranking its {n_trained})", "trained_alone", r["n_trained"]),
+        (f"{n_trained} trained categories, ranked among all", "trained", r["n_trained"]),
+        (f"{n_proto} prototype categories, ranked among all", "prototype", r["n_prototype"]),
+        (f"all {n_trained + n_proto} categories", "all", r["n_trained"] + r["n_prototype"]),
+    ]
+    lines = [
+        "| held-out drawings | n | top-1 | top-5 | top-1, class-balanced | top-5, class-balanced |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for title, key, n in rows:
+        lines.append(
+            f"| {title} | {n} | {r[key + '_top1']:.1%} | {r[key + '_top5']:.1%} | "
+            f"{r[key + '_balanced_top1']:.1%} | {r[key + '_balanced_top5']:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def build(store: Path, data_dir: Path) -> ModelCard:
+    cnn = load_network(latest_version(store / "cnn"))
+    if cnn.card.embedding is None:
+        raise SystemExit(f"cnn {cnn.version} exports no embedding: run python -m training.embedding first")
+    categories = untrained_categories(data_dir, cnn.classes)
+    protos = load_proto_splits(data_dir, categories)
+    trained = load_bitmap_splits(data_dir, cnn.classes)
+    out = {s: embed_all(cnn, protos.x[s]) for s in PROTO_SPLITS}
+    t_out = {s: embed_all(cnn, trained.x[s]) for s in ("val", "test")}
+    bank = Bank.build(categories, out["bank"][1], protos.y["bank"])
+
+    method, k, method_scores = choose_method(bank, out["val"][1], protos.y["val"])
+    n_trained = len(cnn.classes)
+
+    def joint(split: str) -> tuple:
+        """What the ranking sees of one split: trained drawings, then prototype drawings."""
+        t_probs, t_emb = t_out[split]
+        p_probs, p_emb = out[split]
+        t_sims, p_sims = bank.similarity(t_emb, method, k), bank.similarity(p_emb, method, k)
+        return t_probs, t_sims, trained.y[split], p_probs, p_sims, protos.y[split]
+
+    val = joint("val")
+    temp, offset, fit = fit_calibration(*val)
+    result = evaluate(*joint("test"), temp, offset)
+    t_val_all = evaluate(*val, temp, offset)
+    table = report_table(result, n_trained, len(categories))
+    out_dir = store / "prototypes" / new_version()
+    (out_dir / "report").mkdir(parents=True)
+    bank_file = out_dir / "prototypes.npz"
+    bank_emb, bank_labels = out["bank"][1].astype(np.float16), protos.y["bank"].astype(np.int16)
+    np.savez_compressed(bank_file, embeddings=bank_emb, labels=bank_labels)
+    chosen = f"{method}{'' if k is None else f' (k={k})'}"
+    (out_dir / "report" / "evaluation.md").write_text(
+        f"# Prototype classes with cnn {cnn.version}\n\n"
+        f"Similarity on the {len(protos.y['val'])} prototype validation drawings (top-1 among {len(categories)} "
+        f"prototype classes): "
+        + ", ".join(f"{m} {v:.1%}" for m, v in method_scores.items())
+        + f"; chosen: {chosen}.\n\nTemperature {temp}, offset {offset} (validation: class-balanced "
+        f"top-1 + top-5 over all {fit['val_score']:.3f}; trained top-1 alone "
+        f"{fit['val_trained_top1_alone']:.1%}, ranked among all {t_val_all['trained_top1']:.1%}).\n\n"
+        f"Held out (test):\n\n{table}\n\n"
+        f"A trained-category drawing answered by a prototype class: {result['trained_answered_by_prototype']:.1%}; "
+        f"a prototype-category drawing answered by a trained class: {result['prototype_answered_by_trained']:.1%}.\n"
+    )
+    files = [data_dir / "numpy_bitmap_samples", data_dir / "simplified", data_dir / "simplified_kaggle"]
+    card = ModelCard(
+        kind="prototypes",
+        version=out_dir.name,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        architecture=f"cnn {cnn.version} softmax + {chosen} cosine similarity to {len(categories)} prototype classes",
+        classes=[*cnn.classes, *categories],
+        preprocessing_version=sketch.PREPROCESSING_VERSION,
+        metrics=Metrics(
+            split="test",
+            n=result["n_trained"] + result["n_prototype"],
+            top1=round(result["all_top1"], 4),
+            top5=round(result["all_top5"], 4),
+        ),
+        data=DataInfo(
+            format="numpy_bitmap_samples + simplified + simplified_kaggle, rendered by sketch",
+            manifest_hash=manifest_hash([p for f in files if f.is_dir() for p in f.iterdir()]),
+            split=f"hash of the bitmap: {TEST_PERCENT}% test, {VAL_PERCENT}% val, rest bank",
+            counts=protos.counts(),
+        ),
+        files=Files(saved_model=None, onnx=None, keras=None, report="report"),
+        prototypes=PrototypeSpec(
+            members={"cnn": cnn.version},
+            trained_classes=n_trained,
+            method=method,
+            knn_k=k,
+            temperature=temp,
+            offset=offset,
+            rule=RULE,
+            chosen_on=f"validation: the CNN's val split ({len(trained.y['val'])}) and {len(protos.y['val'])} "
+            f"prototype val drawings; trained top-1 may drop at most {MAX_TRAINED_LOSS:.1%}",
+        ),
+        notes=[
+            "held-out figures (test): "
+            + ", ".join(f"{key} {v:.4f}" for key, v in result.items() if isinstance(v, float))
+            + "; see report/evaluation.md"
+        ],
+    )
+    card.check_compatible()
+    card.write(out_dir)
+    print(table)
+    return card
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-store", type=Path, default=Path("model_store"))
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/quickdraw"))
+    args = parser.parse_args(argv)
+    build(args.model_store, args.data_dir)
+
+
+if __name__ == "__main__":
+    main()
