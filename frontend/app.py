@@ -17,6 +17,7 @@ page = st.navigation(
         st.Page(PAGES / "probabilities.py", title="Probabilities", icon=":material/bar_chart:"),
         st.Page(PAGES / "challenge.py", title="Challenge", icon=":material/timer:"),
         st.Page(PAGES / "submit.py", title="Submit", icon=":material/photo_library:"),
+        st.Page(PAGES / "teach.py", title="Teach", icon=":material/school:"),
     ]
 )
 st.sidebar.caption(f"Guesses by the Deep Draw API at {api_client.api_url()}")

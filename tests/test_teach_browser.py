@@ -13,14 +13,15 @@ pytestmark = pytest.mark.browser
 
 
 def test_teach_a_category_then_it_is_guessed(page, api):  # noqa: F811
+    page.set_viewport_size({"width": 1280, "height": 1400})  # both canvases wholly in view: mouse moves land
     page.get_by_role("link", name="Teach").click()
-    name = page.get_by_label("Name")
+    name = page.get_by_role("textbox", name="Name")
     name.wait_for(timeout=30_000)
     name.fill("letter K")
     name.press("Enter")
     settle(page)
     for seed in range(3):
-        draw(page, letter("K", jitter=12, seed=seed), 0)
+        draw(page, letter("K", jitter=12, seed=seed), index=0)
         settle(page)
         page.get_by_role("button", name="Add this example").click()
         settle(page)
@@ -29,7 +30,7 @@ def test_teach_a_category_then_it_is_guessed(page, api):  # noqa: F811
     page.get_by_text("Learned “letter K”").wait_for(timeout=60_000)
     assert [c["name"] for c in httpx.get(f"{api}/categories", timeout=10).json()["items"]] == ["letter K"]
 
-    draw(page, letter("K", jitter=12, seed=42), 1)
+    draw(page, letter("K", jitter=12, seed=42), index=1)
     settle(page)
     page.get_by_text("I think it is: letter K (taught)").wait_for(timeout=30_000)
     assert guesses(page).startswith("Guesses: letter K")
