@@ -1,5 +1,5 @@
 """Categories taught by players: POST/GET/DELETE /categories, guessed from the next request on,
-durable across a restart and seen by a second API process on the same database."""
+durable across a restart and seen by a second API process on the same database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ def examples(name: str, n: int, first_seed: int = 0) -> list:
 
 
 @pytest.fixture()
-def client(tmp_path):
-    with app_client(f"sqlite:///{tmp_path}/deepdraw.db", MAX_TAUGHT_CATEGORIES="2") as c:
+def client(fresh_database_url):
+    """The app on the shipped models, on a new SQLite file or a new PostgreSQL database (migrated at start)."""
+    with app_client(fresh_database_url, MAX_TAUGHT_CATEGORIES="2") as c:
         yield c
 
 
@@ -104,8 +105,8 @@ def test_existing_names_and_the_limit_are_conflicts(client):
     assert [c["name"] for c in client.get("/categories").json()["items"]] == ["K", "E"]
 
 
-def test_taught_categories_survive_a_restart_and_reach_every_process(tmp_path):
-    db = f"sqlite:///{tmp_path}/deepdraw.db"
+def test_taught_categories_survive_a_restart_and_reach_every_process(tmp_path, fresh_database_url):
+    db = fresh_database_url
     with running_api(db, tmp_path / "a.log") as a, running_api(db, tmp_path / "b.log") as b:
         resp = httpx.post(f"{a}/categories", json={"name": "letter E", "drawings": examples("E", 4)}, timeout=60)
         assert resp.status_code == 201, resp.text
