@@ -28,6 +28,7 @@ _DESCRIPTIONS = {
     403: "the token does not match",
     404: "no such resource",
     405: "method not allowed here (the Allow header lists those that are)",
+    409: "conflicts with what is stored (e.g. a name that exists); detail says what",
     413: "body larger than MAX_BODY_BYTES",
     415: "a body encoding the API does not read",
     422: "invalid request (empty drawing, wrong shape, limits, unknown model...); detail says what",

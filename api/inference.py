@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from api.metrics import record_inference
-from api.schemas import MAX_POINTS, ModelRef, Prediction, PredictRequest, PredictResponse
+from api.schemas import MAX_POINTS, ModelRef, PredictRequest, PredictResponse, RankedPrediction
 from api.settings import Settings
 from models.kinds import BITMAP, DEFAULTS, KINDS, SEQUENCE
 from models.loading import Inputs, Model, Store
@@ -122,12 +122,12 @@ def prepare(req: PredictRequest, settings: Settings, store: Store) -> Prepared:
     return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000)
 
 
-def _top_k(probs: np.ndarray, classes: list[str], k: int, kinds: list[str] | None = None) -> list[Prediction]:
+def _top_k(probs: np.ndarray, classes: list[str], k: int, kinds: list[str] | None = None) -> list[RankedPrediction]:
     k = min(k, len(classes))
     idx = np.argpartition(-probs, k - 1)[:k]
     idx = idx[np.argsort(-probs[idx])]
     return [
-        Prediction(label=classes[i], probability=round(float(probs[i]), 6), kind=kinds[i] if kinds else "trained")
+        RankedPrediction(label=classes[i], probability=round(float(probs[i]), 6), kind=kinds[i] if kinds else "trained")
         for i in idx
     ]
 

@@ -89,6 +89,11 @@ class PredictRequest(BaseModel):
 class Prediction(BaseModel):
     label: str
     probability: float
+
+
+class RankedPrediction(Prediction):
+    """A guess of /predict, with the kind of class it is."""
+
     kind: Literal["trained", "prototype", "taught"] = Field(
         "trained",
         description="trained: a class the network was trained on; prototype: answered by similarity to stored "
@@ -102,7 +107,7 @@ class ModelRef(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    predictions: list[Prediction]
+    predictions: list[RankedPrediction]
     model: ModelRef
     timings_ms: dict[str, float]
     bitmap: list[list[int]] | None = None

@@ -119,7 +119,8 @@ def recognised_drawing(api: str, name: str, probability: float = 0.6) -> list | 
     """The first fixture drawing of ``name`` the model clearly puts first (a fair test of the app)."""
     for drawing in fixture_drawings(name):
         strokes = to_canvas(drawing)
-        top = httpx.post(f"{api}/predict", json={"strokes": strokes}, timeout=10).json()["predictions"][0]
+        body = {"strokes": strokes, "model": "cnn"}  # the model the pages ask for
+        top = httpx.post(f"{api}/predict", json=body, timeout=10).json()["predictions"][0]
         if top["label"] == name and top["probability"] >= probability:
             return strokes
     return None

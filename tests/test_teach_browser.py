@@ -6,7 +6,17 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.test_browser import api, browser, draw, frontend, guesses, page, screenshot, settle  # noqa: F401
+from tests.test_browser import (  # noqa: F401  (its fixtures and helpers)
+    api,
+    browser,
+    draw,
+    frontend,
+    frontend_port,
+    guesses,
+    page,
+    screenshot,
+    settle,
+)
 from tests.test_categories import letter
 
 pytestmark = pytest.mark.browser
@@ -36,6 +46,8 @@ def test_teach_a_category_then_it_is_guessed(page, api):  # noqa: F811
     assert guesses(page).startswith("Guesses: letter K")
     screenshot(page, "teach")
 
+    settle(page)
     page.get_by_role("button", name="Delete").click()
+    settle(page)
     page.get_by_text("None yet.").wait_for(timeout=30_000)
     assert httpx.get(f"{api}/categories", timeout=10).json()["items"] == []

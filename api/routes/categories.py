@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.categories import TaughtClasses, simplify_drawings
 from api.deps import SettingsDep
+from api.errors import error_responses
 from api.schemas import MAX_POINTS, Stroke
 from store import taught as store
 from store.db import StoreUnavailableError
@@ -23,12 +24,19 @@ router = APIRouter(tags=["categories"])
 MIN_DRAWINGS, MAX_DRAWINGS = 3, 50
 NAME = re.compile(r"^[\w][\w '\-.]*$")
 
-ERRORS = {
-    404: {"description": "no taught category of that name"},
-    409: {"description": "the name exists already, or the limit of taught categories is reached"},
-    422: {"description": "bad name, too few or too many drawings, an empty or invalid drawing; detail says which"},
-    503: {"description": "the database or the prototype model is not available"},
-}
+POST_ERRORS = error_responses(
+    400,
+    409,
+    413,
+    415,
+    422,
+    503,
+    e409="the name exists already (a taught category or one of the model's), or the limit of taught categories "
+    "is reached",
+    e422="bad name, too few or too many drawings, an empty or invalid drawing; detail says which",
+)
+GET_ERRORS = error_responses(503)
+DELETE_ERRORS = error_responses(404, 503, e404="no taught category of that name")
 
 
 async def get_taught(request: Request) -> TaughtClasses:
@@ -101,13 +109,13 @@ def _create(body: CategoryRequest, taught: TaughtClasses, max_categories: int) -
     return CategoryOut(name=created.name, examples=created.examples, created_at=created.created_at)
 
 
-@router.post("/categories", operation_id="create_category", status_code=201, responses=ERRORS)
+@router.post("/categories", operation_id="create_category", status_code=201, responses=POST_ERRORS)
 async def create_category(body: CategoryRequest, taught: TaughtDep, settings: SettingsDep) -> CategoryOut:
     """Teach a category from a few drawings; it is guessed among all the others from the next request on."""
     return await run_in_threadpool(_create, body, taught, settings.max_taught_categories)
 
 
-@router.get("/categories", operation_id="list_categories", responses=ERRORS)
+@router.get("/categories", operation_id="list_categories", responses=GET_ERRORS)
 def list_categories(taught: TaughtDep, settings: SettingsDep) -> CategoryList:
     """Taught categories, oldest first, with how many drawings each was taught from."""
     try:
@@ -120,7 +128,7 @@ def list_categories(taught: TaughtDep, settings: SettingsDep) -> CategoryList:
     )
 
 
-@router.delete("/categories/{name}", operation_id="delete_category", status_code=204, responses=ERRORS)
+@router.delete("/categories/{name}", operation_id="delete_category", status_code=204, responses=DELETE_ERRORS)
 def delete_category(name: str, taught: TaughtDep) -> Response:
     try:
         if not store.remove(taught.database, " ".join(name.split())):

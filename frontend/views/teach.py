@@ -25,7 +25,7 @@ def create_category(name: str, drawings: list) -> dict:
 
 
 def delete_category(name: str) -> None:
-    api_client._call("DELETE", f"/categories/{name}")
+    api_client._request("DELETE", f"/categories/{name}")
 
 
 def add_example() -> None:
@@ -87,7 +87,7 @@ with test:
     if attempt is not None and attempt["strokes"]:
         try:
             # The model that knows every category, taught ones included.
-            answer = api_client.predict(attempt["strokes"], None, model="prototypes")
+            answer = api_client.predict(attempt["strokes"], model="prototypes")
         except ApiError as exc:
             ui.show_api_error(exc, "teach_predict")
         else:
