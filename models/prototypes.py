@@ -14,8 +14,7 @@ top-1 against the CNN alone; they are recorded in the card.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +95,6 @@ class PrototypeModel:
     bank: Bank
     taught: Bank
     runtime: str = "prototypes"
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_card(cls, card: ModelCard, folder: Path, members: dict) -> PrototypeModel:
