@@ -140,8 +140,9 @@ def _inputs(items: list[Prepared]) -> Inputs:
     )
 
 
-def predict(items: list[Prepared]) -> list[PredictResponse]:
-    """One model call per model for all the items, answers in the items' order."""
+def predict(items: list[Prepared], record: bool = True) -> list[PredictResponse]:
+    """One model call per model for all the items, answers in the items' order (counted in the
+    metrics unless ``record`` is false: the warm-up is no client's prediction)."""
     results: list[PredictResponse | None] = [None] * len(items)
     groups: dict[int, list[int]] = {}
     for i, p in enumerate(items):
@@ -154,7 +155,8 @@ def predict(items: list[Prepared]) -> list[PredictResponse]:
             probs, classes, kinds = model.predict_with_classes(_inputs(group))
         else:
             probs, classes, kinds = model.predict(_inputs(group)), model.classes, None
-        record_inference(model.name, len(group))
+        if record:
+            record_inference(model.name, len(group))
         inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
         ref = ModelRef(name=model.name, version=model.version)
         for i, p, row in zip(idx, group, probs, strict=True):

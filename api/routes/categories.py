@@ -14,6 +14,8 @@ from api.categories import TaughtClasses, simplify_drawings
 from api.deps import SettingsDep
 from api.errors import error_responses
 from api.schemas import MAX_POINTS, Stroke
+from models.loading import Store
+from models.prototypes import PrototypeModel
 from store import taught as store
 from store.db import StoreUnavailableError
 from store.models import MAX_CATEGORY_NAME_LENGTH as MAX_NAME_LENGTH
@@ -49,6 +51,26 @@ TaughtDep = Annotated[TaughtClasses, Depends(get_taught)]
 async def refresh_taught(request: Request) -> None:
     """Before a prediction or a class listing: catch up with categories taught through any replica."""
     # Predictions still work on the built-in classes when the database is down; /categories answers 503.
+    with contextlib.suppress(StoreUnavailableError):
+        request.app.state.taught.refresh()
+
+
+async def catch_up_taught(request: Request, items: list, loaded: Store) -> None:
+    """Before predictions by the prototype model (the one that answers taught classes), and only then:
+    catch up with categories taught through any replica, off the event loop."""
+    from api.inference import choose_model
+
+    def uses_taught(item) -> bool:
+        try:
+            return isinstance(choose_model(item, loaded), PrototypeModel)
+        except Exception:  # an unavailable model is answered by the route with its reason
+            return False
+
+    if any(uses_taught(item) for item in items):
+        await run_in_threadpool(refresh_taught_now, request)
+
+
+def refresh_taught_now(request: Request) -> None:
     with contextlib.suppress(StoreUnavailableError):
         request.app.state.taught.refresh()
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from api.deps import ModelsDep, SettingsDep
 from api.errors import error_responses
 from api.inference import InputError, UnavailableError, predict, prepare
+from api.routes.categories import catch_up_taught
 from api.schemas import (
     MAX_BATCH_POINTS,
     MAX_BATCH_VALUES,
@@ -74,6 +75,7 @@ def _answer(items: list[PredictRequest], settings: Settings, store: Store, batch
 )
 async def predict_one(request: Request, settings: SettingsDep, store: ModelsDep) -> Response:
     body = _body(PredictRequest, await request.body(), MAX_VALUES)
+    await catch_up_taught(request, [body], store)
     if body.bitmap is not None:
         (answer,) = _answer([body], settings, store, batch=False)
     else:
@@ -91,6 +93,7 @@ async def predict_one(request: Request, settings: SettingsDep, store: ModelsDep)
 )
 async def predict_batch(request: Request, settings: SettingsDep, store: ModelsDep) -> Response:
     body = _body(BatchRequest, await request.body(), MAX_BATCH_VALUES)
+    await catch_up_taught(request, body.items, store)
     points = sum(len(axes[0]) for item in body.items if item.strokes for axes in item.strokes)
     if points > MAX_BATCH_POINTS:
         raise HTTPException(422, f"too many points in the batch: {points} > {MAX_BATCH_POINTS}; send fewer items")
