@@ -9,7 +9,7 @@ FRONTEND_PORT ?= 8501
 MLFLOW_PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench compose-smoke compose-smoke-offline \
+.PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench bench-peers compose-smoke compose-smoke-offline \
 	prepare train-distributed mlflow-ui bench-training scale-check
 
 help:
@@ -72,6 +72,10 @@ bench-training: install ## prepare, tf.data and training steps at 0.2 M / 2 M / 
 
 bench: install ## API latency benchmark (starts its own server)
 	$(PY) bench/api_latency.py
+
+bench-peers: install ## Deep Draw against FastAPI+TF, FastAPI+onnxruntime, BentoML, Ray Serve (wrk, ~10 min)
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(PY) bench/peers.py
 
 compose-smoke: ## build and check the docker compose demo end to end
 	bash scripts/compose_smoke.sh

@@ -1,0 +1,23 @@
+"""BentoML serving the shipped ONNX model, as its docs show for a custom runtime.
+
+bentoml serve bento_service:Classifier --host 127.0.0.1 --port P
+"""
+
+from __future__ import annotations
+
+import os
+
+import bentoml
+import onnxruntime as ort
+from common import MODEL_DIR, as_batch, top5
+
+
+@bentoml.service(workers=int(os.environ.get("PEER_WORKERS", "1")))
+class Classifier:
+    def __init__(self) -> None:
+        self.session = ort.InferenceSession(str(MODEL_DIR / "model.onnx"), providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    @bentoml.api
+    def predict(self, bitmap: list[list[int]]) -> dict:
+        return top5(self.session.run(None, {self.input_name: as_batch(bitmap)})[0][0])

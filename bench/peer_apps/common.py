@@ -1,0 +1,27 @@
+"""What every peer app shares: where the model is, its class names, and the top-5 answer.
+
+The peer apps run in their own virtualenvs (BentoML, Ray) without the project's packages, so this
+module needs only numpy and the standard library. The answer has Deep Draw's shape
+(``{"predictions": [{"label", "probability"}]}``) so the bench checks every server the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+MODEL_DIR = Path(os.environ["PEER_MODEL_DIR"])
+CLASSES: list[str] = json.loads((MODEL_DIR / "card.json").read_text())["classes"]
+
+
+def as_batch(bitmap: list[list[int]]) -> np.ndarray:
+    """A 28x28 bitmap (0-255, as numpy_bitmap) as the model's float32 batch of one."""
+    return np.asarray(bitmap, dtype=np.float32).reshape(1, 28, 28, 1)
+
+
+def top5(probabilities: np.ndarray) -> dict:
+    order = np.argsort(probabilities)[::-1][:5]
+    return {"predictions": [{"label": CLASSES[i], "probability": float(probabilities[i])} for i in order]}

@@ -1,0 +1,379 @@
+"""Deep Draw against the ways a user would otherwise serve the shipped CNN, side by side in one run.
+
+    make bench-peers            (or: .venv/bin/python bench/peers.py [--seconds 10] [--runs 3] [--only NAME ...])
+
+Each server gets the same cores, the same real bitmap (a cat from tests/fixtures/pairs/cat.npy) and
+the same client (wrk: 16 keep-alive connections, one thread), one server after another. A server
+must answer "cat" before it is timed. For each: a warm-up, then ``--runs`` timed runs of
+``--seconds``; the median run by req/s is shown with every run's req/s. Cold start is process start
+to the first 200 from POST /predict; RSS is summed over the server's process tree after the runs.
+
+The peers (bench/peer_apps/) run from throwaway virtualenvs under data/bench-peers/ with the
+versions pinned below; the seed's TensorFlow app and the plain onnxruntime app use the project's
+own venv (both already carry those libraries). A peer whose install fails is skipped with its
+reason. Only 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+APPS = REPO / "bench" / "peer_apps"
+WORK = REPO / "data" / "bench-peers"
+CONNECTIONS = 16
+BENTOML = "bentoml==1.4.40"
+RAY = "ray[serve]==2.60.0"
+
+
+class Skip(Exception):
+    """A peer that cannot run here; the message says why."""
+
+
+@dataclass
+class Server:
+    name: str
+    processes: str
+    command: list[str]
+    cwd: Path = APPS
+    env: dict[str, str] = field(default_factory=dict)
+    path: str = "/predict"
+
+
+@dataclass
+class Result:
+    server: Server
+    runs: list[dict]
+    rss_mb: float
+    cold_s: float
+    load: float
+
+    @property
+    def median(self) -> dict:
+        return sorted(self.runs, key=lambda r: r["rps"])[len(self.runs) // 2]
+
+
+# --- installs -----------------------------------------------------------------------------------
+
+
+def project_pin(name: str) -> str:
+    """The project's own pin of ``name`` (requirements/*.txt), so peers run the same onnxruntime/numpy."""
+    for req in sorted((REPO / "requirements").glob("*.txt")):
+        for line in req.read_text().splitlines():
+            if line.split("==")[0].strip().lower() == name:
+                return line.strip()
+    raise SystemExit(f"{name} is not pinned in requirements/")
+
+
+def venv(name: str, packages: list[str]) -> Path:
+    """A throwaway virtualenv under data/bench-peers/ with ``packages``; reused while the pins match."""
+    root = WORK / f"venv-{name}"
+    stamp = root / "installed.txt"
+    wanted = "\n".join(packages)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return root / "bin"
+    log = WORK / f"{name}-install.log"
+    print(f"installing {' '.join(packages)} into {root.relative_to(REPO)} (log: {log.relative_to(REPO)})", flush=True)
+    with log.open("w") as out:
+        pip = str(root / "bin" / "pip")
+        steps = [[sys.executable, "-m", "venv", "--clear", str(root)], [pip, "install", *packages]]
+        for step in steps:
+            if subprocess.run(step, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
+                tail = [line for line in log.read_text().splitlines() if line.strip()][-1:]
+                raise Skip(f"`{' '.join(step[-len(packages) :])}` failed: {' '.join(tail)}")
+    stamp.write_text(wanted)
+    return root / "bin"
+
+
+def model_dir() -> Path:
+    """The shipped CNN: the newest version under model_store/cnn/."""
+    return sorted(p for p in (REPO / "model_store" / "cnn").iterdir() if (p / "card.json").exists())[-1]
+
+
+def peer_env() -> dict[str, str]:
+    return {"PEER_MODEL_DIR": str(model_dir()), "PYTHONPATH": str(APPS)}
+
+
+# --- the servers: one function each ---------------------------------------------------------------
+
+
+def seed_tensorflow(port: int) -> Server:
+    """The seed's way: FastAPI + TensorFlow, ``model.predict`` per request (project venv: TensorFlow)."""
+    uvicorn = [sys.executable, "-m", "uvicorn", "seed_tf:app", "--host", "127.0.0.1", "--port", str(port)]
+    return Server("FastAPI + TensorFlow `model.predict` (the seed)", "1", [*uvicorn, "--no-access-log"], env=peer_env())
+
+
+def plain_onnx(port: int, workers: int) -> Server:
+    """FastAPI, a sync route, a pydantic body, one onnxruntime session (project venv)."""
+    uvicorn = [sys.executable, "-m", "uvicorn", "plain_onnx:app", "--host", "127.0.0.1", "--port", str(port)]
+    name = "FastAPI + onnxruntime" + (f", `uvicorn --workers {workers}`" if workers > 1 else "")
+    return Server(name, str(workers), [*uvicorn, "--workers", str(workers), "--no-access-log"], env=peer_env())
+
+
+def bentoml(port: int, workers: int) -> Server:
+    """BentoML (its own venv), the ONNX model in a minimal service, one worker per core."""
+    bin_dir = venv("bentoml", [BENTOML, project_pin("onnxruntime"), project_pin("numpy")])
+    where = ["--host", "127.0.0.1", "--port", str(port)]
+    command = [str(bin_dir / "bentoml"), "serve", "bento_service:Classifier", *where]
+    env = {**peer_env(), "PEER_WORKERS": str(workers), "BENTOML_HOME": str(WORK / "bentoml-home")}
+    env["BENTOML_DO_NOT_TRACK"] = "true"  # no usage reports leave the machine
+    return Server(f"BentoML {BENTOML.split('==')[1]} (ONNX), {workers} workers", f"{workers}+", command, env=env)
+
+
+def ray_serve(port: int, workers: int) -> Server:
+    """Ray Serve (its own venv): a local Ray on loopback, one replica per core behind Serve's proxy."""
+    bin_dir = venv("ray", [RAY, project_pin("onnxruntime"), project_pin("numpy")])
+    tmp = Path("/tmp") / f"ray-bench-peers-{os.getpid()}"  # Ray's socket paths must stay short
+    env = {**peer_env(), "PEER_WORKERS": str(workers), "PEER_RAY_TMP": str(tmp), "RAY_USAGE_STATS_ENABLED": "0"}
+    command = [str(bin_dir / "python"), str(APPS / "ray_app.py"), str(port)]
+    return Server(f"Ray Serve {RAY.split('==')[1]} (ONNX), {workers} replicas", f"{workers}+", command, env=env)
+
+
+def deep_draw(port: int, workers: int | None) -> Server:
+    """Deep Draw itself: ``uvicorn api.main:app`` (one process) or ``python -m api.serve`` (workers)."""
+    where = ["--host", "127.0.0.1", "--port", str(port)]
+    if workers is None:
+        name, procs = "**Deep Draw**, `uvicorn api.main:app`", "1"
+        command = [sys.executable, "-m", "uvicorn", "api.main:app", *where, "--no-access-log"]
+    else:
+        name, procs = f"**Deep Draw**, `python -m api.serve --workers {workers}`", str(workers)
+        command = [sys.executable, "-m", "api.serve", *where, "--workers", str(workers), "--log-level", "warning"]
+    store = WORK / "model_store"  # the CNN alone, as the peers serve it
+    store.mkdir(parents=True, exist_ok=True)
+    if not (store / "cnn").exists():
+        (store / "cnn").symlink_to(REPO / "model_store" / "cnn")
+    env = {"MODEL_STORE": str(store), "DATABASE_URL": f"sqlite:///{WORK / 'submissions.db'}"}
+    return Server(name, procs, command, cwd=REPO, env=env)
+
+
+def servers(cores: int) -> dict[str, Callable[[int], Server]]:
+    return {
+        "seed": seed_tensorflow,
+        "plain": lambda port: plain_onnx(port, 1),
+        "plain-workers": lambda port: plain_onnx(port, cores),
+        "bentoml": lambda port: bentoml(port, cores),
+        "ray": lambda port: ray_serve(port, cores),
+        "deepdraw": lambda port: deep_draw(port, None),
+        "deepdraw-serve": lambda port: deep_draw(port, cores),
+    }
+
+
+# --- shared timing --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cat_body() -> bytes:
+    bitmap = np.load(REPO / "tests" / "fixtures" / "pairs" / "cat.npy")[0].reshape(28, 28)
+    return json.dumps({"bitmap": bitmap.tolist()}).encode()
+
+
+def wrk_script(body: bytes) -> Path:
+    """POSTs the body; done() prints the figures as one JSON line (latency in microseconds)."""
+    script = WORK / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [==[{body.decode()}]==]\n"
+        "done = function(summary, latency, requests)\n"
+        "  local e = summary.errors\n"
+        '  io.write(string.format(\'\\nRESULT {"requests": %d, "duration_us": %d, "p50_us": %.1f, '
+        '"p99_us": %.1f, "non2xx": %d, "socket_errors": %d}\\n\', summary.requests, summary.duration, '
+        "latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))\n"
+        "end\n"
+    )
+    return script
+
+
+def wrk(url: str, script: Path, seconds: float) -> dict:
+    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:.0f}s", "--timeout", "10s", "--latency", "-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    r = json.loads(line.removeprefix("RESULT "))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    return r
+
+
+def post(url: str, body: bytes) -> dict:
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
+
+def wait_for_answer(proc: subprocess.Popen, url: str, body: bytes, timeout: float) -> dict:
+    """Polls POST /predict until a 200; fails at once if the server exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise Skip(f"exited with {proc.returncode} before answering (see its log)")
+        try:
+            return post(url, body)
+        except (OSError, urllib.error.HTTPError, ValueError):
+            time.sleep(0.1)
+    raise Skip(f"no 200 from {url} within {timeout:.0f} s")
+
+
+def tree(proc: subprocess.Popen) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(proc.pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def rss_mb(procs: list[psutil.Process]) -> float:
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total / 2**20
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Ends the server's process group, then whatever of its tree left the group (Ray's daemons)."""
+    procs = tree(proc)
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.send_signal(sig)
+        _, alive = psutil.wait_procs(procs, timeout=wait)
+        if not alive:
+            break
+    proc.wait(10)
+
+
+def measure(server: Server, port: int, body: bytes, script: Path, args: argparse.Namespace) -> Result:
+    log = WORK / f"server-{port}.log"
+    url = f"http://127.0.0.1:{port}{server.path}"
+    with log.open("w") as out:
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            server.command,
+            cwd=server.cwd,
+            env={**os.environ, **server.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            answer = wait_for_answer(proc, url, body, args.start_timeout)
+            cold = time.monotonic() - start
+            label = answer["predictions"][0]["label"]
+            if label != "cat":
+                raise Skip(f"answered {label!r} for the cat bitmap, not timed")
+            load = os.getloadavg()[0]
+            wrk(url, script, args.warmup)
+            runs = [wrk(url, script, args.seconds) for _ in range(args.runs)]
+            return Result(server, runs, rss_mb(tree(proc)), cold, load)
+        finally:
+            stop(proc)
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def row(r: Result) -> str:
+    m = r.median
+    each = " / ".join(f"{run['rps']:.0f}" for run in r.runs)
+    errors = sum(run["non2xx"] for run in r.runs), sum(run["socket_errors"] for run in r.runs)
+    return (
+        f"| {r.server.name} | {r.server.processes} | **{m['rps']:,.0f}** | {each} | {m['p50_us'] / 1000:.1f} "
+        f"| {m['p99_us'] / 1000:.1f} | {errors[0]} / {errors[1]} | {r.rss_mb:,.0f} | {r.cold_s:.1f} | {r.load:.2f} |"
+    )
+
+
+def summary(results: dict[str, Result]) -> str:
+    ours = results.get("deepdraw-serve")
+    peers = [r for key, r in results.items() if not key.startswith("deepdraw")]
+    if ours is None or not peers:
+        return "Ratio: needs `deepdraw-serve` and at least one peer."
+    best = max(peers, key=lambda r: r.median["rps"])
+    rps = ours.median["rps"] / best.median["rps"]
+    p99 = ours.median["p99_us"] / best.median["p99_us"]
+    return (
+        f"Deep Draw (api.serve) / best peer ({best.server.name}): throughput {rps:.2f}x "
+        f"({ours.median['rps']:,.0f} / {best.median['rps']:,.0f} req/s), p99 {p99:.2f}x "
+        f"({ours.median['p99_us'] / 1000:.1f} / {best.median['p99_us'] / 1000:.1f} ms). "
+        f"Goal: throughput >= 2x at p99 <= 1x -> {'met' if rps >= 2 and p99 <= 1 else 'not met'}."
+    )
+
+
+def main() -> None:
+    cores = os.cpu_count() or 1
+    choices = list(servers(cores))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each timed run")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per server; the median run is shown")
+    parser.add_argument("--warmup", type=float, default=3.0, help="untimed seconds of load before the runs")
+    parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds to wait for a first 200")
+    parser.add_argument("--only", nargs="+", choices=choices, default=choices, help="servers to run, in order")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk (Debian)")
+    WORK.mkdir(parents=True, exist_ok=True)
+    body = cat_body()
+    script = wrk_script(body)
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+
+    started = dt.datetime.now(dt.UTC)
+    print(f"# Deep Draw vs peers, {started:%Y-%m-%d %H:%M} UTC, {cpu_model()}, {cores} cores\n")
+    print(
+        f"Client: {wrk_version}, 1 thread, {CONNECTIONS} keep-alive connections, POST of the cat bitmap "
+        f"({len(body)} bytes JSON); {args.warmup:.0f} s warm-up, then {args.runs} x {args.seconds:.0f} s per server, "
+        "median run shown. Client and servers share the machine.\n",
+        flush=True,
+    )
+    results: dict[str, Result] = {}
+    skipped: list[str] = []
+    for key in args.only:
+        port = free_port()
+        print(f"{key}: load average before start {os.getloadavg()[0]:.2f}", flush=True)
+        try:
+            server = servers(cores)[key](port)
+            results[key] = measure(server, port, body, script, args)
+            print(f"  {row(results[key])}", flush=True)
+        except Skip as exc:
+            skipped.append(f"- {key}: skipped, {exc}")
+            print(f"  skipped: {exc}", flush=True)
+
+    print(f"\n{started:%Y-%m-%d}, {cpu_model()}, {cores} cores. Load average (1 min) before each timed run in the")
+    print("last column. Errors: non-2xx responses / socket errors over all runs.\n")
+    print("| server | processes | req/s (median run) | req/s of each run | p50 ms | p99 ms | errors | RSS MB |", end="")
+    print(" cold start s | load |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in results.values():
+        print(row(r))
+    print("\n".join(["", *skipped]) if skipped else "")
+    print(summary(results))
+
+
+if __name__ == "__main__":
+    main()
