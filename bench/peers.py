@@ -222,12 +222,12 @@ def post(url: str, body: bytes) -> dict:
         return json.load(r)
 
 
-def wait_for_answer(proc: subprocess.Popen, url: str, body: bytes, timeout: float) -> dict:
+def wait_for_answer(proc: subprocess.Popen, url: str, body: bytes, timeout: float, log: Path) -> dict:
     """Polls POST /predict until a 200; fails at once if the server exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise Skip(f"exited with {proc.returncode} before answering (see its log)")
+            raise Skip(f"exited with {proc.returncode} before answering (log: {log.relative_to(REPO)})")
         try:
             return post(url, body)
         except (OSError, urllib.error.HTTPError, ValueError):
@@ -266,8 +266,8 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
-def measure(server: Server, port: int, body: bytes, script: Path, args: argparse.Namespace) -> Result:
-    log = WORK / f"server-{port}.log"
+def measure(key: str, server: Server, port: int, body: bytes, script: Path, args: argparse.Namespace) -> Result:
+    log = WORK / f"{key}.log"
     url = f"http://127.0.0.1:{port}{server.path}"
     with log.open("w") as out:
         start = time.monotonic()
@@ -280,7 +280,7 @@ def measure(server: Server, port: int, body: bytes, script: Path, args: argparse
             start_new_session=True,
         )
         try:
-            answer = wait_for_answer(proc, url, body, args.start_timeout)
+            answer = wait_for_answer(proc, url, body, args.start_timeout, log)
             cold = time.monotonic() - start
             label = answer["predictions"][0]["label"]
             if label != "cat":
@@ -358,7 +358,7 @@ def main() -> None:
         print(f"{key}: load average before start {os.getloadavg()[0]:.2f}", flush=True)
         try:
             server = servers(cores)[key](port)
-            results[key] = measure(server, port, body, script, args)
+            results[key] = measure(key, server, port, body, script, args)
             print(f"  {row(results[key])}", flush=True)
         except Skip as exc:
             skipped.append(f"- {key}: skipped, {exc}")

@@ -12,7 +12,8 @@ import onnxruntime as ort
 from common import MODEL_DIR, as_batch, top5
 
 
-@bentoml.service(workers=int(os.environ.get("PEER_WORKERS", "1")))
+# Access logs off, as for every server in the bench.
+@bentoml.service(workers=int(os.environ.get("PEER_WORKERS", "1")), logging={"access": {"enabled": False}})
 class Classifier:
     def __init__(self) -> None:
         self.session = ort.InferenceSession(str(MODEL_DIR / "model.onnx"), providers=["CPUExecutionProvider"])

@@ -18,7 +18,8 @@ from starlette.requests import Request
 REPLICAS = int(os.environ.get("PEER_WORKERS", "1"))
 
 
-@serve.deployment(num_replicas=REPLICAS)
+# Access logs off, as for every server in the bench.
+@serve.deployment(num_replicas=REPLICAS, logging_config={"enable_access_log": False})
 class Classifier:
     def __init__(self) -> None:
         self.session = ort.InferenceSession(str(MODEL_DIR / "model.onnx"), providers=["CPUExecutionProvider"])
