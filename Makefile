@@ -73,9 +73,9 @@ bench-training: install ## prepare, tf.data and training steps at 0.2 M / 2 M / 
 bench: install ## API latency benchmark (starts its own server)
 	$(PY) bench/api_latency.py
 
-bench-peers: install ## Deep Draw against FastAPI+TF, FastAPI+onnxruntime, BentoML, Ray Serve (wrk, ~10 min)
+bench-peers: install ## Deep Draw against FastAPI+TF, FastAPI+onnxruntime, BentoML, Ray Serve with wrk, ~10 min (ARGS="--only plain deepdraw-serve")
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
-	$(PY) bench/peers.py
+	$(PY) bench/peers.py $(ARGS)
 
 compose-smoke: ## build and check the docker compose demo end to end
 	bash scripts/compose_smoke.sh
