@@ -40,6 +40,8 @@ REPO = Path(__file__).resolve().parent.parent
 APPS = REPO / "bench" / "peer_apps"
 WORK = REPO / "data" / "bench-peers"
 CONNECTIONS = 16
+COLUMNS = ["server", "processes", "req/s (median run)", "req/s of each run", "p50 ms", "p99 ms", "errors"]
+COLUMNS += ["CPU ms/req", "RSS MB", "cold start s", "load"]
 BENTOML = "bentoml==1.4.40"
 RAY = "ray[serve]==2.60.0"
 
@@ -65,6 +67,7 @@ class Result:
     rss_mb: float
     cold_s: float
     load: float
+    cpu_ms: float  # server CPU time per request, over its process tree: what a busy machine distorts least
 
     @property
     def median(self) -> dict:
@@ -243,6 +246,15 @@ def tree(proc: subprocess.Popen) -> list[psutil.Process]:
         return []
 
 
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
 def rss_mb(procs: list[psutil.Process]) -> float:
     total = 0
     for p in procs:
@@ -287,8 +299,11 @@ def measure(key: str, server: Server, port: int, body: bytes, script: Path, args
                 raise Skip(f"answered {label!r} for the cat bitmap, not timed")
             load = os.getloadavg()[0]
             wrk(url, script, args.warmup)
+            procs = tree(proc)
+            cpu_before = cpu_seconds(procs)
             runs = [wrk(url, script, args.seconds) for _ in range(args.runs)]
-            return Result(server, runs, rss_mb(tree(proc)), cold, load)
+            cpu_ms = (cpu_seconds(procs) - cpu_before) * 1000 / sum(r["requests"] for r in runs)
+            return Result(server, runs, rss_mb(tree(proc)), cold, load, cpu_ms)
         finally:
             stop(proc)
 
@@ -306,7 +321,8 @@ def row(r: Result) -> str:
     errors = sum(run["non2xx"] for run in r.runs), sum(run["socket_errors"] for run in r.runs)
     return (
         f"| {r.server.name} | {r.server.processes} | **{m['rps']:,.0f}** | {each} | {m['p50_us'] / 1000:.1f} "
-        f"| {m['p99_us'] / 1000:.1f} | {errors[0]} / {errors[1]} | {r.rss_mb:,.0f} | {r.cold_s:.1f} | {r.load:.2f} |"
+        f"| {m['p99_us'] / 1000:.1f} | {errors[0]} / {errors[1]} | {r.cpu_ms:.2f} | {r.rss_mb:,.0f} | {r.cold_s:.1f} "
+        f"| {r.load:.2f} |"
     )
 
 
@@ -321,7 +337,8 @@ def summary(results: dict[str, Result]) -> str:
     return (
         f"Deep Draw (api.serve) / best peer ({best.server.name}): throughput {rps:.2f}x "
         f"({ours.median['rps']:,.0f} / {best.median['rps']:,.0f} req/s), p99 {p99:.2f}x "
-        f"({ours.median['p99_us'] / 1000:.1f} / {best.median['p99_us'] / 1000:.1f} ms). "
+        f"({ours.median['p99_us'] / 1000:.1f} / {best.median['p99_us'] / 1000:.1f} ms), "
+        f"CPU per request {ours.cpu_ms / best.cpu_ms:.2f}x ({ours.cpu_ms:.2f} / {best.cpu_ms:.2f} ms). "
         f"Goal: throughput >= 2x at p99 <= 1x -> {'met' if rps >= 2 and p99 <= 1 else 'not met'}."
     )
 
@@ -365,10 +382,10 @@ def main() -> None:
             print(f"  skipped: {exc}", flush=True)
 
     print(f"\n{started:%Y-%m-%d}, {cpu_model()}, {cores} cores. Load average (1 min) before each timed run in the")
-    print("last column. Errors: non-2xx responses / socket errors over all runs.\n")
-    print("| server | processes | req/s (median run) | req/s of each run | p50 ms | p99 ms | errors | RSS MB |", end="")
-    print(" cold start s | load |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("last column. Errors: non-2xx responses / socket errors over all runs. CPU ms/req: the server's")
+    print("process tree's CPU time over the timed runs per request answered.\n")
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|---|" + "---:|" * 2 + "---|" + "---:|" * (len(COLUMNS) - 4))
     for r in results.values():
         print(row(r))
     print("\n".join(["", *skipped]) if skipped else "")
