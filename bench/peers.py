@@ -163,7 +163,8 @@ def deep_draw(port: int, workers: int | None) -> Server:
     store.mkdir(parents=True, exist_ok=True)
     if not (store / "cnn").exists():
         (store / "cnn").symlink_to(REPO / "model_store" / "cnn")
-    env = {"MODEL_STORE": str(store), "DATABASE_URL": f"sqlite:///{WORK / 'submissions.db'}"}
+    # Access logs off, as for every server in the bench.
+    env = {"MODEL_STORE": str(store), "DATABASE_URL": f"sqlite:///{WORK / 'submissions.db'}", "ACCESS_LOG": "false"}
     return Server(name, procs, command, cwd=REPO, env=env)
 
 
