@@ -121,7 +121,8 @@ def peer_env() -> dict[str, str]:
 def seed_tensorflow(port: int) -> Server:
     """The seed's way: FastAPI + TensorFlow, ``model.predict`` per request (project venv: TensorFlow)."""
     uvicorn = [sys.executable, "-m", "uvicorn", "seed_tf:app", "--host", "127.0.0.1", "--port", str(port)]
-    return Server("FastAPI + TensorFlow `model.predict` (the seed)", "1", [*uvicorn, "--no-access-log"], env=peer_env())
+    env = {**peer_env(), "PYTHONPATH": f"{APPS}{os.pathsep}{REPO}"}  # the Keras file needs training/'s layers
+    return Server("FastAPI + TensorFlow `model.predict` (the seed)", "1", [*uvicorn, "--no-access-log"], env=env)
 
 
 def plain_onnx(port: int, workers: int) -> Server:

@@ -21,4 +21,4 @@ class Classifier:
 
     @bentoml.api
     def predict(self, bitmap: list[list[int]]) -> dict:
-        return top5(self.session.run(None, {self.input_name: as_batch(bitmap)})[0][0])
+        return top5(self.session.run(["probabilities"], {self.input_name: as_batch(bitmap)})[0][0])

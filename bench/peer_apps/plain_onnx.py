@@ -21,4 +21,4 @@ class Drawing(BaseModel):
 
 @app.post("/predict")
 def predict(drawing: Drawing) -> dict:
-    return top5(session.run(None, {input_name: as_batch(drawing.bitmap)})[0][0])
+    return top5(session.run(["probabilities"], {input_name: as_batch(drawing.bitmap)})[0][0])

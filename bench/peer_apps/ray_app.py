@@ -27,7 +27,7 @@ class Classifier:
 
     async def __call__(self, request: Request) -> dict:
         bitmap = (await request.json())["bitmap"]
-        return top5(self.session.run(None, {self.input_name: as_batch(bitmap)})[0][0])
+        return top5(self.session.run(["probabilities"], {self.input_name: as_batch(bitmap)})[0][0])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from common import MODEL_DIR, as_batch, top5
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+import training.embedding  # noqa: F401  registers the CNN's custom layers (FlipHorizontal) for loading
+
 model = keras.saving.load_model(MODEL_DIR / "model.keras")
 app = FastAPI()
 
@@ -20,4 +22,7 @@ class Drawing(BaseModel):
 
 @app.post("/predict")
 def predict(drawing: Drawing) -> dict:
-    return top5(model.predict(as_batch(drawing.bitmap), verbose=0)[0])
+    outputs = model.predict(as_batch(drawing.bitmap), verbose=0)
+    # The shipped CNN also outputs an embedding; the answer is its "probabilities" output.
+    probabilities = outputs["probabilities"] if isinstance(outputs, dict) else outputs
+    return top5(probabilities[0])
