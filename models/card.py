@@ -200,3 +200,21 @@ def read_card(folder: Path) -> ModelCard:
             where = ".".join(str(p) for p in first["loc"])
             raise CardError(f"{path} is not a valid model card: {where}: {first['msg']}") from None
         raise CardError(f"{path} is unreadable: {exc}") from None
+
+
+class FromCard:
+    """What every loaded model reads off its card: its name (the kind), version and classes."""
+
+    card: ModelCard
+
+    @property
+    def name(self) -> str:
+        return self.card.kind
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    @property
+    def classes(self) -> list[str]:
+        return self.card.classes

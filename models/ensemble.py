@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.card import ModelCard
+from models.card import FromCard, ModelCard
 
 # A probability of exactly 0 would veto a class for good.
 EPS = 1e-7
@@ -53,7 +53,7 @@ def combine(
 
 
 @dataclass
-class Ensemble:
+class Ensemble(FromCard):
     card: ModelCard
     cnn: object  # models.loading.Network (not imported: loading imports this module lazily)
     rnn: object
@@ -75,18 +75,6 @@ class Ensemble:
         if card.classes != cnn.classes:
             raise ModelStoreError(f"ensemble {card.version}: its classes are not the CNN's")
         return cls(card, cnn, rnn)
-
-    @property
-    def name(self) -> str:
-        return self.card.kind
-
-    @property
-    def version(self) -> str:
-        return self.card.version
-
-    @property
-    def classes(self) -> list[str]:
-        return self.card.classes
 
     @property
     def max_len(self) -> int | None:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from models.card import CARD_FILE, CardError, ModelCard, read_card
+from models.card import CARD_FILE, CardError, FromCard, ModelCard, read_card
 from models.kinds import BITMAP, KINDS, LOAD_ORDER, SEQUENCE
 from models.runtime import (
     RUNTIMES,
@@ -60,25 +60,13 @@ class Model(Protocol):
 
 
 @dataclass
-class Network:
+class Network(FromCard):
     """One exported network (cnn, rnn...), called through its runner."""
 
     card: ModelCard
     runtime: str
     run: Runner = field(repr=False)
     notes: list[str] = field(default_factory=list)  # what an operator should know (e.g. a missing ONNX copy)
-
-    @property
-    def name(self) -> str:
-        return self.card.kind
-
-    @property
-    def version(self) -> str:
-        return self.card.version
-
-    @property
-    def classes(self) -> list[str]:
-        return self.card.classes
 
     @property
     def max_len(self) -> int | None:

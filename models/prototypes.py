@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.card import ModelCard
+from models.card import FromCard, ModelCard
 from models.runtime import probabilities_output
 
 TRAINED, PROTOTYPE, TAUGHT = "trained", "prototype", "taught"
@@ -87,7 +87,7 @@ def rank_all(trained_probs: np.ndarray, sims: np.ndarray, temperature: float, of
 
 
 @dataclass
-class PrototypeModel:
+class PrototypeModel(FromCard):
     """The CNN plus its prototype bank and the taught classes: one model over every category."""
 
     card: ModelCard
@@ -127,14 +127,6 @@ class PrototypeModel:
             raise ModelStoreError(f"prototypes {card.version}: {path} has labels outside its classes")
         bank = Bank.build(proto_classes, embeddings, labels)
         return cls(card, cnn, bank, Bank.empty(cnn.card.embedding.dim))
-
-    @property
-    def name(self) -> str:
-        return self.card.kind
-
-    @property
-    def version(self) -> str:
-        return self.card.version
 
     @property
     def classes(self) -> list[str]:
