@@ -7,6 +7,7 @@ process up with ``/ready`` answering 503 and the reason.
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
@@ -27,6 +28,11 @@ from models.loading import Store, load_store
 from store.db import Database, StoreUnavailableError
 
 log = logging.getLogger("api")
+
+# Heavy requests (a batch of long drawings) run in the thread pool and hold the GIL between numpy
+# calls; a 1 ms switch interval (Python's default is 5 ms) lets the event loop answer /health and
+# small requests between them instead of queueing behind several such threads.
+sys.setswitchinterval(0.001)
 
 # A small square: enough to run every model once before /ready says yes.
 _WARMUP_STROKES = [[[0.0, 10.0, 10.0, 0.0, 0.0], [0.0, 0.0, 10.0, 10.0, 0.0]]]
