@@ -14,7 +14,7 @@ import pytest
 from conftest import FIXTURES, PAIR_CATEGORIES
 
 from training import data as qd
-from training import prepare, shards
+from training import prepare, records, shards
 
 
 def official_folder(root: Path) -> Path:
@@ -50,14 +50,14 @@ def test_every_bitmap_lands_once_in_its_split(prepared):
     root, out, manifest = prepared
     info = manifest["kinds"]["bitmap"]
     assert info["classes"] == sorted(PAIR_CATEGORIES)
-    prefix = prepare.bitmap_record_prefix()
+    prefix = records.bitmap_record_prefix()
     for cat in PAIR_CATEGORIES:
         rows = np.load(root / "numpy_bitmap" / f"{cat}.npy")
         expected = Counter(qd.split_of(r.tobytes()) for r in rows)
         assert info["counts"][cat] == {s: expected[s] for s in qd.SPLITS}
         for split in qd.SPLITS:
-            records = read_records([str(out / rel) for rel in info["shards"][cat][split]])
-            got = sorted(r.removeprefix(prefix) for r in records)
+            written = read_records([str(out / rel) for rel in info["shards"][cat][split]])
+            got = sorted(r.removeprefix(prefix) for r in written)
             assert got == sorted(r.tobytes() for r in rows if qd.split_of(r.tobytes()) == split)
             # Shards of 8 records: every file but the last of a split is full.
             sizes = [len(read_records([str(out / rel)])) for rel in info["shards"][cat][split]]
@@ -70,7 +70,7 @@ def test_every_bitmap_lands_once_in_its_split(prepared):
 def test_the_fast_record_is_the_protobuf_record():
     rng = np.random.default_rng(0)
     row = rng.integers(0, 256, qd.BITMAP_SIZE, dtype=np.uint8)
-    assert prepare.bitmap_record_prefix() + row.tobytes() == prepare.bitmap_record(row)
+    assert records.bitmap_record_prefix() + row.tobytes() == records.bitmap_record(row)
 
 
 def test_strokes_are_normalised_deduplicated_and_split_like_the_rnn(prepared):

@@ -32,15 +32,13 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-
 from training import data as qd
+from training.records import ShardWriter, bitmap_items, fs, join, strokes_items
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -50,56 +48,9 @@ KINDS = {"bitmap": ("numpy_bitmap",), "strokes": ("simplified", "raw")}
 SUFFIXES = (".npy", ".ndjson.gz", ".ndjson")
 
 
-class _LocalFiles:
-    """The part of ``tf.io.gfile`` used here, for local paths: TensorFlow's import (seconds of CPU)
-    is then paid only by the worker processes that write shards, not by every up-to-date check."""
-
-    isdir = staticmethod(os.path.isdir)
-    exists = staticmethod(os.path.exists)
-    remove = staticmethod(os.remove)
-    GFile = staticmethod(open)
-
-    @staticmethod
-    def listdir(path: str) -> list[str]:
-        return os.listdir(path)
-
-    @staticmethod
-    def stat(path: str):
-        st = os.stat(path)
-        return type("Stat", (), {"length": st.st_size, "mtime_nsec": st.st_mtime_ns})
-
-    @staticmethod
-    def makedirs(path: str) -> None:
-        os.makedirs(path, exist_ok=True)
-
-    @staticmethod
-    def rename(src: str, dst: str, overwrite: bool = False) -> None:
-        os.replace(src, dst)
-
-    @staticmethod
-    def glob(pattern: str) -> list[str]:
-        import glob
-
-        return glob.glob(pattern)
-
-
-def _fs(path: str | Path):
-    """``tf.io.gfile`` for URLs (``gs://``, ``s3://``...), plain ``os`` calls for local paths."""
-    if "://" in str(path):
-        import tensorflow as tf
-
-        return tf.io.gfile
-    return _LocalFiles
-
-
-def join(*parts: str | Path) -> str:
-    """Join path parts as strings (``pathlib`` would turn ``gs://b`` into ``gs:/b``)."""
-    return "/".join([str(parts[0]).rstrip("/"), *(str(p).strip("/") for p in parts[1:])])
-
-
 def list_sources(data_dir: str | Path, kind: str) -> dict[str, list[str]]:
     """``{category: [source files]}`` for one kind of record, in the order the sources are read."""
-    gfile = _fs(data_dir)
+    gfile = fs(data_dir)
     found: dict[str, list[str]] = {}
     for folder in KINDS[kind]:
         path = join(data_dir, folder)
@@ -122,7 +73,7 @@ def list_sources(data_dir: str | Path, kind: str) -> dict[str, list[str]]:
 
 def fingerprint(path: str) -> dict:
     """Cheap identity of a source file (size, mtime): decides whether a finished category is current."""
-    stat = _fs(path).stat(path)
+    stat = fs(path).stat(path)
     return {"size": int(stat.length), "mtime_ns": int(stat.mtime_nsec)}
 
 
@@ -132,144 +83,6 @@ def _file_sha256(path: str) -> str:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
-# Records
-# --------------------------------------------------------------------------------------------
-
-
-def _bytes(value: bytes):
-    import tensorflow as tf
-
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-
-def _ints(values):
-    import tensorflow as tf
-
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-
-def bitmap_record(row: np.ndarray) -> bytes:
-    import tensorflow as tf
-
-    features = {"bitmap": _bytes(row.tobytes())}
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
-def bitmap_record_prefix() -> bytes:
-    """The serialised ``Example`` of a bitmap is a constant prefix then the 784 bytes: building
-    the bytes directly is ~10x faster than the protobuf API (a test checks they are identical)."""
-    record = bitmap_record(np.zeros(qd.BITMAP_SIZE, np.uint8))
-    prefix = record[: -qd.BITMAP_SIZE]
-    assert record == prefix + bytes(qd.BITMAP_SIZE) and bitmap_record(np.ones(qd.BITMAP_SIZE, np.uint8)) == (
-        prefix + bytes([1]) * qd.BITMAP_SIZE
-    ), "unexpected Example layout"
-    return prefix
-
-
-def strokes_record(strokes: list[np.ndarray]) -> bytes:
-    import tensorflow as tf
-
-    points = np.concatenate(strokes).astype(np.uint8)  # normalised: integers 0-255
-    features = {
-        "points": _bytes(points.tobytes()),
-        "stroke_lengths": _ints([len(s) for s in strokes]),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
-def _bitmap_items(files: list[str], limit: int | None) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """``(split, record maker)`` per drawing: a record is only built when its shard is not done yet."""
-    prefix = bitmap_record_prefix()
-    for chunk in qd.iter_bitmap_chunks(files[0], limit=limit):
-        for row in chunk:
-            content = row.tobytes()
-            yield qd.split_of(content), lambda record=prefix + content: record
-
-
-def _strokes_items(files: list[str], limit: int | None, skipped: dict) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    from sketch.strokes import EmptyDrawingError, normalize, parse_strokes, to_dataset_format
-
-    seen_ids: set[str] = set()
-    seen: set[bytes] = set()
-    count = 0
-    for path in files:
-        for lineno, item in qd.iter_ndjson_lines(path):
-            if limit is not None and count >= limit:
-                return
-            key_id = item.get("key_id")
-            if key_id is not None:
-                if str(key_id) in seen_ids:
-                    skipped["same key_id"] = skipped.get("same key_id", 0) + 1
-                    continue
-                seen_ids.add(str(key_id))
-            try:
-                strokes = normalize(parse_strokes(item["drawing"]))
-            except EmptyDrawingError:
-                skipped["no points"] = skipped.get("no points", 0) + 1
-                continue
-            except ValueError as exc:
-                raise qd.DataError(f"{path}:{lineno}: {exc}") from None
-            key = qd.strokes_key(to_dataset_format(strokes))
-            digest = hashlib.blake2b(key, digest_size=8).digest()
-            if digest in seen:
-                skipped["identical strokes"] = skipped.get("identical strokes", 0) + 1
-                continue
-            seen.add(digest)
-            count += 1
-            yield qd.split_of(key), lambda strokes=strokes: strokes_record(strokes)
-
-
-class _ShardWriter:
-    """Records of one category and split into numbered shards; a shard already on disk is kept."""
-
-    def __init__(self, out_dir: str, kind: str, split: str, category: str, shard_size: int):
-        self.folder = join(out_dir, kind, split)
-        self.rel = f"{kind}/{split}"
-        self.prefix = category.replace("/", "_")
-        self.shard_size = shard_size
-        self.index = 0
-        self.count = 0
-        self.buffer: list[bytes] = []
-        self.files: list[str] = []
-        self.reused = 0
-        self.done = self._exists()
-
-    def _name(self) -> str:
-        return f"{self.prefix}-{self.index:05d}.tfrecord"
-
-    def _exists(self) -> bool:
-        """Whether the shard now being filled is already on disk (then its records need not be built)."""
-        return _fs(self.folder).exists(join(self.folder, self._name()))
-
-    def add(self, record: bytes | None) -> None:
-        if record is not None:
-            self.buffer.append(record)
-        self.count += 1
-        if self.count % self.shard_size == 0:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.count == self.index * self.shard_size:
-            return  # nothing since the last shard
-        import tensorflow as tf
-
-        name = self._name()
-        final = join(self.folder, name)
-        if self.buffer:
-            tmp = f"{final}.tmp-{os.getpid()}"
-            with tf.io.TFRecordWriter(tmp) as writer:
-                for record in self.buffer:
-                    writer.write(record)
-            _fs(final).rename(tmp, final, overwrite=True)
-        else:
-            self.reused += 1
-        self.files.append(f"{self.rel}/{name}")
-        self.buffer = []
-        self.index += 1
-        self.done = self._exists()
 
 
 def _done_path(job: dict) -> str:
@@ -283,7 +96,7 @@ def _options(job: dict) -> dict:
 def finished_entry(job: dict) -> dict | None:
     """The manifest entry of a category whose shards are complete and current, else None."""
     done_path = _done_path(job)
-    gfile = _fs(done_path)
+    gfile = fs(done_path)
     if not gfile.exists(done_path):
         return None
     entry = json.loads(gfile.GFile(done_path).read())
@@ -294,7 +107,7 @@ def convert_category(job: dict) -> dict:
     """Write one category's shards (run in a worker process); returns its manifest entry."""
     kind, category, files, out_dir = job["kind"], job["category"], job["files"], job["out_dir"]
     done_path = _done_path(job)
-    gfile = _fs(done_path)
+    gfile = fs(done_path)
     sources = {f: fingerprint(f) for f in files}
     options = _options(job)
     # Shards of an interrupted run are reused only when it had the same sources and options.
@@ -310,12 +123,12 @@ def convert_category(job: dict) -> dict:
         gfile.makedirs(folder)
     _write_atomic(started_path, started)
     t0 = time.monotonic()
-    writers = {s: _ShardWriter(out_dir, kind, s, category, job["shard_size"]) for s in qd.SPLITS}
+    writers = {s: ShardWriter(out_dir, kind, s, category, job["shard_size"]) for s in qd.SPLITS}
     skipped: dict[str, int] = {}
     if kind == "bitmap":
-        items = _bitmap_items(files, job["max_per_class"])
+        items = bitmap_items(files, job["max_per_class"])
     else:
-        items = _strokes_items(files, job["max_per_class"], skipped)
+        items = strokes_items(files, job["max_per_class"], skipped)
     for split, make in items:
         writer = writers[split]
         writer.add(None if writer.done else make())
@@ -350,7 +163,7 @@ def _is_current(entry: dict, options: dict, sources: dict) -> bool:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    gfile = _fs(path)
+    gfile = fs(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     with gfile.GFile(tmp, "w") as f:
         f.write(text)
@@ -397,7 +210,7 @@ def prepare(
                 }
             )
     jobs.sort(key=lambda j: -j["size"])  # largest first: the pool ends together
-    _fs(out_dir).makedirs(out_dir)
+    fs(out_dir).makedirs(out_dir)
     finished = {id(j): finished_entry(j) for j in jobs}
     pending = [j for j in jobs if finished[id(j)] is None]
     converted: dict[int, dict] = {}
@@ -415,7 +228,7 @@ def prepare(
     log(f"{len(jobs) - len(pending)} category files already current, {len(pending)} converted")
     manifest = build_manifest(data_dir, found, jobs, results, max_per_class, shard_size)
     if is_shard_dir(out_dir):  # keep the other kind's listing (e.g. strokes when this run made bitmaps)
-        old = json.loads(_fs(out_dir).GFile(join(out_dir, "manifest.json")).read())
+        old = json.loads(fs(out_dir).GFile(join(out_dir, "manifest.json")).read())
         if old.get("format_version") == FORMAT_VERSION and old.get("max_per_class") == max_per_class:
             manifest["kinds"] = {**old["kinds"], **manifest["kinds"]}
     _write_atomic(join(out_dir, "manifest.json"), json.dumps(manifest, indent=1))
@@ -462,10 +275,10 @@ def build_manifest(data_dir, found, jobs, results, max_per_class, shard_size) ->
 def is_shard_dir(path: str | Path) -> bool:
     """Whether ``path`` holds prepared shards (a manifest of this module's kind) rather than official files."""
     manifest = join(path, "manifest.json")
-    if not _fs(manifest).exists(manifest):
+    if not fs(manifest).exists(manifest):
         return False
     try:
-        content = json.loads(_fs(manifest).GFile(manifest).read())
+        content = json.loads(fs(manifest).GFile(manifest).read())
     except ValueError:
         return False
     return isinstance(content, dict) and "format_version" in content and "kinds" in content

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from training import data as qd
-from training.prepare import join
+from training.records import join
 
 SHUFFLE_BUFFER = 20_000  # records (~16 MB of bitmaps)
 CYCLE_LENGTH = 64  # shards read at once when evaluating
