@@ -429,7 +429,8 @@ def test_submit_page_shows_and_deletes_own_drawing(page, api):
     screenshot(page, "submit")
     page.get_by_role("button", name="Delete").first.click()
     page.get_by_text(f"Submission #{sid} is deleted").wait_for(timeout=30_000)
-    assert page.get_by_text(f"cat · #{sid}").count() == 0
+    # The message is drawn before the gallery below it reruns: wait for the stale card to go.
+    page.get_by_text(f"cat · #{sid}").wait_for(state="detached", timeout=30_000)
     ids = [s["id"] for s in httpx.get(f"{api}/submissions", timeout=10).json()["items"]]
     assert sid not in ids
 
