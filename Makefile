@@ -10,7 +10,7 @@ MLFLOW_PORT ?= 5000
 WORKERS ?= 2
 
 .PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench bench-peers compose-smoke compose-smoke-offline \
-	prepare train-distributed mlflow-ui bench-training scale-check
+	prepare retrain train-distributed mlflow-ui bench-training scale-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -56,6 +56,9 @@ train-seed: install ## train the original Deep Draw architecture on the same spl
 
 train-rnn: install ## train and export the stroke RNN
 	$(PY) -m training.train rnn --data-dir $(DATA_DIR)
+
+retrain: install ## players' kept drawings back into training: export + train the CNN with them + compare with the served CNN (ARGS="--promote -- --epochs 8")
+	$(PY) -m training.retrain --data-dir $(DATA_DIR) $(ARGS)
 
 prepare: install ## convert DATA_DIR's official files into TFRecord shards (make train does it when needed)
 	$(PY) -m training.prepare --data-dir $(DATA_DIR)

@@ -57,6 +57,18 @@ class Training(_Strict):
     history: dict[str, list[float]]
 
 
+class ExtraData(_Strict):
+    """Drawings added with ``--extra-data`` (players' kept drawings, from ``training.export_submissions``).
+
+    Their train and val drawings are trained and validated on; their test drawings are held out,
+    so the card's test figures are on the main data's test split alone."""
+
+    sources: list[str]
+    manifest_hash: str
+    counts: dict[str, dict[str, int]] = Field(..., description="per class: drawings per split (test: held out)")
+    ignored: dict[str, int] = Field(default_factory=dict, description="categories the model lacks: drawings unused")
+
+
 class DataInfo(_Strict):
     format: str
     manifest_hash: str
@@ -64,6 +76,7 @@ class DataInfo(_Strict):
     counts: dict[str, dict[str, int]] = Field(..., description="per class: drawings per split")
     sources_per_class: dict[str, dict[str, int]] | None = None
     duplicates_dropped: dict[str, int] | None = None
+    extra: ExtraData | None = None
 
 
 class OnnxCheck(_Strict):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import UTC, datetime
-from math import comb
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -41,6 +40,7 @@ from models.loading import Inputs, Network, latest_version, load_network
 from sketch.raster import render_simplified
 from sketch.sequence import normalized_to_sequence
 from training import data as qd
+from training.evaluate import mcnemar
 from training.export import new_version
 from training.stroke_data import StrokeExample, load_stroke_data
 
@@ -102,14 +102,6 @@ def _topk(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
 
 def _nll(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-7)).mean())
-
-
-def _mcnemar(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value for b and c discordant pairs."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    return min(1.0, 2 * sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
 
 
 def _hide(split: dict, rnn: Network, hidden: set[str]) -> tuple[np.ndarray, list[str]]:
@@ -214,7 +206,7 @@ def run(store: Path, data_dir: Path) -> ModelCard:
     lines += [
         "",
         f"Paired, ensemble vs CNN: the ensemble alone is right on {only_ens} drawings, the CNN alone on {only_cnn} "
-        f"(McNemar exact p = {_mcnemar(only_ens, only_cnn):.3f}). ± is one standard error. Weight and scale "
+        f"(McNemar exact p = {mcnemar(only_ens, only_cnn):.3f}). ± is one standard error. Weight and scale "
         f"chosen on {len(val['labels'])} validation drawings with half of the shared classes hidden from the RNN "
         f"in turn: the lowest mean log-loss ({losses[weight, scale]:.3f}; CNN alone {losses[0.0, 1.0]:.3f}) among the "
         "choices whose top-1 on the hidden classes' drawings is at least the CNN's.",

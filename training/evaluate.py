@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,14 @@ import numpy as np
 def top_k_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
     topk = np.argsort(-probs, axis=1)[:, :k]
     return float((topk == labels[:, None]).any(axis=1).mean())
+
+
+def mcnemar(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for b and c discordant pairs (two models on the same drawings)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:

@@ -33,35 +33,84 @@ def read_manifest(shard_dir: str | Path) -> dict:
 
 
 class ShardSet:
-    """One kind of record (``bitmap`` or ``strokes``) of a shard folder, for a set of classes."""
+    """One kind of record (``bitmap`` or ``strokes``) of a shard folder, for a set of classes.
 
-    def __init__(self, shard_dir: str | Path, kind: str = "bitmap", categories: list[str] | None = None):
+    ``extra`` shard folders (e.g. players' drawings exported by ``training.export_submissions``) add
+    their train and val drawings to the classes this set has; their test drawings are held out
+    (``extra_counts`` says how many) so the test split, and every figure on it, stays the main
+    folder's, comparable with models trained without them. Their categories this set lacks are
+    left out and counted in ``extra_ignored``.
+    """
+
+    def __init__(
+        self,
+        shard_dir: str | Path,
+        kind: str = "bitmap",
+        categories: list[str] | None = None,
+        extra: list[str | Path] | tuple = (),
+    ):
         self.shard_dir = str(shard_dir)
         self.manifest = read_manifest(shard_dir)
-        if self.manifest["kinds"].get(kind) is None:
-            raise qd.DataError(f"{shard_dir}: no {kind} shards (prepared: {', '.join(self.manifest['kinds'])})")
         self.kind = kind
-        self.info = self.manifest["kinds"][kind]
+        self.info = self._kind_info(self.shard_dir, self.manifest)
         self.classes = sorted(qd.select_categories({c: c for c in self.info["classes"]}, categories))
+        # class -> split -> [(shard path, records)]
+        self._files = {c: {s: [] for s in qd.SPLITS} for c in self.classes}
+        self._add(self.shard_dir, self.manifest, qd.SPLITS)
+        self.extra_counts: dict[str, dict[str, int]] = {}
+        self.extra_ignored: dict[str, int] = {}
+        self.extra_manifests: list[dict] = []
+        for folder in map(str, extra):
+            manifest = read_manifest(folder)
+            info = self._kind_info(folder, manifest)
+            self.extra_manifests.append(info)
+            self._add(folder, manifest, ("train", "val"))
+            for c in info["classes"]:
+                n = info["counts"][c]
+                if c in self._files:
+                    mine = self.extra_counts.setdefault(c, dict.fromkeys(qd.SPLITS, 0))
+                    for split in qd.SPLITS:
+                        mine[split] += n[split]
+                else:
+                    self.extra_ignored[c] = self.extra_ignored.get(c, 0) + sum(n.values())
+
+    def _kind_info(self, folder: str, manifest: dict) -> dict:
+        if manifest["kinds"].get(self.kind) is None:
+            raise qd.DataError(f"{folder}: no {self.kind} shards (prepared: {', '.join(manifest['kinds'])})")
+        return manifest["kinds"][self.kind]
+
+    def _add(self, folder: str, manifest: dict, splits: tuple[str, ...]) -> None:
+        info, size = manifest["kinds"][self.kind], manifest["shard_size"]
+        for c in self.classes:
+            if c not in info["classes"]:
+                continue
+            for split in splits:
+                n, rels = info["counts"][c][split], info["shards"][c][split]
+                # Every shard of a category is full but its last.
+                self._files[c][split] += [(join(folder, r), min(size, n - k * size)) for k, r in enumerate(rels)]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Drawings per class and split, from the manifest."""
-        return {c: self.info["counts"][c] for c in self.classes}
+        """Drawings per class and split that this set reads (extra test drawings are held out)."""
+        return {c: {s: sum(n for _, n in files) for s, files in self._files[c].items()} for c in self.classes}
 
     def size(self, split: str) -> int:
-        return sum(self.info["counts"][c][split] for c in self.classes)
+        return sum(n for c in self.classes for _, n in self._files[c][split])
 
     def class_counts(self, split: str = "train") -> np.ndarray:
-        return np.array([self.info["counts"][c][split] for c in self.classes])
+        return np.array([sum(n for _, n in self._files[c][split]) for c in self.classes])
 
     def files(self, split: str) -> tuple[list[str], list[int]]:
         """Every shard of a split with its label, in class order."""
         paths, labels = [], []
         for label, c in enumerate(self.classes):
-            for rel in self.info["shards"][c][split]:
-                paths.append(join(self.shard_dir, rel))
+            for path, _ in self._files[c][split]:
+                paths.append(path)
                 labels.append(label)
         return paths, labels
+
+    def file_sizes(self, split: str) -> list[int]:
+        """Records in each of ``files(split)``."""
+        return [n for c in self.classes for _, n in self._files[c][split]]
 
     def records(self, split: str, shuffle: bool, seed: int = 0, shard: tuple[int, int] | None = None):
         """``(serialised record, label)`` pairs; ``shard=(index, count)`` keeps every count-th file.
@@ -103,15 +152,6 @@ class ShardSet:
         return tf.data.Dataset.sample_from_datasets(
             streams, [w / total for w in weights], seed=seed, stop_on_empty_dataset=False
         )
-
-    def file_sizes(self, split: str) -> list[int]:
-        """Records in each of ``files(split)``: every shard of a category is full but its last."""
-        size = self.manifest["shard_size"]
-        out = []
-        for c in self.classes:
-            n = self.info["counts"][c][split]
-            out += [min(size, n - k * size) for k in range(len(self.info["shards"][c][split]))]
-        return out
 
     def bitmaps(
         self,

@@ -19,17 +19,34 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from models.card import DataInfo, InputSpec
+from models.card import DataInfo, ExtraData, InputSpec
 from training import data as qd
 from training import distributed, prepare, shards, tracking, train_rnn
 from training.evaluate import evaluate, summary, write_report
 from training.export import export_model, new_version, test_metrics, training_info
-from training.fitting import SEED, time_budget, weights_for_counts
+from training.fitting import SEED, cosine_over_budget, time_budget, weights_for_counts
 
 
 def shard_dir(args: argparse.Namespace, kind: str) -> str:
     """The prepared shards for this run: made or brought up to date from ``--data-dir`` first."""
     return prepare.ensure_shards(args.data_dir, kind, args.categories, args.max_per_class, args.shards_dir)
+
+
+def extra_shard_dirs(args: argparse.Namespace, kind: str) -> list[str]:
+    """Shards of each ``--extra-data`` folder (every category in it; the run keeps those it has)."""
+    return [prepare.ensure_shards(folder, kind) for folder in args.extra_data]
+
+
+def extra_info(args: argparse.Namespace, data: shards.ShardSet) -> ExtraData | None:
+    if not args.extra_data:
+        return None
+    merged = {"sources": {f: s for m in data.extra_manifests for f, s in m["sources"].items()}}
+    return ExtraData(
+        sources=[str(f) for f in args.extra_data],
+        manifest_hash=prepare.data_hash(merged),
+        counts=data.extra_counts,
+        ignored=data.extra_ignored,
+    )
 
 
 def train_cnn(args: argparse.Namespace) -> Path | None:
@@ -44,9 +61,14 @@ def train_cnn(args: argparse.Namespace) -> Path | None:
 
     keras.utils.set_random_seed(args.seed)
     t0 = time.monotonic()
-    data = shards.ShardSet(shard_dir(args, "bitmap"), "bitmap", args.categories)
+    data = shards.ShardSet(shard_dir(args, "bitmap"), "bitmap", args.categories, extra_shard_dirs(args, "bitmap"))
     classes = data.classes
     print(f"{len(classes)} classes; " + ", ".join(f"{s}: {data.size(s)}" for s in qd.SPLITS))
+    if args.extra_data:
+        extra = sum(n["train"] + n["val"] for n in data.extra_counts.values())
+        print(f"extra data: {extra} drawings in {len(data.extra_counts)} classes (their test split held out)")
+        if data.extra_ignored:
+            print(f"extra data: categories this model lacks, not used: {data.extra_ignored}")
 
     # Built outside the strategy's scope: its random state belongs to the input pipeline, not the model.
     augment = make_augmenter() if args.arch != "seed" else None
@@ -75,7 +97,12 @@ def train_cnn(args: argparse.Namespace) -> Path | None:
     with strategy.scope():
         model = ARCHITECTURES[args.arch](len(classes))
         steps = steps_per_epoch * args.epochs
-        lr = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps) if args.arch != "seed" else 1e-3
+        if args.arch == "seed":
+            lr = 1e-3
+        elif workers > 1:
+            lr = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
+        else:
+            lr = args.learning_rate  # decayed by cosine_over_budget below, down to ~0 when the budget ends
         model.compile(
             optimizer=keras.optimizers.Adam(lr),
             loss="sparse_categorical_crossentropy",
@@ -87,6 +114,8 @@ def train_cnn(args: argparse.Namespace) -> Path | None:
     callbacks = [keras.callbacks.EarlyStopping("val_accuracy", patience=2, restore_best_weights=True)]
     if workers == 1:
         callbacks.append(time_budget(args.time_budget_min))
+        if args.arch != "seed":
+            callbacks.append(cosine_over_budget(args.learning_rate, steps, args.time_budget_min * 60))
     history = model.fit(
         train_ds,
         validation_data=val_ds,
@@ -129,6 +158,7 @@ def train_cnn(args: argparse.Namespace) -> Path | None:
                 manifest_hash=prepare.data_hash(data.info),
                 split=f"content hash: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train",
                 counts=data.counts(),
+                extra=extra_info(args, data),
             ),
             "mlflow_run": run.log_model(model, out_dir.name, next(iter(data.bitmaps("test", 1)))[0].numpy()),
         },
@@ -149,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     cnn.add_argument("--output-dir", type=Path, default=Path("model_store"))
     cnn.add_argument("--categories", nargs="*", help="category names (default: every bitmap category)")
     cnn.add_argument("--max-per-class", type=int, default=None, help="read at most N drawings per category")
+    cnn.add_argument(
+        "--extra-data",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="more official-format files, e.g. players' drawings from training.export_submissions (repeatable)",
+    )
     cnn.add_argument("--arch", choices=["deepdraw", "seed"], default="deepdraw")
     cnn.add_argument("--epochs", type=int, default=5)
     cnn.add_argument("--batch-size", type=int, default=None, help="per worker; default 128 (seed: 32)")
@@ -171,9 +208,11 @@ def prepare_for(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
     if args.kind == "cnn":
         shard_dir(args, "bitmap")
+        extra_shard_dirs(args, "bitmap")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> Path | None:
+    """Run one training command; returns the exported version's folder (None on a non-chief worker)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.kind == "cnn":
@@ -186,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # One MLflow run around the whole training run (only the chief's, with several workers).
         with tracking.Run(args.kind, params, enabled=args.mlflow and distributed.is_chief()):
-            args.func(args)
+            return args.func(args)
     except qd.DataError as exc:
         parser.exit(2, f"error: {exc}\n")
 
