@@ -91,6 +91,9 @@ class OnnxCheck(_Strict):
 class Files(_Strict):
     saved_model: str | None = "saved_model"
     onnx: str | None = "model.onnx"
+    # The same network without its embedding branch (a CNN with an embedding only): what a
+    # probabilities-only call runs, since onnxruntime computes every node whatever outputs are asked.
+    onnx_probabilities: str | None = None
     keras: str | None = "model.keras"
     report: str | None = "report"
 

@@ -67,6 +67,7 @@ class Network(FromCard):
     runtime: str
     run: Runner = field(repr=False)
     notes: list[str] = field(default_factory=list)  # what an operator should know (e.g. a missing ONNX copy)
+    run_probabilities: Runner | None = field(default=None, repr=False)  # files.onnx_probabilities, when any
 
     @property
     def max_len(self) -> int | None:
@@ -75,7 +76,7 @@ class Network(FromCard):
 
     def predict(self, inputs: Inputs) -> np.ndarray:
         """Class probabilities, float32 (n, len(classes))."""
-        out = self.outputs(inputs)
+        out = (self.run_probabilities or self.run)(self._input(inputs))
         return out[probabilities_output(list(out))]
 
     def embed(self, inputs: Inputs) -> np.ndarray:
@@ -86,6 +87,9 @@ class Network(FromCard):
 
     def outputs(self, inputs: Inputs) -> dict[str, np.ndarray]:
         """Every output of one network call by name (probabilities and, if exported, the embedding)."""
+        return self.run(self._input(inputs))
+
+    def _input(self, inputs: Inputs) -> np.ndarray:
         reads = self.card.input.name
         if reads == BITMAP:
             if inputs.bitmaps is None:
@@ -96,7 +100,7 @@ class Network(FromCard):
                 raise ValueError(f"{self.name} reads stroke sequences")
             # Zero padding is exact for the RNN (see training.rnn_model): mixed lengths share one call.
             x = pad_batch(inputs.sequences)
-        return self.run(x)
+        return x
 
 
 def latest_version(kind_dir: Path, pinned: str | None = None) -> Path:
@@ -129,6 +133,10 @@ def _warm_up(model: Network) -> None:
     probs = model.predict(inputs)
     if probs.shape != (1, len(model.classes)):
         raise ValueError(f"gives shape {list(probs.shape)}, expected [1, {len(model.classes)}]")
+    if model.run_probabilities is not None:
+        full = model.outputs(inputs)
+        if not np.allclose(full[probabilities_output(list(full))], probs, atol=1e-5):
+            raise ValueError(f"{model.card.files.onnx_probabilities} does not give the full graph's probabilities")
     if model.card.embedding is not None:
         emb = model.embed(inputs)
         if emb.shape != (1, model.card.embedding.dim):
@@ -150,6 +158,7 @@ def load_network(folder: Path, runtime: str = "auto") -> Network:
             runtime = "tensorflow"
             why = "onnxruntime is not installed" if onnx_path and onnx_path.is_file() else "there is no ONNX copy"
             notes.append(f"serving the SavedModel through TensorFlow: {why}")
+    fast = None
     try:
         if runtime == "onnx":
             if onnx_path is None or not onnx_path.is_file():
@@ -157,9 +166,11 @@ def load_network(folder: Path, runtime: str = "auto") -> Network:
             if card.onnx_check is None:
                 raise ModelStoreError(f"{folder}: the ONNX copy was never checked against the SavedModel")
             run = onnx_runner(onnx_path, len(card.input.shape), len(card.classes))
+            if card.files.onnx_probabilities:
+                fast = onnx_runner(folder / card.files.onnx_probabilities, len(card.input.shape), len(card.classes))
         else:
             run = tensorflow_runner(folder / (card.files.saved_model or "saved_model"))
-        network = Network(card, runtime, run, notes)
+        network = Network(card, runtime, run, notes, fast)
         _warm_up(network)
     except ModelStoreError:
         raise

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from models.card import EmbeddingSpec, ModelCard, read_card
+from models.card import EmbeddingSpec, Files, ModelCard, read_card
 from models.runtime import onnx_runner, probabilities_output
 from training.data import load_bitmap_splits
 from training.export import new_version, write_card, write_model_files
@@ -37,6 +37,7 @@ SOURCE = "flip-averaged [l2(penultimate Dense pre-activation), l2(flattened last
 NORMALISATION = "unit L2 norm (cosine similarity = dot product)"
 # Float32 noise between two graphs computing the same thing; a larger difference keeps the old version.
 SAME_PROBABILITIES = 1e-5
+PROBABILITIES_FILE = "probabilities.onnx"
 
 
 @keras.saving.register_keras_serializable(package="deepdraw")
@@ -138,7 +139,10 @@ def finish(cnn_dir: Path, out_dir: Path, test: np.ndarray, pca_drawings: int, re
     ]
     if (cnn_dir / "report").is_dir():
         shutil.copytree(cnn_dir / "report", out_dir / "report")
-    write_card(out_dir, fields, batches)
+    # The original graph, probabilities only: /predict runs it at half the cost (the embedding runs
+    # the backbone twice, on the drawing and its mirror image).
+    shutil.copyfile(cnn_dir / (old.files.onnx_probabilities or old.files.onnx), out_dir / PROBABILITIES_FILE)
+    write_card(out_dir, fields, batches, files=Files(onnx_probabilities=PROBABILITIES_FILE))
     if replace and diff <= SAME_PROBABILITIES:
         shutil.rmtree(cnn_dir)
     return out_dir

@@ -118,7 +118,11 @@ def write_model_files(model, out_dir: Path) -> None:
 
 
 def write_card(
-    out_dir: Path, card_fields: dict[str, Any], check_batches: Iterable[np.ndarray], check_split: str = "test"
+    out_dir: Path,
+    card_fields: dict[str, Any],
+    check_batches: Iterable[np.ndarray],
+    check_split: str = "test",
+    files: Files | None = None,
 ) -> ModelCard:
     """Check the ONNX copy against the SavedModel, then write the card, last and once."""
     fields = {"version": out_dir.name, **card_fields}
@@ -129,7 +133,7 @@ def write_card(
         preprocessing_version=sketch.PREPROCESSING_VERSION,
         framework_versions=framework_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        files=Files(),
+        files=files or Files(),
         onnx_check=check_onnx(out_dir, check_batches, rank, len(fields["classes"]), check_split),
     )
     card.check_compatible()
