@@ -12,18 +12,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# A drawing as plain arrays: one float array of shape (n_points, 2) per stroke.
-Strokes = list[np.ndarray]
+from sketch.simplify import RDP_EPSILON, RESAMPLE_SPACING, Strokes, rdp_keep, resample_all, resample_rdp
 
 SIMPLIFIED_SIDE = 255.0
-RDP_EPSILON = 2.0
-RESAMPLE_SPACING = 1.0
 # Work bounds. The official drawings here (44,291) resample to at most 35,929 points and need at
-# most 31 RDP rounds; past these bounds (only a pathological drawing, e.g. 20,000 points zigzagging
-# across the box), the resample spacing grows and RDP stops splitting, so such a drawing is still
-# answered, with a coarser simplification, at a bounded cost instead of minutes of CPU.
+# most 31 RDP rounds (sketch.simplify.MAX_RDP_ROUNDS is 40); past these bounds (only a pathological
+# drawing, e.g. 20,000 points zigzagging across the box), the resample spacing grows and RDP stops
+# splitting, so such a drawing is still answered, with a coarser simplification, at a bounded cost
+# instead of minutes of CPU.
 MAX_RESAMPLED_POINTS = 40_000
-MAX_RDP_ROUNDS = 40
 
 
 class EmptyDrawingError(ValueError):
@@ -89,118 +86,6 @@ def _scaled(strokes: Strokes) -> np.ndarray:
     return (points - lo) / extent * SIMPLIFIED_SIDE
 
 
-def _resample_all(points: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every stroke resampled at 1 unit along its length, keeping both ends, all strokes at once.
-
-    Bit for bit what ``np.interp`` gives stroke by stroke at ``np.arange(0, length, 1)`` plus the
-    length itself (the published recipe): the same formula per query, with each query's knot found
-    by integer counting instead of a search per stroke (``dist <= q`` for an integer ``q`` exactly
-    when ``ceil(dist) <= q``). Returns the points and the number of points of each stroke.
-    """
-    n = len(points)
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    last = ends - 1
-    seg = np.hypot(*np.diff(points, axis=0).T)
-    # Distance along each stroke, summed stroke by stroke so that it rounds exactly as it always did.
-    dist = np.zeros(n)
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        if b - a > 1:
-            np.cumsum(seg[a : b - 1], out=dist[a + 1 : b])
-    length = dist[last]
-    # Queries 0, 1, ..., ceil(length) - 1 and the length itself; at least both ends of a stroke of two
-    # points or more (a stroke no longer than one unit keeps just its ends), a lone point stays.
-    n_at = np.where(counts < 2, 1, np.maximum(np.ceil(length).astype(np.int64) + 1, 2))
-    at_end = np.cumsum(n_at)
-    at_start = at_end - n_at
-    at = (np.arange(at_end[-1]) - np.repeat(at_start, n_at)).astype(np.float64)
-    at[at_end - 1] = length
-    # The knot of query i is the last point with key <= i: keys (at_start + ceil(dist)) are sorted.
-    key = np.repeat(at_start, counts) + np.ceil(dist).astype(np.int64)
-    j = np.cumsum(np.bincount(key, minlength=len(at))) - 1
-    nxt = np.minimum(j + 1, n - 1)
-    with np.errstate(invalid="ignore", divide="ignore"):  # undefined only where replaced just below
-        slope = (points[nxt] - points[j]) / (dist[nxt] - dist[j])[:, None]
-        out = slope * (at - dist[j])[:, None] + points[j]
-    # np.interp returns the last point itself at a stroke's end (where the slope above is undefined).
-    at_last = j == np.repeat(last, n_at)
-    out[at_last] = points[j[at_last]]
-    return out, n_at
-
-
-def _rdp_keep(points: np.ndarray, counts: np.ndarray, epsilon: float, max_rounds: int = MAX_RDP_ROUNDS) -> np.ndarray:
-    """Ramer-Douglas-Peucker over every stroke at once: the mask of points kept.
-
-    RDP's result does not depend on the order in which spans are split, so all spans of one depth,
-    in every stroke, are split together: one round of array operations per depth instead of a Python
-    step per span. Distances use the textbook formula (perpendicular distance to the span's line, or
-    to its start when both ends coincide), and each span splits at its first farthest point, as
-    ``np.argmax`` would pick. After ``max_rounds`` depths, spans still unfinished keep only their ends.
-    """
-    x, y = np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1])
-    keep = np.zeros(len(points), dtype=bool)
-    e = np.cumsum(counts) - 1
-    s = e - counts + 1
-    keep[s] = True
-    keep[e] = True
-    for _ in range(max_rounds):
-        wide = e - s >= 2  # spans with a point between their ends
-        s, e = s[wide], e[wide]
-        if not len(s):
-            return keep
-        inner = e - s - 1
-        first = np.cumsum(inner) - inner
-        span = np.repeat(np.arange(len(s)), inner)
-        idx = np.arange(len(span)) + np.repeat(s + 1 - first, inner)
-        ax, ay = x[s], y[s]
-        abx, aby = x[e] - ax, y[e] - ay
-        norm = np.hypot(abx, aby)
-        flat = norm == 0.0
-        px, py = x[idx] - ax[span], y[idx] - ay[span]
-        d = np.abs(abx[span] * py - aby[span] * px) / np.where(flat, 1.0, norm)[span]
-        if flat.any():
-            on = flat[span]
-            d[on] = np.hypot(px[on], py[on])
-        far = np.maximum.reduceat(d, first)
-        split = far > epsilon
-        hits = np.flatnonzero((d == far[span]) & split[span])
-        if len(hits):
-            hits = hits[np.concatenate([[True], span[hits[1:]] != span[hits[:-1]]])]
-        mid, which = idx[hits], span[hits]
-        keep[mid] = True
-        s, e = np.concatenate([s[which], mid]), np.concatenate([mid, e[which]])
-    return keep
-
-
-def _split(points: np.ndarray, counts: np.ndarray) -> Strokes:
-    ends = np.cumsum(counts).tolist()
-    return [points[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-
-
-def resample(points: np.ndarray, spacing: float = RESAMPLE_SPACING) -> np.ndarray:
-    """Points every ``spacing`` units along the polyline, keeping both ends."""
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if len(points) < 2:
-        return points
-    out, _ = _resample_all(points / spacing, np.array([len(points)]))
-    return out * spacing
-
-
-def rdp(points: np.ndarray, epsilon: float = RDP_EPSILON) -> np.ndarray:
-    """Ramer-Douglas-Peucker simplification of one polyline."""
-    if len(points) < 3:
-        return points
-    return points[_rdp_keep(points, np.array([len(points)]), epsilon)]
-
-
-def rdp_strokes(strokes: Strokes, epsilon: float = RDP_EPSILON) -> Strokes:
-    """``rdp`` on every stroke of a drawing, in one pass."""
-    counts = np.array([len(s) for s in strokes])
-    points = np.concatenate(strokes)
-    keep = _rdp_keep(points, counts, epsilon)
-    return _split(points[keep], np.add.reduceat(keep, np.cumsum(counts) - counts))
-
-
 def _spacing(points: np.ndarray, counts: np.ndarray) -> float:
     """1 unit, or wider when the pen path is so long that 1-unit steps would pass MAX_RESAMPLED_POINTS."""
     steps = np.hypot(*np.diff(points, axis=0).T)
@@ -221,14 +106,37 @@ def normalize(strokes: Strokes) -> Strokes:
     counts = np.array([len(s) for s in strokes])
     scaled = _scaled(strokes)
     spacing = _spacing(scaled, counts)
-    if spacing == RESAMPLE_SPACING:
-        dense, dense_counts = _resample_all(scaled, counts)  # RESAMPLE_SPACING is 1 unit
-    else:
-        dense, dense_counts = _resample_all(scaled / spacing, counts)
-        dense *= spacing
-    keep = _rdp_keep(dense, dense_counts, RDP_EPSILON)
-    kept = np.add.reduceat(keep, np.cumsum(dense_counts) - dense_counts)
-    return _split(np.clip(np.round(dense[keep]), 0, SIMPLIFIED_SIDE), kept)
+    kept, kept_counts = resample_rdp(scaled / spacing if spacing != RESAMPLE_SPACING else scaled, counts, spacing)
+    return _split(np.clip(np.round(kept), 0, SIMPLIFIED_SIDE), kept_counts)
+
+
+def _split(points: np.ndarray, counts: np.ndarray) -> Strokes:
+    ends = np.cumsum(counts).tolist()
+    return [points[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
+
+def resample(points: np.ndarray, spacing: float = RESAMPLE_SPACING) -> np.ndarray:
+    """Points every ``spacing`` units along the polyline, keeping both ends."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(points) < 2:
+        return points
+    out, _ = resample_all(points / spacing, np.array([len(points)]))
+    return out * spacing
+
+
+def rdp(points: np.ndarray, epsilon: float = RDP_EPSILON) -> np.ndarray:
+    """Ramer-Douglas-Peucker simplification of one polyline."""
+    if len(points) < 3:
+        return points
+    return points[rdp_keep(points, np.array([len(points)]), epsilon)]
+
+
+def rdp_strokes(strokes: Strokes, epsilon: float = RDP_EPSILON) -> Strokes:
+    """``rdp`` on every stroke of a drawing, in one pass."""
+    counts = np.array([len(s) for s in strokes])
+    points = np.concatenate(strokes)
+    keep = rdp_keep(points, counts, epsilon)
+    return _split(points[keep], np.add.reduceat(keep, np.cumsum(counts) - counts))
 
 
 def to_dataset_format(strokes: Strokes) -> list[list[list[int]]]:

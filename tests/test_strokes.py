@@ -218,3 +218,30 @@ def test_a_pathological_drawing_is_answered_within_the_work_bounds():
     out = normalize(zigzag)
     assert 2 <= sum(len(s) for s in out) <= MAX_RESAMPLED_POINTS
     assert all(((s >= 0) & (s <= 255)).all() for s in out)
+
+
+TIE_SHAPES = [
+    # The top run is parallel to the first chord, at the farthest distance: its points tie.
+    [[0.0, 0.0], [0.0, 100.0], [200.0, 100.0], [200.0, 0.0]],
+    [[10.0, 10.0], [40.0, 70.0], [160.0, 130.0], [190.0, 70.0]],  # the same, turned
+    [[0.0, 0.0], [0.0, 50.0], [50.0, 50.0], [50.0, 0.0], [100.0, 0.0], [100.0, 50.0], [150.0, 50.0]],  # square wave
+    [[5.0, 5.0], [5.0, 5.0], [80.0, 5.0], [80.0, 5.0], [5.0, 5.0]],  # repeated points, back to the start
+]
+
+
+def test_rdp_over_run_ends_keeps_what_rdp_over_every_resampled_point_keeps(monkeypatch):
+    """normalize's fast path for long drawings (run ends only), forced on every drawing and tie."""
+    from sketch import simplify
+
+    monkeypatch.setattr(simplify, "RUNS_FROM", 0)
+    drawings = [parse_strokes(d) for d in _fixture_drawings()]
+    drawings += [[np.array(shape)] for shape in TIE_SHAPES]
+    drawings.append([np.array(TIE_SHAPES[0]), np.array([[30.0, 30.0]]), np.array(TIE_SHAPES[2]) * 0.5])
+    for strokes in drawings:
+        counts = np.array([len(s) for s in strokes])
+        points = np.concatenate(strokes)
+        dense, dense_counts = simplify.resample_all(points, counts)
+        keep = simplify.rdp_keep(dense, dense_counts, simplify.RDP_EPSILON)
+        kept, kept_counts = simplify.resample_rdp(points, counts)
+        np.testing.assert_array_equal(kept, dense[keep])
+        np.testing.assert_array_equal(kept_counts, np.add.reduceat(keep, np.cumsum(dense_counts) - dense_counts))
