@@ -6,6 +6,7 @@ process up with ``/ready`` answering 503 and the reason.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -55,6 +56,7 @@ async def lifespan(app: FastAPI):
     store = load_store(settings.model_store, settings.inference_runtime, settings.model_versions)
     app.state.models = store
     app.state.ready = False
+    app.state.costly = asyncio.Semaphore(1)  # routes.predict: costly requests take turns
     # Migrated here; a database that cannot be opened yet answers 503 and is retried per call.
     app.state.database = Database(settings.database_url)
     app.state.database.open()  # logs the reason when it fails

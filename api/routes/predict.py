@@ -33,6 +33,10 @@ from sketch.strokes import EmptyDrawingError
 router = APIRouter(tags=["predict"])
 
 ERRORS = error_responses(400, 413, 415, 422, 503)
+# Far beyond a player's drawing (the official ones: 180 points median, 1,174 at most; a canvas
+# PNG ~10-40 KB): such requests take turns in the thread pool (see _in_pool).
+COSTLY_POINTS = 5_000
+COSTLY_IMAGE_CHARS = 400_000
 
 
 def _body(model: type[PredictRequest] | type[BatchRequest], raw: bytes, max_values: int):
@@ -50,6 +54,25 @@ def _body(model: type[PredictRequest] | type[BatchRequest], raw: bytes, max_valu
 
 def _json_body(model: str) -> dict:
     return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}}
+
+
+def _costly(items: list[PredictRequest]) -> bool:
+    points = sum(len(axes[0]) for item in items if item.strokes for axes in item.strokes)
+    return points >= COSTLY_POINTS or sum(len(item.image or "") for item in items) >= COSTLY_IMAGE_CHARS
+
+
+async def _in_pool(request: Request, items: list[PredictRequest], settings: Settings, store: Store, batch: bool):
+    """``_answer`` in the thread pool; costly requests one at a time per process.
+
+    Thread-pool work shares the GIL with the event loop, which re-takes it at every step of every
+    other request (a ``/health`` probe takes a dozen): with several long requests at once, each of
+    those steps queues behind all of them (4 batches of 26 long zigzags: /health's worst probe
+    ~60-85 ms); taking turns keeps it to one.
+    """
+    if not _costly(items):
+        return await run_in_threadpool(_answer, items, settings, store, batch)
+    async with request.app.state.costly:
+        return await run_in_threadpool(_answer, items, settings, store, batch)
 
 
 def _answer(items: list[PredictRequest], settings: Settings, store: Store, batch: bool) -> list[PredictResponse]:
@@ -79,7 +102,7 @@ async def predict_one(request: Request, settings: SettingsDep, store: ModelsDep)
     if body.bitmap is not None:
         (answer,) = _answer([body], settings, store, batch=False)
     else:
-        (answer,) = await run_in_threadpool(_answer, [body], settings, store, False)
+        (answer,) = await _in_pool(request, [body], settings, store, False)
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
@@ -98,5 +121,5 @@ async def predict_batch(request: Request, settings: SettingsDep, store: ModelsDe
     if points > MAX_BATCH_POINTS:
         raise HTTPException(422, f"too many points in the batch: {points} > {MAX_BATCH_POINTS}; send fewer items")
     # In the thread pool: a large batch never blocks the event loop.
-    answer = BatchResponse(results=await run_in_threadpool(_answer, body.items, settings, store, True))
+    answer = BatchResponse(results=await _in_pool(request, body.items, settings, store, True))
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
