@@ -9,14 +9,14 @@ import os
 
 import bentoml
 import onnxruntime as ort
-from common import MODEL_DIR, as_batch, top5
+from common import ONNX_FILE, as_batch, top5
 
 
 # Access logs off, as for every server in the bench.
 @bentoml.service(workers=int(os.environ.get("PEER_WORKERS", "1")), logging={"access": {"enabled": False}})
 class Classifier:
     def __init__(self) -> None:
-        self.session = ort.InferenceSession(str(MODEL_DIR / "model.onnx"), providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(ONNX_FILE), providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
     @bentoml.api

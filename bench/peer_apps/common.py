@@ -14,7 +14,11 @@ from pathlib import Path
 import numpy as np
 
 MODEL_DIR = Path(os.environ["PEER_MODEL_DIR"])
-CLASSES: list[str] = json.loads((MODEL_DIR / "card.json").read_text())["classes"]
+_CARD = json.loads((MODEL_DIR / "card.json").read_text())
+CLASSES: list[str] = _CARD["classes"]
+# The classifier's graph, as a user serving it would export it: the probabilities-only copy when the
+# CNN also carries an embedding (Deep Draw runs that copy for /predict too).
+ONNX_FILE = MODEL_DIR / (_CARD["files"].get("onnx_probabilities") or _CARD["files"]["onnx"])
 
 
 def as_batch(bitmap: list[list[int]]) -> np.ndarray:

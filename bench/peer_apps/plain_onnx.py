@@ -6,11 +6,11 @@ uvicorn plain_onnx:app [--workers 2]
 from __future__ import annotations
 
 import onnxruntime as ort
-from common import MODEL_DIR, as_batch, top5
+from common import ONNX_FILE, as_batch, top5
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-session = ort.InferenceSession(str(MODEL_DIR / "model.onnx"), providers=["CPUExecutionProvider"])
+session = ort.InferenceSession(str(ONNX_FILE), providers=["CPUExecutionProvider"])
 input_name = session.get_inputs()[0].name
 app = FastAPI()
 

@@ -11,7 +11,7 @@ import time
 
 import onnxruntime as ort
 import ray
-from common import MODEL_DIR, as_batch, top5
+from common import ONNX_FILE, as_batch, top5
 from ray import serve
 from starlette.requests import Request
 
@@ -22,7 +22,7 @@ REPLICAS = int(os.environ.get("PEER_WORKERS", "1"))
 @serve.deployment(num_replicas=REPLICAS, logging_config={"enable_access_log": False})
 class Classifier:
     def __init__(self) -> None:
-        self.session = ort.InferenceSession(str(MODEL_DIR / "model.onnx"), providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(ONNX_FILE), providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
     async def __call__(self, request: Request) -> dict:
