@@ -187,11 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="more official-format files, e.g. players' drawings from training.export_submissions (repeatable)",
     )
     cnn.add_argument("--arch", choices=["deepdraw", "seed"], default="deepdraw")
-    cnn.add_argument("--epochs", type=int, default=5)
-    cnn.add_argument("--batch-size", type=int, default=None, help="per worker; default 128 (seed: 32)")
-    cnn.add_argument("--learning-rate", type=float, default=2e-3)
+    cnn.add_argument("--epochs", type=int, default=12)
+    cnn.add_argument("--batch-size", type=int, default=None, help="per worker; default 256 (seed: 32)")
+    cnn.add_argument("--learning-rate", type=float, default=3e-3)
     cnn.add_argument("--class-weight-power", type=float, default=None, help="0 none, 1 balanced; default 0.5 (seed: 0)")
-    cnn.add_argument("--time-budget-min", type=float, default=19.0)
+    cnn.add_argument("--time-budget-min", type=float, default=38.0)
     cnn.add_argument("--seed", type=int, default=SEED)
     cnn.set_defaults(func=train_cnn)
 
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     if args.kind == "cnn":
         # The seed model is trained as it originally was: Adam, batch 32, no class weights.
         seed = args.arch == "seed"
-        args.batch_size = args.batch_size or (32 if seed else 128)
+        args.batch_size = args.batch_size or (32 if seed else 256)
         if args.class_weight_power is None:
             args.class_weight_power = 0.0 if seed else 0.5
     params = {k: v for k, v in vars(args).items() if k not in ("func", "mlflow")}
