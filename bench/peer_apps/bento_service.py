@@ -9,7 +9,7 @@ import os
 
 import bentoml
 import onnxruntime as ort
-from common import ONNX_FILE, as_batch, top5
+from common import ONNX_FILE, as_batch, probabilities_output, top5
 
 
 # Access logs off, as for every server in the bench.
@@ -18,7 +18,8 @@ class Classifier:
     def __init__(self) -> None:
         self.session = ort.InferenceSession(str(ONNX_FILE), providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.output = probabilities_output(self.session)
 
     @bentoml.api
     def predict(self, bitmap: list[list[int]]) -> dict:
-        return top5(self.session.run(["probabilities"], {self.input_name: as_batch(bitmap)})[0][0])
+        return top5(self.session.run([self.output], {self.input_name: as_batch(bitmap)})[0][0])

@@ -21,6 +21,12 @@ CLASSES: list[str] = _CARD["classes"]
 ONNX_FILE = MODEL_DIR / (_CARD["files"].get("onnx_probabilities") or _CARD["files"]["onnx"])
 
 
+def probabilities_output(session) -> str:
+    """The graph's class-probabilities output: named so when there are several, else the only one."""
+    names = [o.name for o in session.get_outputs()]
+    return "probabilities" if "probabilities" in names else names[0]
+
+
 def as_batch(bitmap: list[list[int]]) -> np.ndarray:
     """A 28x28 bitmap (0-255, as numpy_bitmap) as the model's float32 batch of one."""
     return np.asarray(bitmap, dtype=np.float32).reshape(1, 28, 28, 1)

@@ -11,7 +11,7 @@ import time
 
 import onnxruntime as ort
 import ray
-from common import ONNX_FILE, as_batch, top5
+from common import ONNX_FILE, as_batch, probabilities_output, top5
 from ray import serve
 from starlette.requests import Request
 
@@ -24,10 +24,11 @@ class Classifier:
     def __init__(self) -> None:
         self.session = ort.InferenceSession(str(ONNX_FILE), providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.output = probabilities_output(self.session)
 
     async def __call__(self, request: Request) -> dict:
         bitmap = (await request.json())["bitmap"]
-        return top5(self.session.run(["probabilities"], {self.input_name: as_batch(bitmap)})[0][0])
+        return top5(self.session.run([self.output], {self.input_name: as_batch(bitmap)})[0][0])
 
 
 if __name__ == "__main__":
