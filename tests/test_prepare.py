@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, PAIR_CATEGORIES
+from conftest import FIXTURES, PAIR_CATEGORIES, every_stroke_source
 
 from training import data as qd
 from training import prepare, records, shards
@@ -225,3 +225,120 @@ def test_train_reuses_a_prepared_folder_and_says_what_is_missing(prepared, tmp_p
     assert prepare.ensure_shards(out, "bitmap") == str(out)
     with pytest.raises(qd.DataError, match="no numpy_bitmap/ folder with data files"):
         prepare.ensure_shards(tmp_path, "bitmap", shards_dir=tmp_path / "s")
+
+
+def shard_keys(data: shards.ShardSet, split: str) -> list[tuple[str, bytes]]:
+    from sketch.strokes import to_dataset_format
+
+    return sorted(
+        (data.classes[label], qd.strokes_key(to_dataset_format(shards.split_strokes(points, lengths))))
+        for points, lengths, label in data.strokes(split).as_numpy_iterator()
+    )
+
+
+def test_stroke_shards_read_every_rnn_source_once(tmp_path):
+    from training.stroke_data import load_stroke_data
+
+    root = every_stroke_source(tmp_path / "official")
+    manifest = prepare.prepare(root, tmp_path / "s", kinds=("strokes",), workers=1, log=lambda *_: None)
+    info = manifest["kinds"]["strokes"]
+    assert info["classes"] == ["airplane", "cat", "dog", "pig"]
+    for cat in PAIR_CATEGORIES:
+        # raw/ repeats simplified/ by key_id, simplified_kaggle/ by content: 25 drawings, once each.
+        assert sum(info["counts"][cat].values()) == 25
+        assert info["skipped"][cat] == {"same key_id": len(ndjson(f"{cat}.raw.ndjson.gz")), "identical strokes": 25}
+        assert info["per_source"][cat] == {"simplified": 25}
+    # pig: 6 sketch-rnn drawings, 4 strokes_extra lines and the copy of the first .npz drawing.
+    assert info["per_source"]["pig"] == {"sketchrnn": 6, "strokes_extra": 4}
+    assert info["skipped"]["pig"] == {"identical strokes": 1}
+    assert len(info["sources"]) == 3 * 3 + 2 and info["strokes_version"] == records.STROKES_VERSION
+    # The in-memory loader (training.compare's) reads the same drawings into the same splits.
+    memory = load_stroke_data(root, max_per_class=None, min_per_class=1)
+    data = shards.ShardSet(tmp_path / "s", "strokes")
+    for split in qd.SPLITS:
+        assert shard_keys(data, split) == sorted((e.category, e.key) for e in memory.examples[split])
+    assert data.counts() == memory.counts()
+
+
+def test_a_stroke_cap_keeps_the_drawings_the_rnn_always_kept(tmp_path):
+    from training.stroke_data import load_stroke_data
+
+    root = every_stroke_source(tmp_path / "official")
+    prepare.prepare(root, tmp_path / "s", kinds=("strokes",), max_per_class=7, workers=1, log=lambda *_: None)
+    data = shards.ShardSet(tmp_path / "s", "strokes")
+    memory = load_stroke_data(root, max_per_class=7, min_per_class=1)
+    assert all(sum(n.values()) == 7 for n in data.counts().values())
+    for split in qd.SPLITS:
+        assert shard_keys(data, split) == sorted((e.category, e.key) for e in memory.examples[split])
+    # The 7 of smallest cap order among all of a category's drawings, wherever they are in its files.
+    everything = load_stroke_data(root, max_per_class=None, min_per_class=1)
+    for cat in data.classes:
+        keys = sorted((e.key for s in qd.SPLITS for e in everything.examples[s] if e.category == cat), key=qd.cap_order)
+        assert sorted(k for split in qd.SPLITS for c, k in shard_keys(data, split) if c == cat) == sorted(keys[:7])
+
+
+def test_stroke_shards_of_an_older_version_are_prepared_again(tmp_path):
+    root = every_stroke_source(tmp_path / "official")
+    out = tmp_path / "s"
+    prepare.prepare(root, out, kinds=("strokes",), workers=1, log=lambda *_: None)
+    # As version 1 left them: no strokes_version in the manifest nor in the finished categories' options.
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["kinds"]["strokes"]["strokes_version"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    for done in (out / "_done" / "strokes").glob("*.json"):
+        entry = json.loads(done.read_text())
+        del entry["options"]["strokes_version"]
+        done.write_text(json.dumps(entry))
+    with pytest.raises(qd.DataError, match=r"stroke shards of an older version .* prepare them again"):
+        shards.ShardSet(out, "strokes")
+    logs: list[str] = []
+    prepare.prepare(root, out, kinds=("strokes",), workers=1, log=logs.append)
+    assert "0 category files already current, 4 converted" in logs
+    assert shards.ShardSet(out, "strokes").classes == ["airplane", "cat", "dog", "pig"]
+
+
+def bad_npz(path: Path, drawings: list) -> None:
+    test = np.empty(len(drawings), dtype=object)
+    test[:] = drawings
+    np.savez(path, train=np.empty(0, dtype=object), valid=np.empty(0, dtype=object), test=test)
+
+
+@pytest.mark.parametrize(
+    ("folder", "name", "write", "message"),
+    [
+        ("sketchrnn", "pig.npz", lambda p: p.write_bytes(b"not an npz"), r"pig\.npz: not a sketch-rnn \.npz"),
+        (
+            "sketchrnn",
+            "pig.npz",
+            lambda p: np.savez(p, drawings=np.zeros((2, 3))),
+            r"pig\.npz: not a sketch-rnn \.npz with train/valid/test",
+        ),
+        (
+            "sketchrnn",
+            "pig.npz",
+            lambda p: bad_npz(p, [np.array([[1, 2, 0], [3, 4, 1]], np.int16), np.zeros((4, 2), np.int16)]),
+            r"pig\.npz: test drawing 1: stroke-3 must be a non-empty \(n, 3\) array",
+        ),
+        (
+            "strokes_extra",
+            "pig.ndjson",
+            lambda p: p.write_text(
+                '{"drawing": [[[0, 5], [0, 5]]]}\n{"drawing": [[[0, 5], [0, 5]]], "format": "svg"}\n'
+            ),
+            r"pig\.ndjson:2: unknown stroke format 'svg'",
+        ),
+        (
+            "simplified_kaggle",
+            "pig.ndjson",
+            lambda p: p.write_text('{"drawing": [[[0, 5], [0, 5]]]}\n{"drawing": [[[0, "x"], [0, 5]]]}\n'),
+            r"pig\.ndjson:2: stroke 0: coordinates must be numbers",
+        ),
+    ],
+    ids=["junk-npz", "npz-without-splits", "npz-bad-drawing", "unknown-format", "bad-kaggle-line"],
+)
+def test_bad_stroke_sources_are_named(tmp_path, folder, name, write, message):
+    (tmp_path / folder).mkdir()
+    write(tmp_path / folder / name)
+    with pytest.raises(qd.DataError, match=message):
+        prepare.prepare(tmp_path, tmp_path / "out", kinds=("strokes",), workers=1, log=lambda *_: None)
+    assert not list((tmp_path / "out").glob("**/*.tfrecord")), "no shard of a bad file may be left"

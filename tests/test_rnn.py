@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import shutil
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO, load_pairs
+from conftest import REPO, every_stroke_source, load_pairs
 
-from sketch.sequence import pad_batch, to_sequence
+from sketch.sequence import normalized_to_sequence, pad_batch, to_sequence
 from sketch.strokes import parse_strokes
 
 HAS_RNN = (REPO / "model_store" / "rnn").is_dir()
@@ -74,37 +72,80 @@ def test_export_reloaded_as_saved_model_gives_the_keras_outputs(tiny_model, tmp_
         )
 
 
+def test_training_batches_stream_every_drawing_and_its_augmented_copies(tmp_path):
+    """The RNN's input pipeline on stroke shards: one pass holds each training drawing's sequence and
+    two augmented copies, in zero-padded batches of similar lengths, reproducibly from the seed."""
+    from training import prepare
+    from training.shards import ShardSet, split_strokes
+    from training.stroke_batches import batches, length_boundaries
+
+    root = every_stroke_source(tmp_path / "official")
+    prepare.prepare(root, tmp_path / "s", kinds=("strokes",), workers=1, log=lambda *_: None)
+    data = ShardSet(tmp_path / "s", "strokes", ["cat", "pig"])
+    originals = {
+        (int(label), normalized_to_sequence(split_strokes(points, lengths)).tobytes())
+        for points, lengths, label in data.strokes("train").as_numpy_iterator()
+    }
+    bounds = [0, *length_boundaries(200), 10**6]
+
+    def one_pass(seed: int) -> list[tuple[int, bytes]]:
+        seqs = []
+        for x, y, w in batches(data, "train", 8, 200, True, seed, copies=2, weights={0: 0.5, 1: 2.0}):
+            x, y = x.numpy(), y.numpy()
+            lengths = [int(np.flatnonzero(row.any(axis=1))[-1]) + 1 for row in x]  # no sequence has a zero row
+            assert x.shape[1] == max(lengths), "padded to the longest of the batch, as pad_batch pads"
+            bucket = [next(i for i, b in enumerate(bounds) if n < b) for n in lengths]
+            assert len(set(bucket)) == 1, f"lengths {lengths} span buckets"
+            np.testing.assert_array_equal(w.numpy(), np.where(y == 0, 0.5, 2.0))
+            seqs += [(int(label), row[:n].tobytes()) for row, label, n in zip(x, y, lengths, strict=True)]
+        return seqs
+
+    first = one_pass(seed=5)
+    assert len(first) == 3 * data.size("train")
+    assert np.array_equal(np.bincount([label for label, _ in first]), 3 * data.class_counts("train"))
+    assert originals <= set(first)  # each drawing as it is, and two copies that are not
+    assert len(set(first) - originals) == 2 * len(originals)
+    assert one_pass(seed=5) == first
+    assert one_pass(seed=6) != first
+    # Evaluation: one pass of the split's own drawings, nothing added.
+    val = [
+        (int(y), row) for x, ys in batches(data, "val", 4, 200) for row, y in zip(x.numpy(), ys.numpy(), strict=True)
+    ]
+    assert len(val) == data.size("val")
+
+
 @pytest.mark.slow
-def test_training_command_dedupes_sources_and_exports(tmp_path):
-    """``python -m training.train rnn`` on fixture strokes in three copies: raw (same key_ids) and Kaggle-style."""
+def test_training_command_prepares_stroke_shards_and_exports(tmp_path):
+    """``python -m training.train rnn`` on every kind of stroke source: the pair drawings in three
+    copies (raw: same key_ids; Kaggle-style: same strokes), and pig from sketch-rnn files, too few to train."""
+    from training import prepare
+    from training.shards import read_manifest
     from training.train import main
 
-    data = tmp_path / "data"
-    for folder in ("simplified", "raw", "simplified_kaggle"):
-        (data / folder).mkdir(parents=True)
-    for cat in ("cat", "dog", "airplane"):
-        for fmt in ("simplified", "raw"):
-            shutil.copy(FIXTURES / "pairs" / f"{cat}.{fmt}.ndjson.gz", data / fmt / f"{cat}.ndjson.gz")
-        _, lines, _ = load_pairs(cat)
-        with gzip.open(data / "simplified_kaggle" / f"{cat}.ndjson.gz", "wt") as f:
-            f.writelines(json.dumps({"word": cat, "drawing": line["drawing"]}) + "\n" for line in lines)
+    data = every_stroke_source(tmp_path / "data")
     store = tmp_path / "store"
     main(
         ["rnn", "--data-dir", str(data), "--output-dir", str(store), "--epochs", "4", "--batch-size", "16",
-         "--lstm-units", "16", "--lstm-layers", "1", "--augment", "1", "--workers", "1", "--no-compare"]
+         "--lstm-units", "16", "--lstm-layers", "1", "--augment", "1", "--workers", "1", "--no-compare",
+         "--min-per-class", "11"]
     )  # fmt: skip
+    shards = read_manifest(prepare.default_shard_dir(data, 1000))["kinds"]["strokes"]
+    assert shards["counts"]["pig"]["train"] == 10  # --min-per-class 11 leaves it out
     (version,) = (store / "rnn").iterdir()
     meta = json.loads((version / "card.json").read_text())
     assert meta["kind"] == "rnn" and meta["classes"] == ["airplane", "cat", "dog"]
     assert meta["input"]["shape"] == [None, None, 3] and meta["input"]["max_len"] == 200
     # 25 drawings per class, in two or three copies: only one copy of each is kept.
+    assert meta["data"]["counts"] == {c: shards["counts"][c] for c in meta["classes"]}
     assert sum(sum(c.values()) for c in meta["data"]["counts"].values()) == 75
     raw_lines = sum(len(load_pairs(c)[2]) for c in ("cat", "dog", "airplane"))
-    assert meta["data"]["duplicates_dropped"]["same key_id"] == raw_lines
-    assert meta["data"]["duplicates_dropped"]["identical strokes"] == 75
+    assert meta["data"]["duplicates_dropped"] == {"same key_id": raw_lines, "identical strokes": 75}
+    assert meta["data"]["sources_per_class"] == {c: {"simplified": 25} for c in meta["classes"]}
+    assert meta["data"]["manifest_hash"] == prepare.data_hash(shards)
+    assert "TFRecord shards" in meta["data"]["format"]
     assert meta["onnx_check"]["max_abs_diff"] < 1e-4
     loss = meta["training"]["history"]["loss"]
-    assert loss[-1] < loss[0]
+    assert len(loss) == 4 and loss[-1] < loss[0]
     assert (version / "report" / "per_class.csv").is_file()
 
 

@@ -4,6 +4,9 @@ Formats (https://github.com/googlecreativelab/quickdraw-dataset):
 - ``numpy_bitmap/<category>.npy``: uint8 (N, 784), 28x28, ink 255 on 0.
 - ``simplified/<category>.ndjson[.gz]``: one JSON object per line, ``drawing`` = [[xs], [ys]] per stroke, 0-255.
 - ``raw/<category>.ndjson[.gz]``: the same with ``[[xs], [ys], [ts]]`` in device pixels.
+- ``simplified_kaggle/``: simplified lines without ``key_id``; ``strokes_extra/``: lines whose ``format``
+  says their scale (``sketchrnn-stroke3-abs``: absolute points of sketch-rnn strokes).
+- ``sketchrnn/<category>.npz``: sketch-rnn stroke-3 arrays under ``train``/``valid``/``test``.
 
 The split is decided by a hash of each drawing's content (its bitmap bytes or its strokes), so a
 drawing lands in the same split whatever the caps or file order, and exact duplicates can never
@@ -16,6 +19,7 @@ import gzip
 import hashlib
 import io
 import json
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,10 @@ SPLITS = ("train", "val", "test")
 # Percent of drawings per split, by content hash. The test split is never trained on.
 VAL_PERCENT = 10
 TEST_PERCENT = 10
+# Stroke folders in the order their drawings are taken (the first copy of a drawing wins):
+# official lines with key_ids first, then the copies without.
+STROKE_FOLDERS = ("simplified", "raw", "simplified_kaggle", "sketchrnn", "strokes_extra")
+STROKE_FORMATS = (None, "sketchrnn-stroke3-abs")  # an ndjson line's ``format``: None is the official scale
 
 
 class DataError(ValueError):
@@ -110,6 +118,44 @@ def iter_ndjson_lines(path: Path | str, limit: int | None = None) -> Iterator[tu
         raise DataError(f"{path}: cannot be read ({exc})") from None
 
 
+def iter_stroke_drawings(path: Path | str) -> Iterator[tuple[str, str | None, list]]:
+    """``(where, key_id or None, drawing)`` for each drawing of a stroke file (ndjson or sketch-rnn
+    ``.npz``), ``drawing`` as ``[[xs], [ys]]`` per stroke; ``where`` (``file:line``) names it in errors."""
+    if str(path).endswith(".npz"):
+        yield from iter_sketchrnn(path)
+        return
+    for lineno, item in iter_ndjson_lines(path):
+        if item.get("format") not in STROKE_FORMATS:
+            raise DataError(f"{path}:{lineno}: unknown stroke format {item.get('format')!r}")
+        key_id = item.get("key_id")
+        yield f"{path}:{lineno}", (str(key_id) if key_id is not None else None), item["drawing"]
+
+
+def iter_sketchrnn(path: Path | str) -> Iterator[tuple[str, None, list]]:
+    """The drawings of a sketch-rnn ``.npz`` (read whole: one category's file) as ``iter_stroke_drawings``.
+
+    Its arrays are object arrays, so they are unpickled: read only files you trust (the official ones).
+    """
+    from sketch.sequence import stroke3_to_strokes
+
+    with open_binary(path) as f:
+        content = f.read()
+    if not content.startswith(b"PK"):  # not a zip: np.load would try to unpickle the whole file
+        raise DataError(f"{path}: not a sketch-rnn .npz (not a zip archive)")
+    try:
+        with np.load(io.BytesIO(content), allow_pickle=True, encoding="latin1") as npz:
+            items = [(s, i, np.asarray(a)) for s in ("train", "valid", "test") for i, a in enumerate(npz[s])]
+    except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as exc:
+        raise DataError(f"{path}: not a sketch-rnn .npz with train/valid/test ({exc})") from None
+    for split, index, item in items:
+        where = f"{path}: {split} drawing {index}"
+        try:
+            strokes = stroke3_to_strokes(item)
+        except ValueError as exc:
+            raise DataError(f"{where}: {exc}") from None
+        yield where, None, [s.T.tolist() for s in strokes]
+
+
 def iter_bitmap_chunks(path: Path | str, rows: int = 8192, limit: int | None = None) -> Iterator[np.ndarray]:
     """A ``numpy_bitmap`` file as uint8 (<= rows, 784) chunks, never the whole file in memory.
 
@@ -147,6 +193,12 @@ def split_of(content: bytes) -> str:
     if bucket < TEST_PERCENT + VAL_PERCENT:
         return "val"
     return "train"
+
+
+def cap_order(key: bytes) -> int:
+    """Where a drawing stands when a category is capped: the smallest values are kept, so a cap is
+    deterministic, ignores file order and leaves the split proportions alone."""
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8, person=b"cap").digest(), "big")
 
 
 def strokes_key(drawing: list) -> bytes:

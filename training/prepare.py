@@ -7,17 +7,21 @@ Two kinds of record, each in its own shards, one category per shard so categorie
 parallel and a training run can pick any subset:
 
 - ``bitmap/<split>/<category>-NNNNN.tfrecord`` from ``numpy_bitmap/*.npy``: ``bitmap`` (784 bytes).
-- ``strokes/<split>/<category>-NNNNN.tfrecord`` from ``simplified/`` then ``raw/`` ``.ndjson[.gz]``,
-  normalised by ``sketch.strokes.normalize`` (the RNN's and the API's form), deduplicated by
-  ``key_id`` and by content: ``points`` (uint8 x, y pairs, 0-255), ``stroke_lengths``.
+- ``strokes/<split>/<category>-NNNNN.tfrecord`` from every stroke folder the RNN reads, in this
+  order: ``simplified/``, ``raw/``, ``simplified_kaggle/`` (``.ndjson[.gz]``), ``sketchrnn/`` (``.npz``),
+  ``strokes_extra/`` (``.ndjson[.gz]``), normalised by ``sketch.strokes.normalize`` (the RNN's and the
+  API's form), deduplicated by ``key_id`` then by content (``training.stroke_data.unique_drawings``):
+  ``points`` (uint8 x, y pairs, 0-255), ``stroke_lengths``. A cap keeps a category's drawings of
+  smallest ``training.data.cap_order``, as the RNN always has.
 
 A record holds no label: its shard's category is the label, numbered by the classes a training run
 picks, so the same shards serve any subset of categories.
 
 The split is ``training.data.split_of`` on the same content as before (bitmap bytes; normalised
 strokes), decided here once. Streaming: a bitmap file is read in chunks of rows, an ndjson file
-line by line, so memory does not grow with a category's size (beyond one set of 8-byte content
-hashes per stroke category, for deduplication). Resumable: a shard is written to ``.tmp`` and
+line by line (a sketch-rnn ``.npz`` whole: one category's file), so memory does not grow with a
+category's size (beyond one set of 8-byte content hashes per stroke category, for deduplication
+and the cap; a capped stroke category is read twice). Resumable: a shard is written to ``.tmp`` and
 renamed when complete, a finished shard is not written again, and a category whose sources have
 not changed since its last complete run (``_done/<kind>/<category>.json``) is skipped. The
 manifest is written last, atomically, and lists every shard: training reads only what it lists,
@@ -38,37 +42,13 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from training import data as qd
-from training.records import ShardWriter, bitmap_items, fs, join, strokes_items
+from training.records import KINDS, STROKES_VERSION, ShardWriter, bitmap_items, fs, join, list_sources
+from training.stroke_data import strokes_items
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FORMAT_VERSION = 1
 SHARD_SIZE = 20_000  # records per shard: ~16 MB of bitmaps, many shards to interleave
-KINDS = {"bitmap": ("numpy_bitmap",), "strokes": ("simplified", "raw")}
-SUFFIXES = (".npy", ".ndjson.gz", ".ndjson")
-
-
-def list_sources(data_dir: str | Path, kind: str) -> dict[str, list[str]]:
-    """``{category: [source files]}`` for one kind of record, in the order the sources are read."""
-    gfile = fs(data_dir)
-    found: dict[str, list[str]] = {}
-    for folder in KINDS[kind]:
-        path = join(data_dir, folder)
-        if not gfile.isdir(path):
-            continue
-        for name in sorted(gfile.listdir(path)):
-            name = name.rstrip("/")
-            suffix = next((s for s in SUFFIXES if name.endswith(s)), None)
-            if suffix is None or (kind == "bitmap") != (suffix == ".npy"):
-                continue
-            category = name[: -len(suffix)]
-            files = found.setdefault(category, [])
-            # Plain and gzipped copies of one file: the first listed (gz sorts after plain) wins.
-            if not any(f.rsplit("/", 2)[-2] == folder for f in files):
-                files.append(join(path, name))
-    if not found:
-        raise qd.DataError(f"no {' or '.join(f + '/' for f in KINDS[kind])} folder with data files in {data_dir}")
-    return found
 
 
 def fingerprint(path: str) -> dict:
@@ -90,7 +70,10 @@ def _done_path(job: dict) -> str:
 
 
 def _options(job: dict) -> dict:
-    return {"max_per_class": job["max_per_class"], "shard_size": job["shard_size"], "format": FORMAT_VERSION}
+    options = {"max_per_class": job["max_per_class"], "shard_size": job["shard_size"], "format": FORMAT_VERSION}
+    if job["kind"] == "strokes":
+        options["strokes_version"] = STROKES_VERSION  # older stroke shards are not current
+    return options
 
 
 def finished_entry(job: dict) -> dict | None:
@@ -125,10 +108,11 @@ def convert_category(job: dict) -> dict:
     t0 = time.monotonic()
     writers = {s: ShardWriter(out_dir, kind, s, category, job["shard_size"]) for s in qd.SPLITS}
     skipped: dict[str, int] = {}
+    per_source: dict[str, int] = {}
     if kind == "bitmap":
         items = bitmap_items(files, job["max_per_class"])
     else:
-        items = strokes_items(files, job["max_per_class"], skipped)
+        items = strokes_items(files, job["max_per_class"], skipped, per_source)
     for split, make in items:
         writer = writers[split]
         writer.add(None if writer.done else make())
@@ -140,6 +124,7 @@ def convert_category(job: dict) -> dict:
         "counts": {s: w.count for s, w in writers.items()},
         "shards": {s: w.files for s, w in writers.items()},
         "skipped": skipped,
+        "per_source": per_source,
         "sources": {f: {**sources[f], "sha256": _file_sha256(f)} for f in files},
         "seconds": round(time.monotonic() - t0, 2),
         "reused_shards": sum(w.reused for w in writers.values()),
@@ -194,7 +179,8 @@ def prepare(
             raise
         found[kind] = qd.select_categories(available, categories)
     if not found:
-        raise qd.DataError(f"no numpy_bitmap/, simplified/ or raw/ data files in {data_dir}")
+        folders = [f + "/" for kind in kinds for f in KINDS[kind]]
+        raise qd.DataError(f"no data files in {data_dir} (looked in {', '.join(folders)})")
     for kind, wanted in found.items():
         for category in sorted(wanted):
             files = wanted[category]
@@ -254,6 +240,9 @@ def build_manifest(data_dir, found, jobs, results, max_per_class, shard_size) ->
             "skipped": {c: e["skipped"] for c, e in zip(classes, entries, strict=True) if e["skipped"]},
             "sources": {f: s for e in entries for f, s in e["sources"].items()},
         }
+        if kind == "strokes":
+            kinds[kind]["strokes_version"] = STROKES_VERSION
+            kinds[kind]["per_source"] = {c: e["per_source"] for c, e in zip(classes, entries, strict=True)}
     return {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

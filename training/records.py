@@ -1,4 +1,5 @@
-"""Where shards live and what is in them: the file system behind a path, TFRecord records, shard writing.
+"""Where shards live and what is in them: the file system behind a path, the source files of each
+kind of record, TFRecord records, shard writing.
 
 ``training.prepare`` converts official files with these pieces and ``training.shards`` reads what
 they wrote. A record holds no label: its shard's category is the label. Paths go through
@@ -7,7 +8,6 @@ they wrote. A record holds no label: its shard's category is the label. Paths go
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,6 +64,37 @@ def join(*parts: str | Path) -> str:
     return "/".join([str(parts[0]).rstrip("/"), *(str(p).strip("/") for p in parts[1:])])
 
 
+# Source folders of each kind of record, in the order they are read.
+KINDS = {"bitmap": ("numpy_bitmap",), "strokes": qd.STROKE_FOLDERS}
+SUFFIXES = {"bitmap": (".npy",), "strokes": (".ndjson.gz", ".ndjson", ".npz")}
+# What a strokes record holds: 2 = every folder of KINDS["strokes"], capped by ``training.data.cap_order``
+# (1 read only simplified/ and raw/, capped by file order). Shards of another version are prepared again.
+STROKES_VERSION = 2
+
+
+def list_sources(data_dir: str | Path, kind: str) -> dict[str, list[str]]:
+    """``{category: [source files]}`` for one kind of record, in the order the sources are read."""
+    gfile = fs(data_dir)
+    found: dict[str, list[str]] = {}
+    for folder in KINDS[kind]:
+        path = join(data_dir, folder)
+        if not gfile.isdir(path):
+            continue
+        for name in sorted(gfile.listdir(path)):
+            name = name.rstrip("/")
+            suffix = next((s for s in SUFFIXES[kind] if name.endswith(s)), None)
+            if suffix is None:
+                continue
+            category = name[: -len(suffix)]
+            files = found.setdefault(category, [])
+            # Plain and gzipped copies of one file: the first listed (gz sorts after plain) wins.
+            if not any(f.rsplit("/", 2)[-2] == folder for f in files):
+                files.append(join(path, name))
+    if not found:
+        raise qd.DataError(f"no {' or '.join(f + '/' for f in KINDS[kind])} folder with data files in {data_dir}")
+    return found
+
+
 def _bytes(value: bytes):
     import tensorflow as tf
 
@@ -112,39 +143,6 @@ def bitmap_items(files: list[str], limit: int | None) -> Iterator[tuple[str, Cal
         for row in chunk:
             content = row.tobytes()
             yield qd.split_of(content), lambda record=prefix + content: record
-
-
-def strokes_items(files: list[str], limit: int | None, skipped: dict) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    from sketch.strokes import EmptyDrawingError, normalize, parse_strokes, to_dataset_format
-
-    seen_ids: set[str] = set()
-    seen: set[bytes] = set()
-    count = 0
-    for path in files:
-        for lineno, item in qd.iter_ndjson_lines(path):
-            if limit is not None and count >= limit:
-                return
-            key_id = item.get("key_id")
-            if key_id is not None:
-                if str(key_id) in seen_ids:
-                    skipped["same key_id"] = skipped.get("same key_id", 0) + 1
-                    continue
-                seen_ids.add(str(key_id))
-            try:
-                strokes = normalize(parse_strokes(item["drawing"]))
-            except EmptyDrawingError:
-                skipped["no points"] = skipped.get("no points", 0) + 1
-                continue
-            except ValueError as exc:
-                raise qd.DataError(f"{path}:{lineno}: {exc}") from None
-            key = qd.strokes_key(to_dataset_format(strokes))
-            digest = hashlib.blake2b(key, digest_size=8).digest()
-            if digest in seen:
-                skipped["identical strokes"] = skipped.get("identical strokes", 0) + 1
-                continue
-            seen.add(digest)
-            count += 1
-            yield qd.split_of(key), lambda strokes=strokes: strokes_record(strokes)
 
 
 class ShardWriter:

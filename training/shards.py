@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from training import data as qd
-from training.records import join
+from training.records import STROKES_VERSION, join
 
 SHUFFLE_BUFFER = 20_000  # records (~16 MB of bitmaps)
 CYCLE_LENGTH = 64  # shards read at once when evaluating
@@ -77,7 +77,13 @@ class ShardSet:
     def _kind_info(self, folder: str, manifest: dict) -> dict:
         if manifest["kinds"].get(self.kind) is None:
             raise qd.DataError(f"{folder}: no {self.kind} shards (prepared: {', '.join(manifest['kinds'])})")
-        return manifest["kinds"][self.kind]
+        info = manifest["kinds"][self.kind]
+        if self.kind == "strokes" and info.get("strokes_version") != STROKES_VERSION:
+            raise qd.DataError(
+                f"{folder}: stroke shards of an older version (simplified/ and raw/ only): prepare them again "
+                "from the official files (python -m training.prepare --kinds strokes)"
+            )
+        return info
 
     def _add(self, folder: str, manifest: dict, splits: tuple[str, ...]) -> None:
         info, size = manifest["kinds"][self.kind], manifest["shard_size"]

@@ -1,32 +1,28 @@
-"""Stroke drawings for the RNN: every stroke source read, deduplicated, split by content, batched.
+"""Stroke drawings for the RNN: every stroke source read once, deduplicated, split by content.
 
-Sources (``SOURCES``): the official simplified and raw ndjson, the Kaggle copy, sketch-rnn
-``.npz`` files and absolute-stroke ndjson. Each drawing is normalised like the dataset
-(``sketch.strokes.normalize``) and keyed by its content, so copies in two sources count once and
-the split (``training.data.split_of``) never depends on which source a drawing came from.
+Sources (``training.data.STROKE_FOLDERS``): the official simplified and raw ndjson, the Kaggle
+copy, sketch-rnn ``.npz`` files and absolute-stroke ndjson. Each drawing is normalised like the
+dataset (``sketch.strokes.normalize``) and keyed by its content, so copies in two sources count
+once and the split (``training.data.split_of``) never depends on which source a drawing came from.
+
+``unique_drawings`` is that reading and deduplication, done one way for both users:
+``strokes_items`` streams it into TFRecord shards (``training.prepare``; training reads those), and
+``load_stroke_data`` holds a small selection in memory (``training.compare`` picks its held-out
+drawings with it; tests on fixtures).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from sketch.sequence import MAX_LEN, normalized_to_sequence, pad_batch, stroke3_to_strokes
-from sketch.strokes import SIMPLIFIED_SIDE, normalize, parse_strokes, to_dataset_format
+from sketch.strokes import SIMPLIFIED_SIDE, EmptyDrawingError, normalize, parse_strokes, to_dataset_format
 from training import data as qd
-
-# Stroke folders of ../shared/quickdraw, in the order their drawings are taken (the first copy of
-# a drawing wins): official lines with key_ids first, then the copies without.
-SOURCES = ("simplified", "raw", "simplified_kaggle", "sketchrnn", "strokes_extra")
-
-
-# --------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------
+from training.records import list_sources, strokes_record
 
 
 @dataclass
@@ -61,100 +57,98 @@ class StrokeData:
         return {c: {s: per[c][s] for s in qd.SPLITS} for c in self.classes}
 
 
-def _read_source(data_dir: Path, source: str, category: str, path: Path) -> Iterator[tuple[str | None, list]]:
-    """``(key_id or None, strokes)`` for each drawing of one source file; strokes as ``parse_strokes`` wants."""
-    if source == "sketchrnn":
-        try:
-            with np.load(path, allow_pickle=True, encoding="latin1") as npz:
-                items = [np.asarray(a) for split in ("train", "valid", "test") for a in npz[split]]
-        except (OSError, ValueError, KeyError) as exc:
-            raise qd.DataError(f"{path}: not a sketch-rnn .npz with train/valid/test ({exc})") from None
-        for item in items:
-            yield None, [s.T.tolist() for s in stroke3_to_strokes(item)]
-        return
-    for item in qd.iter_ndjson(path):
-        fmt = item.get("format")
-        if fmt not in (None, "sketchrnn-stroke3-abs"):
-            raise qd.DataError(f"{path}: unknown stroke format {fmt!r}")
-        key_id = item.get("key_id")
-        yield (str(key_id) if key_id is not None else None), item["drawing"]
+Drawing = tuple[str, list[np.ndarray], bytes, int]  # source folder, normalised strokes, content key, cap order
 
 
-def _category_files(data_dir: Path) -> dict[str, dict[str, Path]]:
-    """``{source: {category: file}}`` for the stroke folders that exist (sketchrnn files are .npz)."""
-    found: dict[str, dict[str, Path]] = {}
-    for source in SOURCES:
-        folder = Path(data_dir) / source
-        if not folder.is_dir():
+def unique_drawings(files: list[str], skipped: dict[str, int]) -> Iterator[Drawing]:
+    """Each drawing of one category's source files once, streamed, in file order.
+
+    Duplicates (counted in ``skipped`` by reason): the same ``key_id`` (simplified and raw lines of
+    one drawing), then the same normalised strokes (a drawing copied into two sources, e.g. the
+    Kaggle and official files). Memory: the key_ids and one 8-byte hash per drawing kept.
+    A drawing that cannot be read is a ``DataError`` naming its file (and line).
+    """
+    seen_ids: set[str] = set()
+    seen: set[int] = set()
+    for path in files:
+        source = path.rsplit("/", 2)[-2]
+        for where, key_id, drawing in qd.iter_stroke_drawings(path):
+            if key_id is not None:
+                if key_id in seen_ids:
+                    skipped["same key_id"] = skipped.get("same key_id", 0) + 1
+                    continue
+                seen_ids.add(key_id)
+            try:
+                strokes = normalize(parse_strokes(drawing))
+            except EmptyDrawingError:
+                skipped["no points"] = skipped.get("no points", 0) + 1
+                continue
+            except ValueError as exc:
+                raise qd.DataError(f"{where}: {exc}") from None
+            key = qd.strokes_key(to_dataset_format(strokes))
+            order = qd.cap_order(key)  # 8 bytes of content hash: also the duplicate check
+            if order in seen:
+                skipped["identical strokes"] = skipped.get("identical strokes", 0) + 1
+                continue
+            seen.add(order)
+            yield source, strokes, key, order
+
+
+def strokes_items(
+    files: list[str], limit: int | None, skipped: dict[str, int], per_source: dict[str, int]
+) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """``(split, record maker)`` per unique drawing, for ``training.prepare``; ``per_source`` counts
+    the drawings kept from each folder.
+
+    A cap keeps the ``limit`` drawings of smallest ``cap_order`` (as ``load_stroke_data``), so a first
+    pass gathers the orders and the second writes.
+    """
+    threshold = None
+    if limit is not None:
+        orders = np.fromiter((d[3] for d in unique_drawings(files, {})), dtype=np.uint64)
+        if len(orders) > limit:
+            threshold = int(np.partition(orders, limit - 1)[limit - 1]) if limit > 0 else -1
+    for source, strokes, key, order in unique_drawings(files, skipped):
+        if threshold is not None and order > threshold:
             continue
-        if source == "sketchrnn":
-            found[source] = {p.name.removesuffix(".npz"): p for p in sorted(folder.glob("*.npz"))}
-        else:
-            found[source] = qd.category_files(data_dir, source)
-    if not found:
-        raise qd.DataError(f"no stroke folder ({', '.join(SOURCES)}) in {data_dir}")
-    return found
+        per_source[source] = per_source.get(source, 0) + 1
+        yield qd.split_of(key), lambda strokes=strokes: strokes_record(strokes)
+
+
+def _category_drawings(files: list[str]) -> tuple[list[Drawing], dict[str, int]]:
+    skipped: dict[str, int] = {}
+    return list(unique_drawings(files, skipped)), skipped
 
 
 def load_stroke_data(
-    data_dir: Path,
+    data_dir: Path | str,
     categories: list[str] | None = None,
-    max_per_class: int = 1000,
+    max_per_class: int | None = 1000,
     min_per_class: int = 10,
     workers: int = 1,
 ) -> StrokeData:
-    """Every stroke drawing of every source, deduplicated, capped per class and split by content.
+    """Every stroke drawing of every source in memory, deduplicated, capped per class and split by content.
 
-    Duplicates: the same ``key_id`` (simplified and raw lines of one drawing), then the same
-    normalised strokes (a drawing copied into two sources, e.g. the Kaggle and official files).
-    The cap keeps a class's drawings with the smallest content hashes, so it is deterministic and
-    leaves the split proportions alone. Classes with fewer than ``min_per_class`` drawings are left out.
+    Deduplicated by ``unique_drawings``, and a drawing filed under two categories is dropped from
+    both (it cannot teach either). The cap keeps a class's drawings of smallest ``cap_order``, so it
+    is deterministic and leaves the split proportions alone. Classes with fewer than
+    ``min_per_class`` drawings are left out. Categories are read in ``workers`` processes.
     """
-    by_source = _category_files(data_dir)
-    available = sorted({c for files in by_source.values() for c in files})
-    wanted = qd.select_categories({c: Path() for c in available}, categories)
-    duplicates: Counter = Counter()
-    raw_items: dict[str, list[tuple[str, list]]] = defaultdict(list)
-    files: list[Path] = []
-    for category in wanted:
-        seen_ids: set[str] = set()
-        seen_raw: set[bytes] = set()
-        for source, cat_files in by_source.items():
-            if category not in cat_files:
-                continue
-            files.append(cat_files[category])
-            for key_id, drawing in _read_source(data_dir, source, category, cat_files[category]):
-                if key_id is not None:
-                    if key_id in seen_ids:
-                        duplicates["same key_id"] += 1
-                        continue
-                    seen_ids.add(key_id)
-                raw_key = qd.strokes_key(drawing)
-                if raw_key in seen_raw:
-                    duplicates["identical strokes"] += 1
-                    continue
-                seen_raw.add(raw_key)
-                raw_items[category].append((source, drawing))
-
-    jobs = [(c, s, d) for c, items in raw_items.items() for s, d in items]
-    if workers > 1:
+    wanted = qd.select_categories(list_sources(data_dir, "strokes"), categories)
+    jobs = [wanted[c] for c in wanted]
+    if workers > 1 and len(jobs) > 1:
         from multiprocessing import get_context
 
         with get_context("fork").Pool(workers) as pool:
-            prepared = pool.map(_prepare_one, jobs, chunksize=64)
+            results = pool.map(_category_drawings, jobs)
     else:
-        prepared = [_prepare_one(j) for j in jobs]
+        results = [_category_drawings(j) for j in jobs]
 
-    per_class: dict[str, dict[bytes, StrokeExample]] = defaultdict(dict)
-    for (category, source, _), result in zip(jobs, prepared, strict=True):
-        if result is None:
-            duplicates["unusable (no points)"] += 1
-            continue
-        strokes, key = result
-        if key in per_class[category]:
-            duplicates["same normalised strokes"] += 1
-            continue
-        per_class[category][key] = StrokeExample(category, source, strokes, key)
+    duplicates: Counter = Counter()
+    per_class: dict[str, dict[bytes, tuple[StrokeExample, int]]] = {}
+    for category, (drawings, skipped) in zip(wanted, results, strict=True):
+        duplicates.update(skipped)
+        per_class[category] = {key: (StrokeExample(category, src, st, key), order) for src, st, key, order in drawings}
     # A drawing filed under two categories cannot teach either: drop every copy.
     owners: dict[bytes, set[str]] = defaultdict(set)
     for category, items in per_class.items():
@@ -170,29 +164,13 @@ def load_stroke_data(
     examples: dict[str, list[StrokeExample]] = {s: [] for s in qd.SPLITS}
     sources: dict[str, dict[str, int]] = {}
     for c in classes:
-        kept = [per_class[c][k] for k in sorted(per_class[c], key=_hash_order)[:max_per_class]]
+        kept = [e for e, _ in sorted(per_class[c].values(), key=lambda item: item[1])[:max_per_class]]
         sources[c] = dict(Counter(e.source for e in kept))
         for e in kept:
             examples[e.split].append(e)
     if not classes:
         raise qd.DataError(f"no category has {min_per_class} stroke drawings in {data_dir}")
-    return StrokeData(classes, examples, sources, dict(duplicates), files)
-
-
-def _hash_order(key: bytes) -> bytes:
-    import hashlib
-
-    return hashlib.blake2b(key, digest_size=8, person=b"cap").digest()
-
-
-def _prepare_one(job: tuple[str, str, list]) -> tuple[list[np.ndarray], bytes] | None:
-    """One drawing -> normalised strokes and its content key (None when it has no point)."""
-    _, _, drawing = job
-    try:
-        strokes = normalize(parse_strokes(drawing))
-    except ValueError:
-        return None
-    return strokes, qd.strokes_key(to_dataset_format(strokes))
+    return StrokeData(classes, examples, sources, dict(duplicates), [Path(f) for c in classes for f in wanted[c]])
 
 
 def augment(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
@@ -208,56 +186,3 @@ def augment(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndar
     matrix = np.array([[c, -s], [s, c]]) @ shear @ stretch
     moved = [(st - SIMPLIFIED_SIDE / 2) @ matrix.T for st in strokes]
     return normalize(moved)
-
-
-def _augmented_sequence(job: tuple[list[np.ndarray], int, int]) -> np.ndarray:
-    strokes, seed, max_len = job
-    return normalized_to_sequence(augment(strokes, np.random.default_rng(seed)), max_len)
-
-
-def augmented_sequences(
-    examples: list[StrokeExample], copies: int, seed: int, max_len: int = MAX_LEN, workers: int = 1
-) -> list[np.ndarray]:
-    """``copies`` augmented sequences of every example (copy by copy), reproducible from ``seed``."""
-    jobs = [
-        (e.strokes, seed * 1_000_003 + c * len(examples) + i, max_len)
-        for c in range(copies)
-        for i, e in enumerate(examples)
-    ]
-    if workers > 1 and jobs:
-        from multiprocessing import get_context
-
-        with get_context("fork").Pool(workers) as pool:
-            return pool.map(_augmented_sequence, jobs, chunksize=256)
-    return [_augmented_sequence(j) for j in jobs]
-
-
-def sequences_for(examples: list[StrokeExample], max_len: int = MAX_LEN) -> list[np.ndarray]:
-    return [normalized_to_sequence(e.strokes, max_len) for e in examples]
-
-
-def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
-    """Indices in batches of similar length (little padding); shuffled when ``rng`` is given."""
-    order = rng.permutation(len(lengths)) if rng is not None else np.arange(len(lengths))
-    # Sort within windows of 20 batches: similar lengths together, still a different mix every epoch.
-    window = batch_size * 20
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = order[start : start + window]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    if rng is not None:
-        rng.shuffle(batches)
-    return batches
-
-
-def predict_sequences(run, sequences: list[np.ndarray], batch_size: int = 256) -> np.ndarray:
-    """Probabilities for every sequence, through ``run(padded_batch) -> probs`` (Keras, SavedModel or ONNX)."""
-    lengths = np.array([len(s) for s in sequences])
-    out: np.ndarray | None = None
-    for idx in length_batches(lengths, batch_size, None):
-        probs = np.asarray(run(pad_batch([sequences[i] for i in idx])))
-        if out is None:
-            out = np.zeros((len(sequences), probs.shape[1]), dtype=np.float32)
-        out[idx] = probs
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)

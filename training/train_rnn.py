@@ -1,9 +1,11 @@
 """Train the stroke RNN: ``python -m training.train rnn --data-dir ../shared/quickdraw``.
 
-Reads top to bottom: data (every stroke source, deduplicated, split by content hash:
-``training.stroke_data``) -> model (``training.rnn``) -> train (validation, early stopping, best
-weights restored) -> evaluate on the test split -> export (SavedModel + checked ONNX copy + card +
-report) -> compare with the store's CNN and choose the ensemble (``training.compare``).
+Reads top to bottom: data (the stroke shards of ``training.prepare``: every stroke source,
+deduplicated, split by content hash; made from ``--data-dir`` first when missing or out of date)
+-> model (``training.rnn``) -> train on batches streamed from the shards (``training.stroke_batches``:
+augmented on the fly, grouped by length; validation, early stopping, best weights restored) ->
+evaluate on the test split -> export (SavedModel + checked ONNX copy + card + report) -> compare
+with the store's CNN and choose the ensemble (``training.compare``).
 """
 
 from __future__ import annotations
@@ -15,77 +17,70 @@ from pathlib import Path
 import numpy as np
 
 from models.card import DataInfo, InputSpec
-from sketch.sequence import FEATURES, MAX_LEN, pad_batch
+from sketch.sequence import FEATURES, MAX_LEN
 from training import data as qd
-from training import tracking
+from training import prepare, shards, tracking
 from training.evaluate import evaluate, summary, write_report
 from training.export import export_model, new_version, test_metrics, training_info
-from training.fitting import SEED, class_weights, cosine_over_budget, time_budget
-from training.stroke_data import (
-    SOURCES,
-    augmented_sequences,
-    length_batches,
-    load_stroke_data,
-    predict_sequences,
-    sequences_for,
-)
+from training.fitting import SEED, cosine_over_budget, time_budget, weights_for_counts
+from training.stroke_batches import batches, counted
+
+EVAL_BATCH = 256
+
+
+def stroke_shards(args: argparse.Namespace) -> shards.ShardSet:
+    """The stroke shards of this run's classes: ``--data-dir`` itself when it holds shards, else
+    prepared from its official files (only what is missing or out of date is converted).
+
+    Classes with fewer than ``--min-per-class`` training drawings (the manifest's counts) are left out.
+    """
+    if prepare.is_shard_dir(args.data_dir):
+        folder = str(args.data_dir)
+        cap = shards.read_manifest(folder)["max_per_class"]
+        if cap != args.max_per_class:
+            print(f"{folder} holds shards prepared with --max-per-class {cap}: that cap applies")
+        args.max_per_class = cap  # recorded in the card as what the model saw
+    else:
+        folder = prepare.ensure_shards(
+            args.data_dir, "strokes", args.categories, args.max_per_class, args.shards_dir, args.workers
+        )
+    data = shards.ShardSet(folder, "strokes", args.categories)
+    train_counts = dict(zip(data.classes, data.class_counts("train"), strict=True))
+    kept = [c for c, n in train_counts.items() if n >= args.min_per_class]
+    if not kept:
+        raise qd.DataError(f"no category has {args.min_per_class} training stroke drawings in {folder}")
+    if len(kept) < len(data.classes):
+        print(f"left out, fewer than {args.min_per_class} training drawings: {len(data.classes) - len(kept)} classes")
+        data = shards.ShardSet(folder, "strokes", kept)
+    return data
 
 
 def train_rnn(args: argparse.Namespace) -> Path:
-    rng = np.random.default_rng(args.seed)
     t0 = time.monotonic()
-    data = load_stroke_data(args.data_dir, args.categories, args.max_per_class, args.min_per_class, args.workers)
+    data = stroke_shards(args)
     classes = data.classes
+    dropped = {}
+    for c in classes:
+        for reason, n in data.info["skipped"].get(c, {}).items():
+            dropped[reason] = dropped.get(reason, 0) + n
     print(
         f"{len(classes)} classes; "
-        + ", ".join(f"{s}: {len(data.examples[s])}" for s in qd.SPLITS)
-        + f"; duplicates dropped: {data.duplicates}"
+        + ", ".join(f"{s}: {data.size(s)}" for s in qd.SPLITS)
+        + f"; duplicates dropped: {dropped}"
     )
-    y = {s: data.labels(s) for s in qd.SPLITS}
-    seqs = {s: sequences_for(data.examples[s], args.max_len) for s in qd.SPLITS}
-    train_x = list(seqs["train"]) + augmented_sequences(
-        data.examples["train"], args.augment, args.seed, args.max_len, args.workers
-    )
-    train_y = np.tile(y["train"], 1 + args.augment)
-    print(f"train sequences with {args.augment} augmented copies: {len(train_x)} ({time.monotonic() - t0:.0f} s)")
 
-    # TensorFlow only now: the worker processes above are forked from a process without its threads.
     import keras
-    import tensorflow as tf
 
     from training.rnn import make_rnn
 
     keras.utils.set_random_seed(args.seed)
-    weights = class_weights(y["train"], len(classes), args.class_weight_power)
-    sample_weight = np.array([weights[int(label)] for label in train_y], dtype=np.float32)
-    lengths = np.array([len(s) for s in train_x])
-
-    def train_batches():
-        for idx in length_batches(lengths, args.batch_size, rng):
-            yield pad_batch([train_x[i] for i in idx]), train_y[idx], sample_weight[idx]
-
-    def eval_batches(split):
-        lens = np.array([len(s) for s in seqs[split]])
-        for idx in length_batches(lens, 256, None):
-            yield pad_batch([seqs[split][i] for i in idx]), y[split][idx]
-
-    spec_x = tf.TensorSpec((None, None, FEATURES), tf.float32)
-    spec_y = tf.TensorSpec((None,), tf.int32)
-    # Known cardinality: Keras then counts steps instead of warning that the generator ran out.
-    n_batches = len(length_batches(lengths, args.batch_size, None))
-    train_ds = (
-        tf.data.Dataset.from_generator(
-            train_batches, output_signature=(spec_x, spec_y, tf.TensorSpec((None,), tf.float32))
-        )
-        .apply(tf.data.experimental.assert_cardinality(n_batches))
-        .prefetch(2)
+    weights = weights_for_counts(data.class_counts("train"), args.class_weight_power)
+    # An epoch: every training drawing and its augmented copies, once, in full batches of an endless stream.
+    steps_per_epoch = max(1, int(np.ceil(data.size("train") * (1 + args.augment) / args.batch_size)))
+    train_ds = batches(
+        data, "train", args.batch_size, args.max_len, True, args.seed, args.augment, repeat=True, weights=weights
     )
-    val_batches = len(length_batches(np.array([len(x) for x in seqs["val"]]), 256, None))
-    val_ds = (
-        tf.data.Dataset.from_generator(lambda: eval_batches("val"), output_signature=(spec_x, spec_y))
-        .apply(tf.data.experimental.assert_cardinality(val_batches))
-        .cache()
-    )
+    val_ds = counted(batches(data, "val", EVAL_BATCH, args.max_len))
 
     model = make_rnn(len(classes), lstm_units=args.lstm_units, lstm_layers=args.lstm_layers)
     model.compile(
@@ -98,19 +93,19 @@ def train_rnn(args: argparse.Namespace) -> Path:
         train_ds,
         validation_data=val_ds,
         epochs=args.epochs,
+        steps_per_epoch=steps_per_epoch,
         callbacks=[
             keras.callbacks.EarlyStopping("val_accuracy", patience=3, restore_best_weights=True),
             time_budget(args.time_budget_min),
-            cosine_over_budget(args.learning_rate, n_batches * args.epochs, args.time_budget_min * 60),
+            cosine_over_budget(args.learning_rate, steps_per_epoch * args.epochs, args.time_budget_min * 60),
             tracking.current().epoch_callback(),
         ],
         verbose=2,
     )
     train_minutes = (time.monotonic() - t0) / 60
 
-    probs = predict_sequences(lambda x: model(x, training=False).numpy(), seqs["test"])
-    test_lengths = np.array([len(s) for s in seqs["test"]])
-    result = evaluate(probs, y["test"], classes)
+    probs, labels = shards.predict(model, batches(data, "test", EVAL_BATCH, args.max_len))
+    result = evaluate(probs, labels, classes)
     print(summary(result, train_minutes))
 
     out_dir = Path(args.output_dir) / "rnn" / new_version()
@@ -132,37 +127,54 @@ def train_rnn(args: argparse.Namespace) -> Path:
             "metrics": test_metrics(result),
             "training": training_info(history.history, model, args, train_minutes),
             "data": DataInfo(
-                format="strokes: " + ", ".join(SOURCES),
-                manifest_hash=qd.manifest_hash(data.files),
+                format="strokes: " + ", ".join(qd.STROKE_FOLDERS) + " (TFRecord shards)",
+                manifest_hash=prepare.data_hash(data.info),
                 split=f"content hash of the normalised strokes: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, "
                 "rest train",
                 counts=data.counts(),
-                sources_per_class=data.sources,
-                duplicates_dropped=data.duplicates,
+                sources_per_class={c: data.info["per_source"][c] for c in classes},
+                duplicates_dropped=dropped,
             ),
-            "mlflow_run": tracking.current().log_model(model, out_dir.name, pad_batch(seqs["test"][:1])),
+            "mlflow_run": tracking.current().log_model(model, out_dir.name, test_example(data, args.max_len)),
         },
-        (pad_batch([seqs["test"][i] for i in idx]) for idx in length_batches(test_lengths, 256, None)),
+        (x.numpy() for x, _ in batches(data, "test", EVAL_BATCH, args.max_len)),
     )
     tracking.current().log_results(result, out_dir)
     print(f"exported {out_dir} (ONNX matches the SavedModel within {card.onnx_check.max_abs_diff:.1e})")
 
-    if args.compare:
+    if args.compare and prepare.is_shard_dir(args.data_dir):
+        print("comparison with the CNN skipped: it reads the official files (run python -m training.compare)")
+    elif args.compare:
         from training import compare
 
         compare.run(args.output_dir, args.data_dir)
     return out_dir
 
 
+def test_example(data: shards.ShardSet, max_len: int) -> np.ndarray:
+    """One test drawing as a (1, t, 3) batch: MLflow's input example."""
+    x, _ = next(iter(batches(data, "test", 1, max_len)))
+    return x.numpy()
+
+
 def add_parser(subparsers) -> None:
     rnn = subparsers.add_parser("rnn", help="conv1d + bi-LSTM on pen-stroke sequences")
-    rnn.add_argument("--data-dir", type=Path, default=Path("../shared/quickdraw"))
+    rnn.add_argument("--data-dir", default="../shared/quickdraw", help="official files, or stroke shards")
+    rnn.add_argument("--shards-dir", default=None, help="where the prepared shards go (default: under data/shards/)")
     rnn.add_argument("--output-dir", type=Path, default=Path("model_store"))
     rnn.add_argument("--categories", nargs="*", help="category names (default: every stroke category)")
-    rnn.add_argument("--max-per-class", type=int, default=1000, help="keep at most N drawings per category")
-    rnn.add_argument("--min-per-class", type=int, default=10, help="leave out categories with fewer drawings")
+    rnn.add_argument(
+        "--max-per-class",
+        type=int,
+        default=1000,
+        help="keep at most N drawings per category, chosen by content hash, when preparing the shards "
+        "(a folder of prepared shards keeps the cap it was prepared with)",
+    )
+    rnn.add_argument("--min-per-class", type=int, default=10, help="leave out categories with fewer training drawings")
     rnn.add_argument("--max-len", type=int, default=MAX_LEN, help="simplify longer drawings to this many rows")
-    rnn.add_argument("--augment", type=int, default=2, help="augmented copies of each training drawing")
+    rnn.add_argument(
+        "--augment", type=int, default=2, help="augmented copies of each training drawing per epoch (new each epoch)"
+    )
     rnn.add_argument("--lstm-units", type=int, default=96)
     rnn.add_argument("--lstm-layers", type=int, default=2)
     rnn.add_argument("--epochs", type=int, default=20)
@@ -170,7 +182,9 @@ def add_parser(subparsers) -> None:
     rnn.add_argument("--learning-rate", type=float, default=3e-3)
     rnn.add_argument("--class-weight-power", type=float, default=0.5, help="0 none, 1 balanced")
     rnn.add_argument("--time-budget-min", type=float, default=11.0)
-    rnn.add_argument("--workers", type=int, default=2, help="processes for the stroke normalisation")
+    rnn.add_argument(
+        "--workers", type=int, default=2, help="processes preparing the stroke shards (and reading the comparison's)"
+    )
     rnn.add_argument(
         "--no-compare", dest="compare", action="store_false", help="skip the comparison with the store's CNN"
     )
