@@ -92,3 +92,15 @@ def test_retrain_exports_trains_on_player_drawings_and_compares(served, database
     # Promoted exactly when better.
     assert (store / "cnn" / new_dir.name).is_dir() == report["better"]
     assert bool(re.search(r"^promoted: ", printed, re.M)) == report["better"]
+
+
+def test_retrain_with_no_kept_drawings_says_so(served, database_url, no_models, tmp_path, capsys):
+    from training.retrain import main
+
+    data, store = served
+    with app_client(database_url, no_models):
+        pass  # creates the (empty) database
+    argv = ["--database-url", database_url, "--data-dir", str(data), "--export-dir", str(tmp_path / "export")]
+    assert main([*argv, "--model-store", str(store), "--output-dir", str(tmp_path / "runs")]) == 1
+    assert "nothing to retrain on" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if export_submissions.main(["--database-url", args.database_url, "--out", str(args.export_dir)]) != 0:
         return 1
+    if not json.loads((args.export_dir / "counts.json").read_text())["total"]:
+        print("no kept drawings with a label the player chose or confirmed: nothing to retrain on", file=sys.stderr)
+        return 1
     from training import train
 
     try:
