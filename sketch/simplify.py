@@ -87,16 +87,9 @@ def resample_all(points: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _every_query(lay: SimpleNamespace) -> np.ndarray:
-    """All resampled points (``_coords`` on every query, with fewer gathers: the common case)."""
+    """All resampled points: each query's knot is the last point whose key is at most it."""
     q = np.arange(lay.at_end[-1])
-    at = (q - np.repeat(lay.at_start, lay.n_at)).astype(np.float64)
-    at[lay.at_end - 1] = lay.length
-    j = np.cumsum(np.bincount(lay.key, minlength=len(q))) - 1
-    with np.errstate(invalid="ignore"):  # inf * 0 at a knot whose point is used as is, just below
-        out = lay.slope[j] * (at - lay.dist[j])[:, None] + lay.points[j]
-    on_last = lay.is_last[j]
-    out[on_last] = lay.points[j[on_last]]
-    return out
+    return _coords(lay, q, np.cumsum(np.bincount(lay.key, minlength=len(q))) - 1)
 
 
 def _distances(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray, span: np.ndarray) -> np.ndarray:

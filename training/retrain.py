@@ -42,12 +42,12 @@ SIGNIFICANCE = 0.05
 def answers(nets: dict[str, Network], data: shards.ShardSet, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Each network's probabilities over ``data.classes`` (columns by class name) and the labels."""
     probs: dict[str, list[np.ndarray]] = {name: [] for name in nets}
+    columns = {name: [net.classes.index(c) for c in data.classes] for name, net in nets.items()}
     labels = []
     for x, y in data.bitmaps(split, 1024):
         inputs = Inputs(bitmaps=x.numpy()[..., 0])
         for name, net in nets.items():
-            p = net.predict(inputs)
-            probs[name].append(p[:, [net.classes.index(c) for c in data.classes]])
+            probs[name].append(net.predict(inputs)[:, columns[name]])
         labels.append(y.numpy())
     if not labels:
         return {name: np.zeros((0, len(data.classes))) for name in nets}, np.zeros(0, int)

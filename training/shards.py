@@ -59,11 +59,11 @@ class ShardSet:
         self._add(self.shard_dir, self.manifest, qd.SPLITS)
         self.extra_counts: dict[str, dict[str, int]] = {}
         self.extra_ignored: dict[str, int] = {}
-        self.extra_manifests: list[dict] = []
+        self.extra_infos: list[dict] = []
         for folder in map(str, extra):
             manifest = read_manifest(folder)
             info = self._kind_info(folder, manifest)
-            self.extra_manifests.append(info)
+            self.extra_infos.append(info)
             self._add(folder, manifest, ("train", "val"))
             for c in info["classes"]:
                 n = info["counts"][c]

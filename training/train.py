@@ -40,7 +40,7 @@ def extra_shard_dirs(args: argparse.Namespace, kind: str) -> list[str]:
 def extra_info(args: argparse.Namespace, data: shards.ShardSet) -> ExtraData | None:
     if not args.extra_data:
         return None
-    merged = {"sources": {f: s for m in data.extra_manifests for f, s in m["sources"].items()}}
+    merged = {"sources": {f: s for m in data.extra_infos for f, s in m["sources"].items()}}
     return ExtraData(
         sources=[str(f) for f in args.extra_data],
         manifest_hash=prepare.data_hash(merged),

@@ -56,9 +56,12 @@ def _json_body(model: str) -> dict:
     return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}}
 
 
+def _points(items: list[PredictRequest]) -> int:
+    return sum(len(axes[0]) for item in items if item.strokes for axes in item.strokes)
+
+
 def _costly(items: list[PredictRequest]) -> bool:
-    points = sum(len(axes[0]) for item in items if item.strokes for axes in item.strokes)
-    return points >= COSTLY_POINTS or sum(len(item.image or "") for item in items) >= COSTLY_IMAGE_CHARS
+    return _points(items) >= COSTLY_POINTS or sum(len(item.image or "") for item in items) >= COSTLY_IMAGE_CHARS
 
 
 async def _in_pool(request: Request, items: list[PredictRequest], settings: Settings, store: Store, batch: bool):
@@ -117,7 +120,7 @@ async def predict_one(request: Request, settings: SettingsDep, store: ModelsDep)
 async def predict_batch(request: Request, settings: SettingsDep, store: ModelsDep) -> Response:
     body = _body(BatchRequest, await request.body(), MAX_BATCH_VALUES)
     await catch_up_taught(request, body.items, store)
-    points = sum(len(axes[0]) for item in body.items if item.strokes for axes in item.strokes)
+    points = _points(body.items)
     if points > MAX_BATCH_POINTS:
         raise HTTPException(422, f"too many points in the batch: {points} > {MAX_BATCH_POINTS}; send fewer items")
     # In the thread pool: a large batch never blocks the event loop.
