@@ -26,6 +26,7 @@ from api.routes import predict as predict_routes
 from api.schemas import PredictRequest
 from api.settings import get_settings
 from models.loading import Store, load_store
+from sketch import simplify
 from store.db import Database, StoreUnavailableError
 
 log = logging.getLogger("api")
@@ -40,7 +41,9 @@ _WARMUP_STROKES = [[[0.0, 10.0, 10.0, 0.0, 0.0], [0.0, 0.0, 10.0, 10.0, 0.0]]]
 
 
 def warm_up(store: Store, settings) -> None:
-    """Run every loaded model once through the request path; one that fails is unloaded with the reason."""
+    """Compile the stroke path, then run every loaded model once through the request path; one that
+    fails is unloaded with the reason."""
+    simplify.warm_up()
     for name in list(store.models):
         try:
             predict([prepare(PredictRequest(strokes=_WARMUP_STROKES, model=name), settings, store)], record=False)

@@ -13,6 +13,7 @@ stroke drawings to measure on) and recorded, with the exact member versions, in 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,20 +37,28 @@ def combine(
     unknown_scale: float = 1.0,
 ) -> np.ndarray:
     """Ensemble probabilities over ``cnn_classes`` (see the module docstring)."""
-    rnn_index = {c: i for i, c in enumerate(rnn_classes)}
-    cnn_set = set(cnn_classes)
-    rnn_only = [i for i, c in enumerate(rnn_classes) if c not in cnn_set]
-    if rnn_only:
+    column, known, rnn_only = _columns(tuple(cnn_classes), tuple(rnn_classes))
+    if len(rnn_only):
         unknown = unknown_scale * rnn_probs[:, rnn_only].mean(axis=1, keepdims=True)
     else:
         unknown = np.full((len(rnn_probs), 1), EPS, dtype=rnn_probs.dtype)
-    q = np.empty_like(cnn_probs)
-    for j, c in enumerate(cnn_classes):
-        q[:, j] = rnn_probs[:, rnn_index[c]] if c in rnn_index else unknown[:, 0]
+    q = np.where(known, rnn_probs[:, column], unknown).astype(cnn_probs.dtype)
     log_p = (1.0 - rnn_weight) * np.log(np.maximum(cnn_probs, EPS)) + rnn_weight * np.log(np.maximum(q, EPS))
     log_p -= log_p.max(axis=1, keepdims=True)
     p = np.exp(log_p)
     return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _columns(cnn_classes: tuple[str, ...], rnn_classes: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """For each CNN class, the RNN's column (0 where it has none) and whether it has one; and the
+    RNN's columns of the classes only it knows. Worked out once per pair of models, not per call."""
+    rnn_index = {c: i for i, c in enumerate(rnn_classes)}
+    cnn_set = set(cnn_classes)
+    column = np.array([rnn_index.get(c, 0) for c in cnn_classes], dtype=np.intp)
+    known = np.array([c in rnn_index for c in cnn_classes])
+    rnn_only = np.array([i for i, c in enumerate(rnn_classes) if c not in cnn_set], dtype=np.intp)
+    return column, known, rnn_only
 
 
 @dataclass

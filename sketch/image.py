@@ -64,7 +64,8 @@ def open_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
         raise ValueError(f"image too large (decompression bomb): {exc}") from None
     except (OSError, SyntaxError) as exc:
         raise ValueError(f"image could not be decoded: {exc}") from None
-    return ImageOps.exif_transpose(img)
+    ImageOps.exif_transpose(img, in_place=True)  # a copy would cost as much as a tenth of the path
+    return img
 
 
 def ink_image(img: Image.Image) -> Image.Image:
@@ -193,14 +194,43 @@ def _set_line_width(mask: np.ndarray, current: float, target: float) -> np.ndarr
         return mask
     crop = mask[box]
     if current > target:
-        thinned = ndimage.distance_transform_edt(np.pad(crop, 1))[1:-1, 1:-1] > (current - target) / 2
+        # Pixels farther than the change from the background (the frame's edge counts as background).
+        thinned = ~_near(~np.pad(crop, 1), (current - target) / 2)[1:-1, 1:-1]
         # Never erase a whole line: keep at least the ridge of the original.
         changed = thinned if thinned.any() else crop
     else:
-        changed = ndimage.distance_transform_edt(~crop) <= (target - current) / 2
+        changed = _near(crop, (target - current) / 2)
     out = np.zeros_like(mask)
     out[box] = changed
     return out
+
+
+def _near(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Pixels within ``radius`` of a ``True`` pixel: ``distance_transform_edt(~mask) <= radius``.
+
+    Dilation by the disk of that radius, cut into the rectangles its rows make (a disk's rows only
+    narrow away from the middle), each a pair of 1-D maximum filters: a few times faster than the
+    distance transform, and the same pixels (the disk uses the transform's own test, below).
+    """
+    out = np.zeros_like(mask)
+    m = mask.view(np.uint8)
+    for half_h, half_w in _disk_rows(radius):
+        d = ndimage.maximum_filter1d(m, 2 * half_w + 1, axis=1, mode="constant")
+        out |= ndimage.maximum_filter1d(d, 2 * half_h + 1, axis=0, mode="constant").view(bool)
+    return out
+
+
+def _disk_rows(radius: float) -> list[tuple[int, int]]:
+    """The disk as rectangles (half-height k, half-width of row k): one for each k past which the rows
+    get narrower. A pixel (dx, dy) is in it when ``sqrt(dx**2 + dy**2) <= radius`` in float64."""
+    rows = []
+    for k in range(int(radius) + 1):
+        w = 0
+        while np.sqrt(float((w + 1) ** 2 + k * k)) <= radius:
+            w += 1
+        if np.sqrt(float(w * w + k * k)) <= radius:
+            rows.append((k, w))
+    return [(k, w) for i, (k, w) in enumerate(rows) if i + 1 == len(rows) or rows[i + 1][1] != w]
 
 
 def _box(mask: np.ndarray, margin: float = 0.0) -> tuple[slice, slice] | None:

@@ -221,7 +221,7 @@ def test_a_pathological_drawing_is_answered_within_the_work_bounds():
 
 
 TIE_SHAPES = [
-    # The top run is parallel to the first chord, at the farthest distance: its points tie.
+    # The top side is parallel to the first chord, at the farthest distance: its points tie.
     [[0.0, 0.0], [0.0, 100.0], [200.0, 100.0], [200.0, 0.0]],
     [[10.0, 10.0], [40.0, 70.0], [160.0, 130.0], [190.0, 70.0]],  # the same, turned
     [[0.0, 0.0], [0.0, 50.0], [50.0, 50.0], [50.0, 0.0], [100.0, 0.0], [100.0, 50.0], [150.0, 50.0]],  # square wave
@@ -229,11 +229,10 @@ TIE_SHAPES = [
 ]
 
 
-def test_rdp_over_run_ends_keeps_what_rdp_over_every_resampled_point_keeps(monkeypatch):
-    """normalize's fast path for long drawings (run ends only), forced on every drawing and tie."""
+def test_resample_rdp_in_one_pass_keeps_what_rdp_over_every_resampled_point_keeps():
+    """normalize's fused pass against its two steps, on every fixture drawing and on ties."""
     from sketch import simplify
 
-    monkeypatch.setattr(simplify, "RUNS_FROM", 0)
     drawings = [parse_strokes(d) for d in _fixture_drawings()]
     drawings += [[np.array(shape)] for shape in TIE_SHAPES]
     drawings.append([np.array(TIE_SHAPES[0]), np.array([[30.0, 30.0]]), np.array(TIE_SHAPES[2]) * 0.5])
@@ -245,3 +244,28 @@ def test_rdp_over_run_ends_keeps_what_rdp_over_every_resampled_point_keeps(monke
         kept, kept_counts = simplify.resample_rdp(points, counts)
         np.testing.assert_array_equal(kept, dense[keep])
         np.testing.assert_array_equal(kept_counts, np.add.reduceat(keep, np.cumsum(dense_counts) - dense_counts))
+
+
+def test_the_compiled_path_runs_where_no_cache_folder_is_writable(tmp_path):
+    """A read-only image (Kubernetes' read-only root file system): compiled at start, not cached."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    copy = tmp_path / "app"
+    source = Path(__file__).parent.parent / "sketch"
+    shutil.copytree(source, copy / "sketch", ignore=shutil.ignore_patterns("__pycache__"))
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    (copy / "sketch" / "__pycache__").write_text("")  # numba's in-tree cache cannot be made
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(blocked / "home"), "XDG_CACHE_HOME": str(blocked / "cache")}
+    env["NUMBA_CACHE_DIR"] = str(blocked / "numba")
+    code = (
+        "from sketch import simplify; from sketch.strokes import normalize, parse_strokes; simplify.warm_up(); "
+        "print(type(simplify._resample_rdp._cache).__name__, "
+        "normalize(parse_strokes([[[0, 9, 30], [0, 40, 0]]]))[0].tolist())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=copy, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(" ", 1) == ["NullCache", "[[0.0, 0.0], [57.0, 255.0], [191.0, 0.0]]\n"]
