@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from api.metrics import record_inference
-from api.schemas import MAX_POINTS, ModelRef, PredictRequest, PredictResponse, RankedPrediction
+from api.schemas import MAX_POINTS, PredictRequest
 from api.settings import Settings
 from models.kinds import BITMAP, DEFAULTS, KINDS, SEQUENCE
 from models.loading import Inputs, Model, Store
-from models.prototypes import PrototypeModel
+from models.prototypes import TRAINED, PrototypeModel
 from sketch.image import image_bytes_to_bitmap
 from sketch.raster import render_simplified
 from sketch.sequence import normalized_to_sequence
@@ -122,12 +122,12 @@ def prepare(req: PredictRequest, settings: Settings, store: Store) -> Prepared:
     return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000)
 
 
-def _top_k(probs: np.ndarray, classes: list[str], k: int, kinds: list[str] | None = None) -> list[RankedPrediction]:
+def _top_k(probs: np.ndarray, classes: list[str], k: int, kinds: list[str] | None = None) -> list[dict]:
     k = min(k, len(classes))
     idx = np.argpartition(-probs, k - 1)[:k]
     idx = idx[np.argsort(-probs[idx])]
     return [
-        RankedPrediction(label=classes[i], probability=round(float(probs[i]), 6), kind=kinds[i] if kinds else "trained")
+        {"label": classes[i], "probability": round(float(probs[i]), 6), "kind": kinds[i] if kinds else TRAINED}
         for i in idx
     ]
 
@@ -140,10 +140,15 @@ def _inputs(items: list[Prepared]) -> Inputs:
     )
 
 
-def predict(items: list[Prepared], record: bool = True) -> list[PredictResponse]:
+def predict(items: list[Prepared], record: bool = True) -> list[dict]:
     """One model call per model for all the items, answers in the items' order (counted in the
-    metrics unless ``record`` is false: the warm-up is no client's prediction)."""
-    results: list[PredictResponse | None] = [None] * len(items)
+    metrics unless ``record`` is false: the warm-up is no client's prediction).
+
+    Each answer is a ``PredictResponse`` as a plain dict, ready for ``pydantic_core.to_json``:
+    built from values made right here, validating them into models would cost more than the rest
+    of the answer (the routes declare ``PredictResponse``, and the contract test holds the answers
+    to it)."""
+    results: list[dict | None] = [None] * len(items)
     groups: dict[int, list[int]] = {}
     for i, p in enumerate(items):
         groups.setdefault(id(p.model), []).append(i)
@@ -158,12 +163,14 @@ def predict(items: list[Prepared], record: bool = True) -> list[PredictResponse]
         if record:
             record_inference(model.name, len(group))
         inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
-        ref = ModelRef(name=model.name, version=model.version)
+        ref = {"name": model.name, "version": model.version}
         for i, p, row in zip(idx, group, probs, strict=True):
-            results[i] = PredictResponse(
-                predictions=_top_k(row, classes, p.request.top_k, kinds),
-                model=ref,
-                timings_ms={"preprocess": round(p.preprocess_ms, 3), "inference": round(inference_ms, 3)},
-                bitmap=p.bitmap.round().astype(int).tolist() if p.request.return_bitmap else None,
-            )
+            answer = {
+                "predictions": _top_k(row, classes, p.request.top_k, kinds),
+                "model": ref,
+                "timings_ms": {"preprocess": round(p.preprocess_ms, 3), "inference": round(inference_ms, 3)},
+            }
+            if p.request.return_bitmap:
+                answer["bitmap"] = p.bitmap.round().astype(int).tolist()
+            results[i] = answer
     return results

@@ -124,10 +124,10 @@ def create_app() -> FastAPI:
     async def database_unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
         return JSONResponse({"detail": errors.encodable(str(exc))}, status_code=503)
 
+    app.include_router(predict_routes.router)  # first: routes are matched in order, and it is the hot path
     app.include_router(health.router)
     # Categories taught through any replica are answered from the next request on.
     app.include_router(models.router, dependencies=[Depends(categories.refresh_taught)])
-    app.include_router(predict_routes.router)
     app.include_router(categories.router)
     app.include_router(submissions.router)
     app.include_router(scores.router)

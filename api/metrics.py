@@ -8,6 +8,7 @@ this process. Info metrics do not work across processes, so model versions are a
 
 from __future__ import annotations
 
+import functools
 import os
 
 from fastapi import APIRouter, Request
@@ -56,16 +57,30 @@ WORKERS_ALIVE = Gauge(
 WORKER_RESTARTS = Counter("deepdraw_worker_restarts_total", "Workers that died and were replaced (api.serve)")
 
 
+@functools.cache
+def _inference_series(model: str) -> tuple:
+    return PREDICTIONS.labels(model), BATCH_SIZE.labels(model)
+
+
+# The labelled series of each (method, route template, status) seen: finding one through
+# ``labels()`` (a lock and a lookup per metric) is a measurable share of a fast request. Bounded:
+# route templates and status codes are few, and unknown paths share one label (api.access).
+@functools.cache
+def _request_series(method: str, route: str, status: int) -> tuple:
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route, str(status))
+
+
 def record_inference(model: str, items: int) -> None:
     """One model call over ``items`` drawings (called by api.inference.predict)."""
-    PREDICTIONS.labels(model).inc(items)
-    BATCH_SIZE.labels(model).observe(items)
+    predictions, batch_size = _inference_series(model)
+    predictions.inc(items)
+    batch_size.observe(items)
 
 
 def record_request(method: str, route: str, status: int, seconds: float) -> None:
-    code = str(status)
-    REQUESTS.labels(method, route, code).inc()
-    LATENCY.labels(method, route, code).observe(seconds)
+    requests, latency = _request_series(method, route, status)
+    requests.inc()
+    latency.observe(seconds)
     if status == 201 and route == "/submissions" and method == "POST":
         SUBMISSIONS.inc()
 
