@@ -38,8 +38,9 @@ ERRORS = error_responses(400, 413, 415, 422, 503)
 # PNG ~10-40 KB): such requests take turns in the thread pool (see _in_pool).
 COSTLY_POINTS = 5_000
 COSTLY_IMAGE_CHARS = 400_000
-# Up to here a drawing is answered on the event loop: ~0.3 ms of preprocessing at most (compiled,
-# sketch.simplify) plus the model; a player's drawing has 50-300 points.
+# Up to here a drawing is answered on the event loop: ~0.2 ms of preprocessing for a typical one,
+# 1.5 ms for the longest official drawings (compiled: sketch.simplify), plus the model. A player's
+# drawing has 50-300 points.
 INLINE_POINTS = 1_000
 
 
