@@ -58,6 +58,6 @@ def get_kind(name: str) -> Kind:
 
 
 # The model that answers a request naming none, by what the request sends: the first one loaded.
-# Every input goes to the model that knows every category (prototypes); without it, strokes go to
-# the ensemble, which beats the CNN alone on held-out stroke drawings (README).
+# Strokes go to the ensemble, which beats the CNN alone on held-out stroke drawings (README);
+# the model that knows every category (prototypes) answers when a request names it.
 DEFAULTS: dict[str, tuple[str, ...]] = {"strokes": ("ensemble", "cnn"), "bitmap": ("cnn",), "image": ("cnn",)}
