@@ -79,3 +79,20 @@ def test_decompression_bomb_is_refused_before_decoding():
     Image.new("1", (20000, 20000)).save(buf, "PNG")
     with pytest.raises(ValueError, match="too large"):
         decode_image(buf.getvalue())
+
+
+@pytest.mark.parametrize("radius", [0.0, 0.5, 1.0, 2**0.5, 1.5, 2.0, 5**0.5, 2.89, 3.0, 10**0.5, 7.07, 13.0])
+def test_line_thickening_takes_exactly_the_distance_transforms_pixels(radius):
+    """``_near`` (dilation by the disk's rows) against the Euclidean distance transform it replaced,
+    for thickening and, on the complement, thinning; the radii include exact ties (sqrt 2, 5, 10)."""
+    from scipy import ndimage
+
+    from sketch.image import _near
+
+    rng = np.random.default_rng(int(radius * 100))
+    for density in (0.005, 0.05, 0.5, 0.97):
+        mask = rng.random((60, 70)) < density
+        np.testing.assert_array_equal(_near(mask, radius), ndimage.distance_transform_edt(~mask) <= radius)
+        padded = np.pad(mask, 1)
+        thinned = ndimage.distance_transform_edt(padded)[1:-1, 1:-1] > radius
+        np.testing.assert_array_equal(~_near(~padded, radius)[1:-1, 1:-1], thinned)
