@@ -36,38 +36,40 @@ MAX_RDP_ROUNDS = 40  # see sketch.strokes: the work bound on a pathological draw
 
 
 @_compiled
-def _resample_stroke(points: np.ndarray, a: int, b: int, out: np.ndarray, o: int, scale: float) -> int:
+def _resample_stroke(
+    points: np.ndarray, dist: np.ndarray, a: int, b: int, out: np.ndarray, o: int, scale: float
+) -> int:
     """Points ``a:b`` resampled as ``np.interp`` at ``0, 1, ..., ceil(length) - 1`` and the length
     itself (the published recipe; at least both ends, a lone point stays), times ``scale``, written
-    from ``out[o]``: returns how many."""
-    c = b - a
-    if c < 2:
+    from ``out[o]``: returns how many. ``dist``: each point's distance along its stroke."""
+    if b - a < 2:
         out[o, 0] = points[a, 0] * scale
         out[o, 1] = points[a, 1] * scale
         return 1
-    dist = np.empty(c)
-    dist[0] = 0.0
-    for k in range(1, c):
-        i = a + k
-        dist[k] = dist[k - 1] + math.hypot(points[i, 0] - points[i - 1, 0], points[i, 1] - points[i - 1, 1])
-    length = dist[c - 1]
-    n = max(math.ceil(length) + 1, 2)
-    j = 0  # the knot: the last point at a distance <= q (for an integer q: ceil(dist) <= q)
+    last = b - 1
+    length = dist[last]
+    n = _resampled_count(b - a, length)
+    j = a  # the knot: the last point at a distance <= q (for an integer q: ceil(dist) <= q)
     for q in range(n):
-        while j + 1 < c and math.ceil(dist[j + 1]) <= q:
+        while j < last and math.ceil(dist[j + 1]) <= q:
             j += 1
-        if j == c - 1:  # np.interp gives the last point itself at the end
-            x, y = points[a + j, 0], points[a + j, 1]
+        if j == last:  # np.interp gives the last point itself at the end
+            x, y = points[j, 0], points[j, 1]
         else:
             at = length if q == n - 1 else float(q)
             step = dist[j + 1] - dist[j]
-            sx = (points[a + j + 1, 0] - points[a + j, 0]) / step
-            sy = (points[a + j + 1, 1] - points[a + j, 1]) / step
-            x = sx * (at - dist[j]) + points[a + j, 0]
-            y = sy * (at - dist[j]) + points[a + j, 1]
+            sx = (points[j + 1, 0] - points[j, 0]) / step
+            sy = (points[j + 1, 1] - points[j, 1]) / step
+            x = sx * (at - dist[j]) + points[j, 0]
+            y = sy * (at - dist[j]) + points[j, 1]
         out[o + q, 0] = x * scale if scale != 1.0 else x
         out[o + q, 1] = y * scale if scale != 1.0 else y
     return n
+
+
+@_compiled
+def _resampled_count(points_in_stroke: int, length: float) -> int:
+    return 1 if points_in_stroke < 2 else max(math.ceil(length) + 1, 2)
 
 
 @_compiled
@@ -114,22 +116,18 @@ def _rdp_keep(points: np.ndarray, counts: np.ndarray, epsilon: float, max_rounds
 @_compiled
 def _resample(points, counts, scale):
     """Every stroke through ``_resample_stroke``: the points and their number per stroke."""
-    total = 0
-    a = 0
-    for c in counts:  # the same sums as _resample_stroke's, to size the buffer exactly
-        if c < 2:
-            total += 1
-        else:
-            length = 0.0
-            for k in range(a + 1, a + c):
-                length += math.hypot(points[k, 0] - points[k - 1, 0], points[k, 1] - points[k - 1, 1])
-            total += max(math.ceil(length) + 1, 2)
-        a += c
-    dense = np.empty((total, 2))
+    dist = np.zeros(len(points))  # along each stroke, summed point by point as np.cumsum does
     n_at = np.zeros(len(counts), dtype=np.int64)
+    a = 0
+    for i in range(len(counts)):
+        for k in range(a + 1, a + counts[i]):
+            dist[k] = dist[k - 1] + math.hypot(points[k, 0] - points[k - 1, 0], points[k, 1] - points[k - 1, 1])
+        n_at[i] = _resampled_count(counts[i], dist[a + counts[i] - 1])
+        a += counts[i]
+    dense = np.empty((n_at.sum(), 2))
     a = o = 0
     for i in range(len(counts)):
-        n_at[i] = _resample_stroke(points, a, a + counts[i], dense, o, scale)
+        _resample_stroke(points, dist, a, a + counts[i], dense, o, scale)
         a += counts[i]
         o += n_at[i]
     return dense, n_at

@@ -65,23 +65,22 @@ def _points(items: list[PredictRequest]) -> int:
     return sum(len(axes[0]) for item in items if item.strokes for axes in item.strokes)
 
 
-def _inline(item: PredictRequest) -> bool:
-    return item.bitmap is not None or (item.strokes is not None and _points([item]) <= INLINE_POINTS)
+def _costly(items: list[PredictRequest], points: int) -> bool:
+    return points >= COSTLY_POINTS or sum(len(item.image or "") for item in items) >= COSTLY_IMAGE_CHARS
 
 
-def _costly(items: list[PredictRequest]) -> bool:
-    return _points(items) >= COSTLY_POINTS or sum(len(item.image or "") for item in items) >= COSTLY_IMAGE_CHARS
-
-
-async def _in_pool(request: Request, items: list[PredictRequest], settings: Settings, store: Store, batch: bool):
-    """``_answer`` in the thread pool; costly requests one at a time per process.
+async def _in_pool(
+    request: Request, items: list[PredictRequest], points: int, settings: Settings, store: Store, batch: bool
+):
+    """``_answer`` in the thread pool; costly requests one at a time per process (``points``: the
+    items' pen points, counted once by the route).
 
     Thread-pool work shares the GIL with the event loop, which re-takes it at every step of every
     other request (a ``/health`` probe takes a dozen): with several long requests at once, each of
     those steps queues behind all of them (4 batches of 26 long zigzags: /health's worst probe
     ~60-85 ms); taking turns keeps it to one.
     """
-    if not _costly(items):
+    if not _costly(items, points):
         return await run_in_threadpool(_answer, items, settings, store, batch)
     async with request.app.state.costly:
         return await run_in_threadpool(_answer, items, settings, store, batch)
@@ -114,10 +113,11 @@ async def predict_one(request: Request) -> Response:
     settings, store = get_settings(), request.app.state.models
     body = _body(PredictRequest, await request.body(), MAX_VALUES)
     await catch_up_taught(request, [body], store)
-    if _inline(body):
+    points = _points([body])
+    if body.bitmap is not None or (body.strokes is not None and points <= INLINE_POINTS):
         (answer,) = _answer([body], settings, store, batch=False)
     else:
-        (answer,) = await _in_pool(request, [body], settings, store, False)
+        (answer,) = await _in_pool(request, [body], points, settings, store, False)
     return Response(to_json(answer), media_type="application/json")
 
 
@@ -138,5 +138,6 @@ async def predict_batch(request: Request) -> Response:
         raise HTTPException(422, f"too many points in the batch: {points} > {MAX_BATCH_POINTS}; send fewer items")
     # In the thread pool: a large batch never blocks the event loop.
     return Response(
-        to_json({"results": await _in_pool(request, body.items, settings, store, True)}), media_type="application/json"
+        to_json({"results": await _in_pool(request, body.items, points, settings, store, True)}),
+        media_type="application/json",
     )
