@@ -13,11 +13,11 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.settings import Settings, get_settings
-from models.loading import Store
+from models.loading import LoadedModels
 from store.db import Database
 
 
-async def get_store(request: Request) -> Store:
+async def get_models(request: Request) -> LoadedModels:
     return request.app.state.models
 
 
@@ -35,7 +35,7 @@ async def settings() -> Settings:
     return get_settings()
 
 
-ModelsDep = Annotated[Store, Depends(get_store)]
+ModelsDep = Annotated[LoadedModels, Depends(get_models)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_session)]

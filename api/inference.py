@@ -16,13 +16,12 @@ import numpy as np
 
 from api.metrics import record_inference
 from api.schemas import MAX_POINTS, PredictRequest
-from api.settings import Settings
-from models.kinds import BITMAP, DEFAULTS, KINDS, SEQUENCE
-from models.loading import Inputs, Model, Store
-from models.prototypes import TRAINED, PrototypeModel
+from api.settings import DEFAULT_MODELS, Settings
+from models.answer import Answer
+from models.inputs import Inputs, bitmap_of, sequence_of
+from models.kinds import BITMAP, KINDS, SEQUENCE
+from models.loading import LoadedModels, Model
 from sketch.image import image_bytes_to_bitmap
-from sketch.raster import render_simplified
-from sketch.sequence import normalized_to_sequence
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes
 
 
@@ -78,25 +77,26 @@ class Prepared:
     preprocess_ms: float
 
 
-def choose_model(req: PredictRequest, store: Store) -> Model:
+def choose_model(req: PredictRequest, loaded: LoadedModels) -> Model:
     """The model the request names, or the default for what it sends; 503 when it is not loaded."""
     if req.model is None:
-        for name in DEFAULTS[req.input_kind]:
-            if name in store.models:
-                return store.models[name]
-        wanted = DEFAULTS[req.input_kind][-1]
+        for name in DEFAULT_MODELS[req.input_kind]:
+            if name in loaded.by_name:
+                return loaded.by_name[name]
+        wanted = DEFAULT_MODELS[req.input_kind][-1]
     else:
         wanted = req.model
-        if wanted in store.models:
-            return store.models[wanted]
-    reason = store.errors.get(wanted) or store.errors.get("store") or f"no {wanted} model in the store"
+        if wanted in loaded.by_name:
+            return loaded.by_name[wanted]
+    reason = loaded.errors.get(wanted) or loaded.errors.get("store") or f"no {wanted} model in the store"
     raise UnavailableError(f"model '{wanted}' is not available: {reason}")
 
 
-def prepare(req: PredictRequest, settings: Settings, store: Store) -> Prepared:
-    """Validate one request and compute what its model reads. Raises InputError/EmptyDrawingError."""
+def prepare(req: PredictRequest, settings: Settings, loaded: LoadedModels) -> Prepared:
+    """Validate one request, choose its model and compute what that model reads.
+    Raises InputError/EmptyDrawingError, or UnavailableError."""
     t0 = time.perf_counter()
-    model = choose_model(req, store)
+    model = choose_model(req, loaded)
     reads = KINDS[model.name].reads
     if SEQUENCE in reads and req.strokes is None:
         raise InputError(f"model '{model.name}' reads pen strokes: send 'strokes', not '{req.input_kind}'")
@@ -117,19 +117,17 @@ def prepare(req: PredictRequest, settings: Settings, store: Store) -> Prepared:
         elif req.image is not None:
             bitmap = decode_image_field(req.image, settings)
         else:
-            bitmap = render_simplified(normalized).astype(np.float32)
-    sequence = normalized_to_sequence(normalized, model.max_len) if SEQUENCE in reads else None
+            bitmap = bitmap_of(normalized)
+    sequence = sequence_of(normalized, model.max_len) if SEQUENCE in reads else None
     return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000)
 
 
-def _top_k(probs: np.ndarray, classes: list[str], k: int, kinds: list[str] | None = None) -> list[dict]:
+def _top_k(answer: Answer, row: np.ndarray, k: int) -> list[dict]:
+    classes, origins = answer.classes, answer.origins
     k = min(k, len(classes))
-    idx = np.argpartition(-probs, k - 1)[:k]
-    idx = idx[np.argsort(-probs[idx])]
-    return [
-        {"label": classes[i], "probability": round(float(probs[i]), 6), "kind": kinds[i] if kinds else TRAINED}
-        for i in idx
-    ]
+    idx = np.argpartition(-row, k - 1)[:k]
+    idx = idx[np.argsort(-row[idx])]
+    return [{"label": classes[i], "probability": round(float(row[i]), 6), "kind": origins[i]} for i in idx]
 
 
 def _inputs(items: list[Prepared]) -> Inputs:
@@ -156,21 +154,18 @@ def predict(items: list[Prepared], record: bool = True) -> list[dict]:
         group = [items[i] for i in idx]
         model = group[0].model
         t0 = time.perf_counter()
-        if isinstance(model, PrototypeModel):  # its taught classes can change between calls
-            probs, classes, kinds = model.predict_with_classes(_inputs(group))
-        else:
-            probs, classes, kinds = model.predict(_inputs(group)), model.classes, None
+        answer = model.predict(_inputs(group))
         if record:
             record_inference(model.name, len(group))
         inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
         ref = {"name": model.name, "version": model.version}
-        for i, p, row in zip(idx, group, probs, strict=True):
-            answer = {
-                "predictions": _top_k(row, classes, p.request.top_k, kinds),
+        for i, p, row in zip(idx, group, answer.probabilities, strict=True):
+            result = {
+                "predictions": _top_k(answer, row, p.request.top_k),
                 "model": ref,
                 "timings_ms": {"preprocess": round(p.preprocess_ms, 3), "inference": round(inference_ms, 3)},
             }
             if p.request.return_bitmap:
-                answer["bitmap"] = p.bitmap.round().astype(int).tolist()
-            results[i] = answer
+                result["bitmap"] = p.bitmap.round().astype(int).tolist()
+            results[i] = result
     return results

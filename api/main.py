@@ -11,13 +11,12 @@ import logging
 import sys
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api import errors
 from api.access import AccessMiddleware
-from api.categories import TaughtClasses
 from api.inference import predict, prepare
 from api.limits import BodySizeLimit
 from api.metrics import router as metrics_router
@@ -25,7 +24,8 @@ from api.routes import categories, health, models, scores, submissions
 from api.routes import predict as predict_routes
 from api.schemas import PredictRequest
 from api.settings import get_settings
-from models.loading import Store, load_store
+from api.taught import TaughtClasses
+from models.loading import LoadedModels, load_store
 from sketch import simplify
 from store.db import Database, StoreUnavailableError
 
@@ -40,39 +40,41 @@ sys.setswitchinterval(0.001)
 _WARMUP_STROKES = [[[0.0, 10.0, 10.0, 0.0, 0.0], [0.0, 0.0, 10.0, 10.0, 0.0]]]
 
 
-def warm_up(store: Store, settings) -> None:
+def warm_up(loaded: LoadedModels, settings) -> None:
     """Compile the stroke path, then run every loaded model once through the request path; one that
     fails is unloaded with the reason."""
     simplify.warm_up()
-    for name in list(store.models):
+    for name in list(loaded.by_name):
         try:
-            predict([prepare(PredictRequest(strokes=_WARMUP_STROKES, model=name), settings, store)], record=False)
+            predict([prepare(PredictRequest(strokes=_WARMUP_STROKES, model=name), settings, loaded)], record=False)
         except Exception as exc:  # a model that loads but cannot run: keep serving /ready with the reason
             log.exception("warm-up of %s failed", name)
-            store.errors[name] = f"{name} warm-up failed: {exc}"
-            del store.models[name]
+            loaded.errors[name] = f"{name} warm-up failed: {exc}"
+            del loaded.by_name[name]
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = get_settings()
-    store = load_store(settings.model_store, settings.inference_runtime, settings.model_versions)
-    app.state.models = store
+    loaded = load_store(settings.model_store, settings.inference_runtime, settings.model_versions)
+    app.state.models = loaded
     app.state.ready = False
     app.state.costly = asyncio.Semaphore(1)  # routes.predict: costly requests take turns
     # Migrated here; a database that cannot be opened yet answers 503 and is retried per call.
     app.state.database = Database(settings.database_url)
     app.state.database.open()  # logs the reason when it fails
-    warm_up(store, settings)
-    app.state.taught = TaughtClasses(app.state.database, store)
+    warm_up(loaded, settings)
+    app.state.taught = TaughtClasses(app.state.database, loaded)
     try:
         app.state.taught.refresh()  # loads what was taught before a restart
     except StoreUnavailableError as exc:  # retried on each request; /categories answers 503 meanwhile
         log.error("%s", exc)
-    for name, m in store.models.items():
+    for name, m in loaded.by_name.items():
         log.info("loaded %s %s (%d classes, %s)", name, m.version, len(m.classes), m.runtime)
+    follower = asyncio.create_task(app.state.taught.follow())  # categories taught through other replicas
     app.state.ready = True
     yield
+    follower.cancel()
     app.state.database.dispose()
 
 
@@ -126,8 +128,7 @@ def create_app() -> FastAPI:
 
     app.include_router(predict_routes.router)  # first: routes are matched in order, and it is the hot path
     app.include_router(health.router)
-    # Categories taught through any replica are answered from the next request on.
-    app.include_router(models.router, dependencies=[Depends(categories.refresh_taught)])
+    app.include_router(models.router)
     app.include_router(categories.router)
     app.include_router(submissions.router)
     app.include_router(scores.router)

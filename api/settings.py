@@ -11,6 +11,15 @@ from pydantic_settings import BaseSettings
 from models.kinds import KINDS
 from store.db import DEFAULT_DATABASE_URL
 
+# The model that answers a request naming none, by what the request sends: the first one loaded.
+# The player's default ranks every category, the taught ones included (the prototypes model); a
+# store without it falls back to the networks alone.
+DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
+    "strokes": ("prototypes", "ensemble", "cnn"),
+    "bitmap": ("prototypes", "cnn"),
+    "image": ("prototypes", "cnn"),
+}
+
 
 class Settings(BaseSettings):
     # Models: the newest version of each kind in the store, unless pinned

@@ -22,7 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.loading import Inputs, latest_version, load_network
+from models.inputs import Inputs
+from models.loading import latest_version
+from models.network import load_network
 from training.data import load_bitmap_splits
 
 ALPHAS = np.round(np.arange(0.0, 1.01, 0.05), 2)
@@ -31,7 +33,7 @@ ALPHAS = np.round(np.arange(0.0, 1.01, 0.05), 2)
 def probabilities(cnn, x: np.ndarray, flip: bool) -> np.ndarray:
     x = x[:, :, ::-1] if flip else x
     batches = (x[i : i + 512].astype(np.float32) for i in range(0, len(x), 512))
-    return np.concatenate([cnn.predict(Inputs(bitmaps=b)) for b in batches])
+    return np.concatenate([cnn.probabilities(Inputs(bitmaps=b)) for b in batches])
 
 
 def balanced_topk(probs: np.ndarray, labels: np.ndarray, k: int) -> float:

@@ -21,7 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.loading import Inputs, latest_version, load_network
+from models.inputs import Inputs
+from models.loading import latest_version
+from models.network import load_network
 from models.prototypes import normalise
 from training.proto_data import category_bitmaps, untrained_categories
 

@@ -27,6 +27,10 @@ class CardError(ValueError):
     """A card that is missing, unreadable or does not match the running code; the message says why."""
 
 
+class ModelStoreError(RuntimeError):
+    """A store or a model in it cannot be served; the message says why."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,12 +53,22 @@ class Metrics(_Strict):
     worst5_f1: list[dict[str, Any]] = []
 
 
+class PriorCorrection(_Strict):
+    """Post-hoc logit adjustment folded into the softmax bias (``training.prior``)."""
+
+    tau: float = Field(..., ge=0.0)
+    log_prior: list[float] = Field(..., description="log of each class's share of the training drawings")
+    chosen_on: str
+    val_balanced_top1: dict[str, float] = Field(..., description="tau -> class-balanced val top-1")
+
+
 class Training(_Strict):
     params: dict[str, Any]
     epochs_run: int
     minutes: float
     parameters_count: int
     history: dict[str, list[float]]
+    prior_correction: PriorCorrection | None = None
 
 
 class ExtraData(_Strict):

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.card import FromCard, ModelCard
+from models.answer import TRAINED, Answer
+from models.card import FromCard, ModelCard, ModelStoreError
+from models.inputs import Inputs
+from models.network import Network
 
 # A probability of exactly 0 would veto a class for good.
 EPS = 1e-7
@@ -64,14 +67,12 @@ def _columns(cnn_classes: tuple[str, ...], rnn_classes: tuple[str, ...]) -> tupl
 @dataclass
 class Ensemble(FromCard):
     card: ModelCard
-    cnn: object  # models.loading.Network (not imported: loading imports this module lazily)
-    rnn: object
+    cnn: Network
+    rnn: Network
     runtime: str = "ensemble"
 
     @classmethod
     def from_card(cls, card: ModelCard, members: dict) -> Ensemble:
-        from models.loading import ModelStoreError
-
         for kind, version in card.ensemble.members.items():
             member = members.get(kind)
             if member is None:
@@ -93,12 +94,17 @@ class Ensemble(FromCard):
     def notes(self) -> list[str]:
         return [*self.cnn.notes, *self.rnn.notes]
 
-    def predict(self, inputs) -> np.ndarray:
-        return combine(
-            self.cnn.predict(inputs),
+    @property
+    def origins(self) -> list[str]:
+        return [TRAINED] * len(self.card.classes)
+
+    def predict(self, inputs: Inputs) -> Answer:
+        probs = combine(
+            self.cnn.probabilities(inputs),
             self.cnn.classes,
-            self.rnn.predict(inputs),
+            self.rnn.probabilities(inputs),
             self.rnn.classes,
             self.card.ensemble.rnn_weight,
             self.card.ensemble.unknown_scale,
         )
+        return Answer(probs, self.classes, self.origins)

@@ -55,9 +55,3 @@ def get_kind(name: str) -> Kind:
         return KINDS[name]
     except KeyError:
         raise ValueError(f"unknown model kind {name!r}; known kinds: {', '.join(KINDS)}") from None
-
-
-# The model that answers a request naming none, by what the request sends: the first one loaded.
-# Strokes go to the ensemble, which beats the CNN alone on held-out stroke drawings (README);
-# the model that knows every category (prototypes) answers when a request names it.
-DEFAULTS: dict[str, tuple[str, ...]] = {"strokes": ("ensemble", "cnn"), "bitmap": ("cnn",), "image": ("cnn",)}

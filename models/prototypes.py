@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from models.card import FromCard, ModelCard
+from models.answer import PROTOTYPE, TAUGHT, TRAINED, Answer
+from models.card import FromCard, ModelCard, ModelStoreError
+from models.inputs import Inputs
+from models.network import Network
 from models.runtime import probabilities_output
 
-TRAINED, PROTOTYPE, TAUGHT = "trained", "prototype", "taught"
 EPS = 1e-7
 RULE = (
     "softmax over log p_cnn(c) for the CNN's classes and sim(c) / temperature - offset for prototype and "
@@ -91,15 +93,13 @@ class PrototypeModel(FromCard):
     """The CNN plus its prototype bank and the taught classes: one model over every category."""
 
     card: ModelCard
-    cnn: object  # models.loading.Network with an embedding
+    cnn: Network  # with an embedding
     bank: Bank
     taught: Bank
     runtime: str = "prototypes"
 
     @classmethod
     def from_card(cls, card: ModelCard, folder: Path, members: dict) -> PrototypeModel:
-        from models.loading import ModelStoreError
-
         spec = card.prototypes
         cnn = members.get("cnn")
         version = spec.members["cnn"]
@@ -123,20 +123,28 @@ class PrototypeModel(FromCard):
         proto_classes = card.classes[spec.trained_classes :]
         if embeddings.shape[1:] != (cnn.card.embedding.dim,) or len(labels) != len(embeddings):
             raise ModelStoreError(f"prototypes {card.version}: {path} does not hold the CNN's embeddings")
-        if labels.min(initial=0) < 0 or labels.max(initial=0) >= len(proto_classes):
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(proto_classes)):
             raise ModelStoreError(f"prototypes {card.version}: {path} has labels outside its classes")
         bank = Bank.build(proto_classes, embeddings, labels)
         return cls(card, cnn, bank, Bank.empty(cnn.card.embedding.dim))
 
     @property
     def classes(self) -> list[str]:
-        return [*self.card.classes, *self.taught.classes]
+        return self.listing()[0]
 
     @property
-    def class_kinds(self) -> list[str]:
+    def origins(self) -> list[str]:
+        return self.listing()[1]
+
+    def listing(self) -> tuple[list[str], list[str]]:
+        """Classes and their origins from one snapshot of the taught classes."""
+        taught = self.taught
+        return [*self.card.classes, *taught.classes], self._origins(taught)
+
+    def _origins(self, taught: Bank) -> list[str]:
         spec = self.card.prototypes
         n_proto = len(self.card.classes) - spec.trained_classes
-        return [TRAINED] * spec.trained_classes + [PROTOTYPE] * n_proto + [TAUGHT] * len(self.taught.classes)
+        return [TRAINED] * spec.trained_classes + [PROTOTYPE] * n_proto + [TAUGHT] * len(taught.classes)
 
     @property
     def max_len(self) -> int | None:
@@ -146,25 +154,20 @@ class PrototypeModel(FromCard):
     def notes(self) -> list[str]:
         return self.cnn.notes
 
-    def embed(self, inputs) -> np.ndarray:
+    def embed(self, inputs: Inputs) -> np.ndarray:
         return self.cnn.embed(inputs)
 
     def set_taught(self, classes: list[str], embeddings: np.ndarray, labels: np.ndarray) -> None:
         """Replace the taught classes (their example embeddings); requests see the old or the new set."""
         self.taught = Bank.build(classes, embeddings, labels)
 
-    def predict(self, inputs) -> np.ndarray:
-        return self.predict_with_classes(inputs)[0]
-
-    def predict_with_classes(self, inputs) -> tuple[np.ndarray, list[str], list[str]]:
-        """Probabilities with the class names and kinds they belong to (taught classes can change)."""
-        taught = self.taught  # one snapshot for the whole call
+    def predict(self, inputs: Inputs) -> Answer:
+        """Probabilities with the classes and origins they belong to, from one snapshot of the taught classes."""
+        taught = self.taught
         spec = self.card.prototypes
         out = self.cnn.outputs(inputs)
         emb = out[self.cnn.card.embedding.output]
         probs = out[probabilities_output(list(out))]
         sims = [self.bank.similarity(emb, spec.method, spec.knn_k), taught.similarity(emb, spec.method, spec.knn_k)]
         p = rank_all(probs, np.concatenate(sims, axis=1), spec.temperature, spec.offset)
-        n_proto = len(self.card.classes) - spec.trained_classes
-        kinds = [TRAINED] * spec.trained_classes + [PROTOTYPE] * n_proto + [TAUGHT] * len(taught.classes)
-        return p, [*self.card.classes, *taught.classes], kinds
+        return Answer(p, [*self.card.classes, *taught.classes], self._origins(taught))

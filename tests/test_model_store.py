@@ -7,8 +7,10 @@ import pytest
 from conftest import REPO
 
 from models.card import read_card
+from models.inputs import Inputs
 from models.kinds import KINDS as ALL_KINDS
-from models.loading import Inputs, latest_version, load_network
+from models.loading import latest_version
+from models.network import load_network
 
 STORE = REPO / "model_store"
 KINDS = [k for k in ALL_KINDS if (STORE / k).is_dir() and not ALL_KINDS[k].composite]
@@ -55,7 +57,7 @@ def test_cnn_savedmodel_and_onnx_give_the_keras_outputs():
     for name, value in loaded.serve(x).items():
         np.testing.assert_allclose(value.numpy(), expected[name], atol=1e-5)
     onnx = load_network(path, runtime="onnx")
-    np.testing.assert_allclose(onnx.predict(Inputs(bitmaps=x[..., 0])), expected["probabilities"], atol=1e-5)
+    np.testing.assert_allclose(onnx.probabilities(Inputs(bitmaps=x[..., 0])), expected["probabilities"], atol=1e-5)
     np.testing.assert_allclose(onnx.embed(Inputs(bitmaps=x[..., 0])), expected["embedding"], atol=1e-5)
-    saved = load_network(path, runtime="tensorflow").predict(Inputs(bitmaps=x[..., 0]))
+    saved = load_network(path, runtime="tensorflow").probabilities(Inputs(bitmaps=x[..., 0]))
     assert saved.argmax(1).tolist() == expected["probabilities"].argmax(1).tolist()

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, REPO, read_ndjson
 
-from models.loading import Inputs, ModelStoreError, latest_version, load_network, load_store
-from models.prototypes import PROTOTYPE, TAUGHT, TRAINED, Bank, PrototypeModel, normalise, rank_all
+from models.card import ModelStoreError
+from models.inputs import Inputs
+from models.loading import latest_version, load_store
+from models.network import load_network
+from models.answer import PROTOTYPE, TAUGHT, TRAINED
+from models.prototypes import Bank, PrototypeModel, normalise, rank_all
 from sketch.raster import strokes_to_bitmap
 from sketch.strokes import parse_strokes
 
@@ -61,7 +65,7 @@ def test_cnn_exports_a_unit_embedding_next_to_the_same_probabilities():
     assert set(out) == {"probabilities", "embedding"}
     # predict runs the probabilities-only copy of the graph (half the work), with the same answers.
     assert cnn.card.files.onnx_probabilities and cnn.run_probabilities is not None
-    np.testing.assert_allclose(cnn.predict(Inputs(bitmaps=x)), out["probabilities"], atol=1e-6)
+    np.testing.assert_allclose(cnn.probabilities(Inputs(bitmaps=x)), out["probabilities"], atol=1e-6)
     emb = cnn.embed(Inputs(bitmaps=x))
     assert emb.shape == (32, spec.dim)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
@@ -78,17 +82,18 @@ def test_the_old_cnn_replaced_by_the_derived_one_is_gone_and_its_figures_are_kep
 
 
 def test_prototypes_answer_every_category_with_its_kind(store):
-    model = store.models["prototypes"]
+    model = store.by_name["prototypes"]
     assert isinstance(model, PrototypeModel)
-    cnn = store.models["cnn"]
+    cnn = store.by_name["cnn"]
     assert model.classes[:78] == cnn.classes and len(model.classes) == 345 and len(set(model.classes)) == 345
-    assert model.class_kinds.count(TRAINED) == 78 and model.class_kinds.count(PROTOTYPE) == 267
+    assert model.origins.count(TRAINED) == 78 and model.origins.count(PROTOTYPE) == 267
 
 
 def test_held_out_drawings_of_prototype_categories_are_recognised(store, held_out):
     x, lines = held_out
-    model = store.models["prototypes"]
-    probs, classes, kinds = model.predict_with_classes(Inputs(bitmaps=x))
+    model = store.by_name["prototypes"]
+    answer = model.predict(Inputs(bitmaps=x))
+    probs, classes, kinds = answer.probabilities, answer.classes, answer.origins
     top5 = np.argsort(-probs, axis=1)[:, :5]
     hits = [line["word"] in [classes[i] for i in row] for line, row in zip(lines, top5, strict=True)]
     # Measured on the whole held-out split, top-5 is far above chance (5/345); these are real drawings.
@@ -99,18 +104,19 @@ def test_held_out_drawings_of_prototype_categories_are_recognised(store, held_ou
 def test_trained_categories_keep_their_answers(store):
     data = np.load(FIXTURES / "bitmaps_test_split.npz")
     x, y = data["x"].reshape(-1, 28, 28).astype(np.float32), data["y"]
-    alone = store.models["cnn"].predict(Inputs(bitmaps=x)).argmax(1)
-    ranked = store.models["prototypes"].predict(Inputs(bitmaps=x)).argmax(1)
+    alone = store.by_name["cnn"].predict(Inputs(bitmaps=x)).probabilities.argmax(1)
+    ranked = store.by_name["prototypes"].predict(Inputs(bitmaps=x)).probabilities.argmax(1)
     assert (ranked == y).mean() >= (alone == y).mean() - 0.03
 
 
 def test_taught_classes_join_the_ranking(store):
-    model = store.models["prototypes"]
+    model = store.by_name["prototypes"]
     x = np.load(FIXTURES / "pairs" / "cat.npy")[:4].reshape(-1, 28, 28).astype(np.float32)
     dim = model.cnn.card.embedding.dim
     try:
         model.set_taught(["my cat"], model.embed(Inputs(bitmaps=x[:3])), np.zeros(3, int))
-        probs, classes, kinds = model.predict_with_classes(Inputs(bitmaps=x[3:]))
+        answer = model.predict(Inputs(bitmaps=x[3:]))
+        probs, classes, kinds = answer.probabilities, answer.classes, answer.origins
         assert classes[-1] == "my cat" and kinds[-1] == TAUGHT and len(classes) == 346
         assert probs.shape == (1, 346) and abs(probs.sum() - 1) < 1e-5
     finally:
@@ -127,7 +133,7 @@ def test_prototypes_built_for_another_cnn_are_refused_with_the_reason(tmp_path):
     card["prototypes"]["members"]["cnn"] = "19990101-000000"
     card_path.write_text(json.dumps(card))
     loaded = load_store(tmp_path)
-    assert "cnn" in loaded.models and "prototypes" not in loaded.models
+    assert "cnn" in loaded.by_name and "prototypes" not in loaded.by_name
     assert "built with the embedding of cnn 19990101-000000" in loaded.errors["prototypes"]
 
 
@@ -135,12 +141,12 @@ def test_prototypes_without_their_cnn_are_refused(tmp_path):
     src = latest_version(STORE / "prototypes")
     shutil.copytree(src, tmp_path / "prototypes" / src.name)
     loaded = load_store(tmp_path)
-    assert "needs cnn" in loaded.errors["prototypes"] and not loaded.models
+    assert "needs cnn" in loaded.errors["prototypes"] and not loaded.by_name
     with pytest.raises(ModelStoreError, match="not loaded"):
         PrototypeModel.from_card(loaded_card(src), src, {})
 
 
 def loaded_card(folder):
-    from models.loading import load_card
+    from models.network import load_card
 
     return load_card(folder)

@@ -45,7 +45,7 @@ def test_export_reloaded_as_saved_model_gives_the_keras_outputs(tiny_model, tmp_
     import tensorflow as tf
 
     from models.card import InputSpec
-    from models.loading import load_network
+    from models.network import load_network
     from training.export import export_model
 
     x = pad_batch(sequences("cat", 8) + sequences("dog", 8) + sequences("airplane", 8))

@@ -36,9 +36,11 @@ import numpy as np
 import sketch
 from models.card import EnsembleSpec, Metrics, ModelCard
 from models.ensemble import RULE, combine
-from models.loading import Inputs, Network, latest_version, load_network
+from models.inputs import inputs_of
+from models.kinds import BITMAP, SEQUENCE
+from models.loading import latest_version
+from models.network import Network, load_network
 from sketch.raster import render_simplified
-from sketch.sequence import normalized_to_sequence
 from training import data as qd
 from training.evaluate import mcnemar
 from training.export import new_version
@@ -77,12 +79,9 @@ def _probabilities(examples: list[StrokeExample], cnn: Network, rnn: Network, ba
     cnn_out, rnn_out = [], []
     for start in range(0, len(examples), batch):
         part = examples[start : start + batch]
-        inputs = Inputs(
-            bitmaps=np.stack([render_simplified(e.strokes) for e in part]).astype(np.float32),
-            sequences=[normalized_to_sequence(e.strokes, rnn.max_len) for e in part],
-        )
-        cnn_out.append(cnn.predict(inputs))
-        rnn_out.append(rnn.predict(inputs))
+        inputs = inputs_of([e.strokes for e in part], frozenset({BITMAP, SEQUENCE}), rnn.max_len)
+        cnn_out.append(cnn.probabilities(inputs))
+        rnn_out.append(rnn.probabilities(inputs))
     return np.concatenate(cnn_out), np.concatenate(rnn_out)
 
 

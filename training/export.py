@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import sketch
-from models.card import Files, Metrics, ModelCard, OnnxCheck, Training
+from models.card import Files, Metrics, ModelCard, OnnxCheck, PriorCorrection, Training
 from models.runtime import onnx_runner, tensorflow_runner
 
 ONNX_TOLERANCE = 1e-4
@@ -48,8 +48,11 @@ def test_metrics(result: dict) -> Metrics:
     return Metrics(split="test", **{k: result[k] for k in ("n", "top1", "top3", "top5", "macro_f1", "worst5_f1")})
 
 
-def training_info(history: dict, model, args, minutes: float) -> Training:
+def training_info(
+    history: dict, model, args, minutes: float, prior_correction: PriorCorrection | None = None
+) -> Training:
     return Training(
+        prior_correction=prior_correction,
         epochs_run=len(history["loss"]),
         params={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"},
         parameters_count=int(model.count_params()),

@@ -42,7 +42,17 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from training import data as qd
-from training.records import KINDS, STROKES_VERSION, ShardWriter, bitmap_items, fs, join, list_sources
+from training.records import (
+    KINDS,
+    STROKES_VERSION,
+    ShardWriter,
+    bitmap_items,
+    fs,
+    is_rendered,
+    join,
+    list_sources,
+    rendered_items,
+)
 from training.stroke_data import strokes_items
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -109,7 +119,9 @@ def convert_category(job: dict) -> dict:
     writers = {s: ShardWriter(out_dir, kind, s, category, job["shard_size"]) for s in qd.SPLITS}
     skipped: dict[str, int] = {}
     per_source: dict[str, int] = {}
-    if kind == "bitmap":
+    if kind == "bitmap" and is_rendered(files):
+        items = rendered_items(files, job["max_per_class"])
+    elif kind == "bitmap":
         items = bitmap_items(files, job["max_per_class"])
     else:
         items = strokes_items(files, job["max_per_class"], skipped, per_source)

@@ -13,12 +13,14 @@ held-out figures; never a prototype) by a hash of its bitmap: deterministic, wha
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from sketch.raster import render_simplified
+from sketch.simplify import Strokes
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes
 from training.data import category_files, iter_ndjson, read_bitmaps
 
@@ -29,6 +31,8 @@ VAL_PERCENT = 15
 MAX_STROKE_DRAWINGS = 300
 # Pearson r above which a rendered stroke drawing is the same drawing as a sample bitmap.
 SAME_DRAWING_R = 0.97
+# Stroke folders rendered for a category without numpy_bitmap data, in reading order.
+RENDERED_STROKE_FOLDERS = ("simplified", "simplified_kaggle")
 
 
 def proto_split(bitmap: np.ndarray) -> str:
@@ -41,14 +45,6 @@ def proto_split(bitmap: np.ndarray) -> str:
     return "bank"
 
 
-def render_drawing(drawing: list) -> np.ndarray | None:
-    """The API's path for a stroke drawing (parse, normalise, rasterise), or None when it has no ink."""
-    try:
-        return render_simplified(normalize(parse_strokes(drawing)))
-    except (EmptyDrawingError, ValueError):
-        return None
-
-
 def _same_as_any(img: np.ndarray, refs: np.ndarray) -> bool:
     if not len(refs):
         return False
@@ -59,24 +55,44 @@ def _same_as_any(img: np.ndarray, refs: np.ndarray) -> bool:
     return bool((b @ a / a.size).max() > SAME_DRAWING_R)
 
 
-def category_bitmaps(data_dir: Path, category: str, cap: int = MAX_STROKE_DRAWINGS) -> np.ndarray:
-    """uint8 (n, 28, 28): the category's sample bitmaps then its rendered stroke drawings, no repeats."""
-    data_dir = Path(data_dir)
-    samples = data_dir / "numpy_bitmap_samples" / f"{category}.npy"
-    bitmaps = read_bitmaps(samples).reshape(-1, 28, 28) if samples.is_file() else np.zeros((0, 28, 28), np.uint8)
-    rendered: list[np.ndarray] = []
+def rendered_drawings(
+    sample_file: str | Path | None, stroke_files: list[str | Path], cap: int = MAX_STROKE_DRAWINGS
+) -> Iterator[tuple[np.ndarray, Strokes | None]]:
+    """``(bitmap, normalised strokes or None)`` per drawing, no repeats: the sample bitmaps (no
+    strokes), then each stroke file's drawings (at most ``cap`` each) rendered as the API renders."""
+    bitmaps = read_bitmaps(Path(sample_file)).reshape(-1, 28, 28) if sample_file else np.zeros((0, 28, 28), np.uint8)
     seen: set[bytes] = {b.tobytes() for b in bitmaps}
-    for fmt in ("simplified", "simplified_kaggle"):
-        path = category_files(data_dir, fmt).get(category) if (data_dir / fmt).is_dir() else None
-        if path is None:
-            continue
+    for b in bitmaps:
+        yield b, None
+    for path in stroke_files:
         for item in iter_ndjson(path, cap):
-            img = render_drawing(item["drawing"])
-            if img is None or img.tobytes() in seen or _same_as_any(img, bitmaps):
+            try:
+                strokes = normalize(parse_strokes(item["drawing"]))
+            except (EmptyDrawingError, ValueError):
+                continue
+            img = render_simplified(strokes)
+            if img.tobytes() in seen or _same_as_any(img, bitmaps):
                 continue
             seen.add(img.tobytes())
-            rendered.append(img)
-    return np.concatenate([bitmaps, np.array(rendered, np.uint8).reshape(-1, 28, 28)])
+            yield img, strokes
+
+
+def category_sources(data_dir: Path, category: str) -> tuple[Path | None, list[Path]]:
+    """The category's sample bitmap file (or None) and its stroke files, in reading order."""
+    data_dir = Path(data_dir)
+    samples = data_dir / "numpy_bitmap_samples" / f"{category}.npy"
+    strokes = []
+    for fmt in RENDERED_STROKE_FOLDERS:
+        path = category_files(data_dir, fmt).get(category) if (data_dir / fmt).is_dir() else None
+        if path is not None:
+            strokes.append(path)
+    return (samples if samples.is_file() else None), strokes
+
+
+def category_bitmaps(data_dir: Path, category: str, cap: int = MAX_STROKE_DRAWINGS) -> np.ndarray:
+    """uint8 (n, 28, 28): the category's sample bitmaps then its rendered stroke drawings, no repeats."""
+    imgs = [b for b, _ in rendered_drawings(*category_sources(data_dir, category), cap)]
+    return np.array(imgs, np.uint8).reshape(-1, 28, 28)
 
 
 @dataclass

@@ -20,7 +20,9 @@ import numpy as np
 
 import sketch
 from models.card import DataInfo, Files, Metrics, ModelCard, PrototypeSpec
-from models.loading import Inputs, Network, latest_version, load_network
+from models.inputs import Inputs
+from models.loading import latest_version
+from models.network import Network, load_network
 from models.prototypes import RULE, Bank, rank_all
 from models.runtime import probabilities_output
 from training.data import load_bitmap_splits, manifest_hash

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sketch.raster import render_simplified
 from training import data as qd
+from training.augment import augment
+from training.proto_data import RENDERED_STROKE_FOLDERS, proto_split, rendered_drawings
 
 
 class _LocalFiles:
@@ -64,25 +67,47 @@ def join(*parts: str | Path) -> str:
     return "/".join([str(parts[0]).rstrip("/"), *(str(p).strip("/") for p in parts[1:])])
 
 
-# Source folders of each kind of record, in the order they are read.
+# Source folders of each kind of record, in the order they are read. A category with no
+# numpy_bitmap file gets bitmap records rendered from RENDERED_FOLDERS (``rendered_items``).
 KINDS = {"bitmap": ("numpy_bitmap",), "strokes": qd.STROKE_FOLDERS}
 SUFFIXES = {"bitmap": (".npy",), "strokes": (".ndjson.gz", ".ndjson", ".npz")}
+RENDERED_FOLDERS = ("numpy_bitmap_samples", *RENDERED_STROKE_FOLDERS)
+# Training copies of each rendered stroke drawing, each with its own random stroke-level
+# distortion: a category with a few dozen drawings gets some of the variety a bitmap category has.
+AUGMENTED_COPIES = 8
 # What a strokes record holds: 2 = every folder of KINDS["strokes"], capped by ``training.data.cap_order``
 # (1 read only simplified/ and raw/, capped by file order). Shards of another version are prepared again.
 STROKES_VERSION = 2
 
 
 def list_sources(data_dir: str | Path, kind: str) -> dict[str, list[str]]:
-    """``{category: [source files]}`` for one kind of record, in the order the sources are read."""
+    """``{category: [source files]}`` for one kind of record, in the order the sources are read.
+
+    Bitmaps: a category's numpy_bitmap file, else its files in RENDERED_FOLDERS."""
+    found = _list_folders(data_dir, KINDS[kind], SUFFIXES[kind])
+    if kind == "bitmap":
+        rendered = _list_folders(data_dir, RENDERED_FOLDERS, (".npy", ".ndjson.gz", ".ndjson"))
+        found.update({c: files for c, files in rendered.items() if c not in found})
+    if not found:
+        raise qd.DataError(f"no {' or '.join(f + '/' for f in KINDS[kind])} folder with data files in {data_dir}")
+    return found
+
+
+def is_rendered(files: list[str]) -> bool:
+    """Whether a bitmap category's sources are stroke drawings (and samples) rather than numpy_bitmap."""
+    return not files[0].endswith(".npy") or files[0].rsplit("/", 2)[-2] != "numpy_bitmap"
+
+
+def _list_folders(data_dir: str | Path, folders: tuple[str, ...], suffixes: tuple[str, ...]) -> dict[str, list[str]]:
     gfile = fs(data_dir)
     found: dict[str, list[str]] = {}
-    for folder in KINDS[kind]:
+    for folder in folders:
         path = join(data_dir, folder)
         if not gfile.isdir(path):
             continue
         for name in sorted(gfile.listdir(path)):
             name = name.rstrip("/")
-            suffix = next((s for s in SUFFIXES[kind] if name.endswith(s)), None)
+            suffix = next((s for s in suffixes if name.endswith(s)), None)
             if suffix is None:
                 continue
             category = name[: -len(suffix)]
@@ -90,8 +115,6 @@ def list_sources(data_dir: str | Path, kind: str) -> dict[str, list[str]]:
             # Plain and gzipped copies of one file: the first listed (gz sorts after plain) wins.
             if not any(f.rsplit("/", 2)[-2] == folder for f in files):
                 files.append(join(path, name))
-    if not found:
-        raise qd.DataError(f"no {' or '.join(f + '/' for f in KINDS[kind])} folder with data files in {data_dir}")
     return found
 
 
@@ -143,6 +166,30 @@ def bitmap_items(files: list[str], limit: int | None) -> Iterator[tuple[str, Cal
         for row in chunk:
             content = row.tobytes()
             yield qd.split_of(content), lambda record=prefix + content: record
+
+
+def rendered_items(
+    files: list[str], limit: int | None, copies: int = AUGMENTED_COPIES
+) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """``bitmap_items`` for a category known by stroke drawings (``training.proto_data``): each
+    drawing rendered exactly as the API renders a player's, split by ``proto_split`` (its ``bank``
+    is the training split) so the held-out drawings are the ones the prototypes were measured on;
+    each training stroke drawing also gives ``copies`` re-renderings under ``training.augment``
+    (seeded by the drawing: the same records on every run)."""
+    prefix = bitmap_record_prefix()
+    samples = next((f for f in files if f.endswith(".npy")), None)
+    strokes = [f for f in files if not f.endswith(".npy")]
+    for n, (bitmap, drawing) in enumerate(rendered_drawings(samples, strokes)):
+        if limit is not None and n >= limit:
+            return
+        content = bitmap.tobytes()
+        split = {"bank": "train"}.get(proto_split(bitmap), proto_split(bitmap))
+        yield split, lambda record=prefix + content: record
+        if split != "train" or drawing is None:
+            continue
+        rng = np.random.default_rng(int.from_bytes(content[::7][:8].ljust(8, b"\0"), "little") + n)
+        for _ in range(copies):
+            yield split, lambda d=drawing, r=rng: prefix + render_simplified(augment(d, r)).tobytes()
 
 
 class ShardWriter:

@@ -31,7 +31,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from models.loading import Inputs, Network, latest_version, load_network
+from models.inputs import Inputs
+from models.loading import latest_version
+from models.network import Network, load_network
 from training import data as qd
 from training import export_submissions, prepare, shards
 from training.evaluate import mcnemar
@@ -47,7 +49,7 @@ def answers(nets: dict[str, Network], data: shards.ShardSet, split: str) -> tupl
     for x, y in data.bitmaps(split, 1024):
         inputs = Inputs(bitmaps=x.numpy()[..., 0])
         for name, net in nets.items():
-            probs[name].append(net.predict(inputs)[:, columns[name]])
+            probs[name].append(net.probabilities(inputs)[:, columns[name]])
         labels.append(y.numpy())
     if not labels:
         return {name: np.zeros((0, len(data.classes))) for name in nets}, np.zeros(0, int)

@@ -1,7 +1,7 @@
 """Stroke shards -> the RNN's batches, streamed with ``tf.data``: memory independent of the data's size.
 
 Each drawing of a ``ShardSet`` of strokes (read in the shards' mixed, shuffled order) becomes its
-``sketch.sequence`` rows, plus ``copies`` augmented versions (``training.stroke_data.augment``, a
+``sketch.sequence`` rows, plus ``copies`` augmented versions (``training.augment``, a
 seeded RNG, new ones every pass) when training; a bounded shuffle buffer spreads a drawing's
 copies apart, and batches are grouped by length (``bucket_by_sequence_length``: little padding)
 and zero-padded at the end, as ``sketch.sequence.pad_batch`` pads. What stays in memory is the
@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from sketch.sequence import FEATURES, normalized_to_sequence, pad_batch
+from training.augment import augment
 from training.shards import ShardSet, split_strokes
-from training.stroke_data import augment
 
 SHUFFLE_BUFFER = 4_096  # sequences (<= 2.4 KB each at 200 rows)
 

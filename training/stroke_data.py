@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketch.strokes import SIMPLIFIED_SIDE, EmptyDrawingError, normalize, parse_strokes, to_dataset_format
+from sketch.strokes import EmptyDrawingError, normalize, parse_strokes, to_dataset_format
 from training import data as qd
 from training.records import list_sources, strokes_record
 
@@ -171,18 +171,3 @@ def load_stroke_data(
     if not classes:
         raise qd.DataError(f"no category has {min_per_class} stroke drawings in {data_dir}")
     return StrokeData(classes, examples, sources, dict(duplicates), [Path(f) for c in classes for f in wanted[c]])
-
-
-def augment(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """A plausible other hand: random stretch, shear and small turn, then the usual normalisation.
-
-    No mirroring: the order and direction of the strokes is what this model reads, and people
-    draw with a handedness.
-    """
-    angle = rng.uniform(-0.2, 0.2)
-    c, s = np.cos(angle), np.sin(angle)
-    stretch = np.diag(rng.uniform(0.75, 1.25, size=2))
-    shear = np.array([[1.0, rng.uniform(-0.2, 0.2)], [rng.uniform(-0.2, 0.2), 1.0]])
-    matrix = np.array([[c, -s], [s, c]]) @ shear @ stretch
-    moved = [(st - SIMPLIFIED_SIDE / 2) @ matrix.T for st in strokes]
-    return normalize(moved)

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.loading import Inputs, latest_version, load_network
+from models.inputs import Inputs
+from models.loading import latest_version
+from models.network import load_network
 from training import data as qd
 
 GRID = np.round(np.arange(0.05, 1.0, 0.01), 2)
@@ -31,7 +33,7 @@ def probabilities(model_dir: Path, bitmaps: np.ndarray, batch: int = 1024) -> tu
     """Class probabilities of the CNN in ``model_dir`` for every bitmap, and the model's name/version/classes."""
     network = load_network(model_dir)
     x = bitmaps.astype(np.float32)
-    probs = np.concatenate([network.predict(Inputs(bitmaps=x[i : i + batch])) for i in range(0, len(x), batch)])
+    probs = np.concatenate([network.probabilities(Inputs(bitmaps=x[i : i + batch])) for i in range(0, len(x), batch)])
     return probs, {"name": network.name, "version": network.version, "classes": network.classes}
 
 

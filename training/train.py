@@ -21,7 +21,7 @@ import numpy as np
 
 from models.card import DataInfo, ExtraData, InputSpec
 from training import data as qd
-from training import distributed, prepare, shards, tracking, train_rnn
+from training import distributed, prepare, prior, shards, tracking, train_rnn
 from training.evaluate import evaluate, summary, write_report
 from training.export import export_model, new_version, test_metrics, training_info
 from training.fitting import SEED, cosine_over_budget, time_budget, weights_for_counts
@@ -131,6 +131,12 @@ def train_cnn(args: argparse.Namespace) -> Path | None:
     if workers > 1:
         trained, model = model, ARCHITECTURES[args.arch](len(classes))  # plain variables for the export
         model.set_weights(trained.get_weights())
+    correction = None
+    if args.prior_correction:
+        val_probs, val_labels = shards.predict(model, data.bitmaps("val", 1024))
+        correction = prior.choose_tau(val_probs, val_labels, data.class_counts("train"))
+        prior.fold_into_bias(model, correction)
+        print(f"prior correction: tau {correction.tau} (class-balanced val top-1: {correction.val_balanced_top1})")
     train_minutes = (time.monotonic() - t0) / 60
 
     probs, labels = shards.predict(model, data.bitmaps("test", 1024))
@@ -152,7 +158,7 @@ def train_cnn(args: argparse.Namespace) -> Path | None:
                 description="28x28 bitmap, 0-255, white ink (255) on black (0), as numpy_bitmap",
             ),
             "metrics": test_metrics(result),
-            "training": training_info(history.history, model, args, train_minutes),
+            "training": training_info(history.history, model, args, train_minutes, correction),
             "data": DataInfo(
                 format="numpy_bitmap (TFRecord shards)",
                 manifest_hash=prepare.data_hash(data.info),
@@ -191,7 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     cnn.add_argument("--batch-size", type=int, default=None, help="per worker; default 256 (seed: 32)")
     cnn.add_argument("--learning-rate", type=float, default=3e-3)
     cnn.add_argument("--class-weight-power", type=float, default=None, help="0 none, 1 balanced; default 0.5 (seed: 0)")
-    cnn.add_argument("--time-budget-min", type=float, default=38.0)
+    cnn.add_argument("--time-budget-min", type=float, default=50.0)
+    cnn.add_argument(
+        "--no-prior-correction",
+        dest="prior_correction",
+        action="store_false",
+        help="keep the training prior (default: logit adjustment chosen on val, training.prior)",
+    )
     cnn.add_argument("--seed", type=int, default=SEED)
     cnn.set_defaults(func=train_cnn)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Annotated
 
@@ -10,13 +9,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.categories import TaughtClasses, simplify_drawings
 from api.deps import SettingsDep
 from api.errors import error_responses
 from api.schemas import MAX_POINTS, Stroke
-from models.loading import Store
-from models.prototypes import PrototypeModel
-from store import taught as store
+from api.taught import TaughtClasses, simplify_drawings
+from store import taught as taught_rows
 from store.db import StoreUnavailableError
 from store.models import MAX_CATEGORY_NAME_LENGTH as MAX_NAME_LENGTH
 from store.taught import NameTakenError, TooManyCategoriesError
@@ -46,33 +43,6 @@ async def get_taught(request: Request) -> TaughtClasses:
 
 
 TaughtDep = Annotated[TaughtClasses, Depends(get_taught)]
-
-
-async def refresh_taught(request: Request) -> None:
-    """Before a prediction or a class listing: catch up with categories taught through any replica."""
-    # Predictions still work on the built-in classes when the database is down; /categories answers 503.
-    with contextlib.suppress(StoreUnavailableError):
-        request.app.state.taught.refresh()
-
-
-async def catch_up_taught(request: Request, items: list, loaded: Store) -> None:
-    """Before predictions by the prototype model (the one that answers taught classes), and only then:
-    catch up with categories taught through any replica, off the event loop."""
-    from api.inference import choose_model
-
-    def uses_taught(item) -> bool:
-        try:
-            return isinstance(choose_model(item, loaded), PrototypeModel)
-        except Exception:  # an unavailable model is answered by the route with its reason
-            return False
-
-    if any(uses_taught(item) for item in items):
-        await run_in_threadpool(refresh_taught_now, request)
-
-
-def refresh_taught_now(request: Request) -> None:
-    with contextlib.suppress(StoreUnavailableError):
-        request.app.state.taught.refresh()
 
 
 class CategoryRequest(BaseModel):
@@ -122,8 +92,8 @@ def _create(body: CategoryRequest, taught: TaughtClasses, max_categories: int) -
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     try:
-        created = store.create(taught.database, body.name, body.drawings, simplified, max_categories)
-        taught.refresh()  # this replica answers it at once; the others on their next request
+        created = taught_rows.create(taught.database, body.name, body.drawings, simplified, max_categories)
+        taught.refresh()  # this replica answers it at once; the others within TaughtClasses.POLL_SECONDS
     except (NameTakenError, TooManyCategoriesError) as exc:
         raise HTTPException(409, str(exc)) from None
     except StoreUnavailableError as exc:
@@ -141,7 +111,7 @@ async def create_category(body: CategoryRequest, taught: TaughtDep, settings: Se
 def list_categories(taught: TaughtDep, settings: SettingsDep) -> CategoryList:
     """Taught categories, oldest first, with how many drawings each was taught from."""
     try:
-        items = store.listing(taught.database)
+        items = taught_rows.listing(taught.database)
     except StoreUnavailableError as exc:
         raise HTTPException(503, str(exc)) from None
     return CategoryList(
@@ -153,7 +123,7 @@ def list_categories(taught: TaughtDep, settings: SettingsDep) -> CategoryList:
 @router.delete("/categories/{name}", operation_id="delete_category", status_code=204, responses=DELETE_ERRORS)
 def delete_category(name: str, taught: TaughtDep) -> Response:
     try:
-        if not store.remove(taught.database, " ".join(name.split())):
+        if not taught_rows.remove(taught.database, " ".join(name.split())):
             raise HTTPException(404, f"no taught category named {name!r}")
         taught.refresh()
     except StoreUnavailableError as exc:

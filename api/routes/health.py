@@ -25,12 +25,12 @@ def health() -> dict:
     operation_id="ready",
     responses={503: {"model": NotReady, "description": "a model is not loaded or not warmed up yet; detail says why"}},
 )
-def ready(request: Request, store: ModelsDep):
+def ready(request: Request, loaded: ModelsDep):
     """Ready when every model in the store loaded and ran once: a store that is partly broken is not
     served as if it were whole (a rollout stops there), and ``detail`` says what is wrong."""
-    notes = store.notes
-    if request.app.state.ready and store.models and not store.errors:
-        body = {"status": "ready", "models": {n: m.version for n, m in store.models.items()}}
+    notes = loaded.notes
+    if request.app.state.ready and loaded.by_name and not loaded.errors:
+        body = {"status": "ready", "models": {n: m.version for n, m in loaded.by_name.items()}}
         return body | ({"notes": notes} if notes else {})
-    reason = "; ".join(store.errors.values()) or "models are loading"
+    reason = "; ".join(loaded.errors.values()) or "models are loading"
     return JSONResponse({"status": "not ready", "detail": reason, "notes": notes}, status_code=503)

@@ -4,8 +4,8 @@ from fastapi import APIRouter
 
 from api.deps import ModelsDep, SettingsDep
 from api.schemas import MAX_BATCH_ITEMS, MAX_BATCH_POINTS, MAX_POINTS, MAX_TOP_K
-from models.kinds import DEFAULTS, KINDS
-from models.prototypes import TAUGHT, PrototypeModel
+from api.settings import DEFAULT_MODELS
+from models.kinds import KINDS
 
 router = APIRouter(tags=["models"])
 
@@ -14,7 +14,7 @@ _OMITTED = {"training", "data"}
 
 
 @router.get("/models", operation_id="list_models")
-def models(store: ModelsDep) -> dict:
+def models(loaded: ModelsDep) -> dict:
     """Per loaded model: its card (classes, input, test metrics, ONNX check, ensemble weight...),
     the runtime and notes; which model answers each input kind by default; and why others are missing."""
     out = {
@@ -25,24 +25,22 @@ def models(store: ModelsDep) -> dict:
             "notes": getattr(m, "notes", []),
             **m.card.model_dump(mode="json", exclude=_OMITTED, exclude_none=True),
         }
-        for name, m in store.models.items()
+        for name, m in loaded.by_name.items()
     }
-    defaults = {kind: next((n for n in names if n in store.models), None) for kind, names in DEFAULTS.items()}
-    return {"models": out, "available": list(store.models), "defaults": defaults, "errors": store.errors}
+    defaults = {kind: next((n for n in names if n in loaded.by_name), None) for kind, names in DEFAULT_MODELS.items()}
+    return {"models": out, "available": list(loaded.by_name), "defaults": defaults, "errors": loaded.errors}
 
 
 @router.get("/classes", operation_id="list_classes")
-def classes(store: ModelsDep) -> dict[str, list]:
+def classes(loaded: ModelsDep) -> dict[str, list]:
     """Class names in output order, one key per model name that /predict accepts; ``all``: every category
     the service answers (the prototypes model's, taught ones included) with its kind."""
-    out: dict[str, list] = {name: m.classes for name, m in store.models.items()}
-    everything = store.models.get("prototypes")
-    if isinstance(everything, PrototypeModel):
-        taught = everything.taught  # one snapshot: names and kinds from the same set
-        names = [*everything.card.classes, *taught.classes]
-        kinds = everything.class_kinds[: len(everything.card.classes)] + [TAUGHT] * len(taught.classes)
-        out["prototypes"] = names
-        out["all"] = [{"label": n, "kind": k} for n, k in zip(names, kinds, strict=True)]
+    out: dict[str, list] = {name: m.classes for name, m in loaded.by_name.items()}
+    everything = loaded.teachable
+    if everything is not None:
+        names, origins = everything.listing()  # one snapshot: names and kinds from the same set
+        out[everything.name] = names
+        out["all"] = [{"label": n, "kind": k} for n, k in zip(names, origins, strict=True)]
     return out
 
 

@@ -17,7 +17,6 @@ from pydantic_core import to_json
 
 from api.errors import error_responses
 from api.inference import InputError, UnavailableError, predict, prepare
-from api.routes.categories import catch_up_taught
 from api.schemas import (
     MAX_BATCH_POINTS,
     MAX_BATCH_VALUES,
@@ -28,7 +27,7 @@ from api.schemas import (
     PredictResponse,
 )
 from api.settings import Settings, get_settings
-from models.loading import Store
+from models.loading import LoadedModels
 from sketch.strokes import EmptyDrawingError
 
 router = APIRouter(tags=["predict"])
@@ -70,7 +69,7 @@ def _costly(items: list[PredictRequest], points: int) -> bool:
 
 
 async def _in_pool(
-    request: Request, items: list[PredictRequest], points: int, settings: Settings, store: Store, batch: bool
+    request: Request, items: list[PredictRequest], points: int, settings: Settings, loaded: LoadedModels, batch: bool
 ):
     """``_answer`` in the thread pool; costly requests one at a time per process (``points``: the
     items' pen points, counted once by the route).
@@ -81,17 +80,17 @@ async def _in_pool(
     ~60-85 ms); taking turns keeps it to one.
     """
     if not _costly(items, points):
-        return await run_in_threadpool(_answer, items, settings, store, batch)
+        return await run_in_threadpool(_answer, items, settings, loaded, batch)
     async with request.app.state.costly:
-        return await run_in_threadpool(_answer, items, settings, store, batch)
+        return await run_in_threadpool(_answer, items, settings, loaded, batch)
 
 
-def _answer(items: list[PredictRequest], settings: Settings, store: Store, batch: bool) -> list[dict]:
+def _answer(items: list[PredictRequest], settings: Settings, loaded: LoadedModels, batch: bool) -> list[dict]:
     """Prepare every item (errors name the item in a batch), then one model call per model."""
     prepared = []
     for i, item in enumerate(items):
         try:
-            prepared.append(prepare(item, settings, store))
+            prepared.append(prepare(item, settings, loaded))
         except (InputError, EmptyDrawingError) as exc:
             raise HTTPException(422, f"items[{i}]: {exc}" if batch else str(exc)) from None
         except UnavailableError as exc:
@@ -110,14 +109,13 @@ def _answer(items: list[PredictRequest], settings: Settings, store: Store, batch
 async def predict_one(request: Request) -> Response:
     # The app's state read directly, not through FastAPI dependencies: resolving them cost ~20 µs,
     # 4% of a bitmap's whole request.
-    settings, store = get_settings(), request.app.state.models
+    settings, loaded = get_settings(), request.app.state.models
     body = _body(PredictRequest, await request.body(), MAX_VALUES)
-    await catch_up_taught(request, [body], store)
     points = _points([body])
     if body.bitmap is not None or (body.strokes is not None and points <= INLINE_POINTS):
-        (answer,) = _answer([body], settings, store, batch=False)
+        (answer,) = _answer([body], settings, loaded, batch=False)
     else:
-        (answer,) = await _in_pool(request, [body], points, settings, store, False)
+        (answer,) = await _in_pool(request, [body], points, settings, loaded, False)
     return Response(to_json(answer), media_type="application/json")
 
 
@@ -130,14 +128,13 @@ async def predict_one(request: Request) -> Response:
     openapi_extra={"requestBody": _json_body("BatchRequest")},
 )
 async def predict_batch(request: Request) -> Response:
-    settings, store = get_settings(), request.app.state.models
+    settings, loaded = get_settings(), request.app.state.models
     body = _body(BatchRequest, await request.body(), MAX_BATCH_VALUES)
-    await catch_up_taught(request, body.items, store)
     points = _points(body.items)
     if points > MAX_BATCH_POINTS:
         raise HTTPException(422, f"too many points in the batch: {points} > {MAX_BATCH_POINTS}; send fewer items")
     # In the thread pool: a large batch never blocks the event loop.
     return Response(
-        to_json({"results": await _in_pool(request, body.items, points, settings, store, True)}),
+        to_json({"results": await _in_pool(request, body.items, points, settings, loaded, True)}),
         media_type="application/json",
     )

@@ -1,0 +1,106 @@
+"""Taught categories in the served model: checking what a player sends, and keeping every replica in step.
+
+``TaughtClasses.refresh`` reads the database's version counter (one primary-key read) and, only
+when it moved, reloads the list of taught categories, embeds the drawings of those it has not
+seen (cached per category id), and swaps the prototype model's taught classes in one assignment.
+It runs in the thread pool, never on the event loop: right after a teach or a delete on this
+replica (so its answer already counts), and every ``POLL_SECONDS`` in the background (categories
+taught through another replica or worker). A prediction never waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+
+import numpy as np
+from fastapi.concurrency import run_in_threadpool
+
+from api.schemas import MAX_POINTS
+from models.inputs import inputs_of
+from models.kinds import BITMAP
+from models.loading import LoadedModels
+from models.prototypes import PrototypeModel
+from sketch.strokes import normalize, parse_strokes, to_dataset_format
+from store import taught as taught_rows
+from store.db import Database, StoreUnavailableError
+from store.taught import Category
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+
+
+def simplify_drawings(drawings: list) -> list[list]:
+    """Each drawing in the dataset's simplified form; ``ValueError`` names the first bad one."""
+    out = []
+    for i, drawing in enumerate(drawings):
+        try:
+            out.append(to_dataset_format(normalize(parse_strokes(drawing, max_points=MAX_POINTS))))
+        except ValueError as exc:  # EmptyDrawingError included
+            raise ValueError(f"drawings[{i}]: {exc}") from None
+    return out
+
+
+def _strokes(simplified: list) -> list[np.ndarray]:
+    """A stored simplified drawing back as normalised strokes (it is normalised already)."""
+    return [np.asarray(s, np.float64).T for s in simplified]
+
+
+class TaughtClasses:
+    """The taught categories of the database, as the prototype model's taught classes."""
+
+    def __init__(self, database: Database, loaded: LoadedModels):
+        self.database = database
+        self.loaded = loaded
+        self.version: int | None = None
+        self._embeddings: dict[int, np.ndarray] = {}  # category id -> its drawings' embeddings
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> PrototypeModel | None:
+        return self.loaded.teachable
+
+    def refresh(self) -> None:
+        """Bring the model's taught classes up to the database's version (cheap when nothing changed)."""
+        model = self.model
+        if model is None or taught_rows.version(self.database) == self.version:
+            return
+        with self._lock:
+            version = taught_rows.version(self.database)
+            if version == self.version:
+                return
+            taught = taught_rows.listing(self.database)
+            new = [c.id for c in taught if c.id not in self._embeddings]
+            for cid, drawings in taught_rows.drawings_of(self.database, new).items():
+                inputs = inputs_of([_strokes(d) for d in drawings], frozenset({BITMAP}))
+                self._embeddings[cid] = model.embed(inputs)
+            self._embeddings = {c.id: self._embeddings[c.id] for c in taught if c.id in self._embeddings}
+            self._apply(model, taught)
+            self.version = version
+
+    def _apply(self, model: PrototypeModel, taught: list[Category]) -> None:
+        dim = model.cnn.card.embedding.dim
+        taught = [c for c in taught if c.id in self._embeddings]  # deleted meanwhile: absent
+        parts = [self._embeddings[c.id] for c in taught]
+        embeddings = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+        labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)]) if parts else np.zeros(0, int)
+        model.set_taught([c.name for c in taught], embeddings, labels)
+
+    async def follow(self) -> None:
+        """Refresh every ``POLL_SECONDS`` in the thread pool, for the life of the app."""
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                await run_in_threadpool(self.refresh)
+            except StoreUnavailableError:
+                pass  # retried at the next poll; /categories answers 503 meanwhile
+            except Exception:  # never let the poller die: the next poll tries again
+                log.exception("refreshing the taught categories failed")
+
+    def refresh_quietly(self) -> None:
+        """``refresh``, where a database that is down only means the categories stay as they were."""
+        with contextlib.suppress(StoreUnavailableError):
+            self.refresh()

@@ -1,0 +1,43 @@
+"""What a model reads, prepared from a drawing once: the one way from normalised strokes to model inputs.
+
+``bitmap``: the dataset-exact 28x28 rendering (white ink 0-255 on black, as ``numpy_bitmap``);
+``sequence``: the stroke RNN's ``(dx, dy, end_of_stroke)`` rows (``sketch.sequence``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.kinds import BITMAP, SEQUENCE
+from sketch.raster import render_simplified
+from sketch.sequence import MAX_LEN, normalized_to_sequence
+from sketch.simplify import Strokes
+
+
+@dataclass
+class Inputs:
+    """A batch of prepared drawings: what each kind reads (``models.kinds``)."""
+
+    bitmaps: np.ndarray | None = None  # float32 (n, 28, 28), 0-255, white ink on black
+    sequences: list[np.ndarray] | None = None  # float32 (len_i, 3) rows from sketch.sequence
+
+
+def bitmap_of(normalized: Strokes) -> np.ndarray:
+    """float32 (28, 28): normalised strokes as a bitmap reader sees them."""
+    return render_simplified(normalized).astype(np.float32)
+
+
+def sequence_of(normalized: Strokes, max_len: int = MAX_LEN) -> np.ndarray:
+    """float32 (n, 3): normalised strokes as a sequence reader sees them."""
+    return normalized_to_sequence(normalized, max_len)
+
+
+def inputs_of(drawings: Sequence[Strokes], reads: frozenset[str], max_len: int = MAX_LEN) -> Inputs:
+    """A batch of normalised drawings as a model that reads ``reads`` sees them."""
+    return Inputs(
+        bitmaps=np.stack([bitmap_of(d) for d in drawings]) if BITMAP in reads else None,
+        sequences=[sequence_of(d, max_len) for d in drawings] if SEQUENCE in reads else None,
+    )
