@@ -2,14 +2,15 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-DATA_DIR ?= ../shared/quickdraw
+# The official files: this workplace's copy where it exists, else what make download fetches.
+DATA_DIR ?= $(if $(wildcard ../shared/quickdraw),../shared/quickdraw,data/quickdraw)
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 FRONTEND_PORT ?= 8501
 MLFLOW_PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: help install demo api frontend migrate test lint train train-seed train-rnn bench bench-peers compose-smoke compose-smoke-offline \
+.PHONY: help install demo api frontend migrate test lint download train train-seed train-rnn bench bench-peers compose-smoke compose-smoke-offline \
 	prepare retrain train-distributed mlflow-ui bench-training scale-check
 
 help:
@@ -48,8 +49,14 @@ test: install ## run the test suite (no ../shared, no network)
 lint: install ## ruff lint and format check
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
-train: install ## train and export the default CNN on all bitmap categories
+download: install ## fetch numpy_bitmap files of all 345 categories from Google's bucket into data/quickdraw (resumable)
+	$(PY) -m training.download --all --data-dir data/quickdraw
+
+train: install ## the shipped models from DATA_DIR: the CNN on every category, its embedding, the player's model, the ensemble
 	$(PY) -m training.train cnn --data-dir $(DATA_DIR)
+	$(PY) -m training.embedding --data-dir $(DATA_DIR) --replace
+	$(PY) -m training.prototypes --data-dir $(DATA_DIR)
+	$(PY) -m training.compare --data-dir $(DATA_DIR)
 
 train-seed: install ## train the original Deep Draw architecture on the same split, for comparison
 	$(PY) -m training.train cnn --arch seed --data-dir $(DATA_DIR) --output-dir runs/seed

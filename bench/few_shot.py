@@ -1,11 +1,13 @@
-"""N-way K-shot accuracy of the CNN's embedding on categories it never trained on, as in the few-shot literature.
+"""N-way K-shot accuracy of the CNN's embedding on held-out drawings, as in the few-shot literature.
 
-Each episode draws N of the untrained categories (``training.proto_data``: the 267 without bitmap
-training data here), K support drawings and Q query drawings of each; a query is answered by the
-nearest class mean of the support embeddings (cosine). Prints the mean accuracy over the episodes
-with its 95% confidence interval (1.96 standard errors), for 5-way and 20-way, K = 1, 5, 10.
+Each episode draws N of the 267 categories known here by a few stroke drawings (``training.proto_data``),
+K support drawings and Q query drawings of each, all from their *test* split: drawings no model
+trained on (the CNN that learned every category trained on the other split). A query is answered by
+the nearest class mean of the support embeddings (cosine). Prints the mean accuracy over the
+episodes with its 95% confidence interval (1.96 standard errors), for 5-way and 20-way, K = 1, 5, 10
+(a category takes part when it has K + Q test drawings).
 
-    .venv/bin/python bench/few_shot.py [--episodes 2000] [--queries 15]
+    .venv/bin/python bench/few_shot.py [--episodes 2000] [--queries 5]
 
 Needs ``../shared/quickdraw`` (or ``--data-dir``) and a CNN with an embedding in the store.
 """
@@ -25,7 +27,8 @@ from models.inputs import Inputs
 from models.loading import latest_version
 from models.network import load_network
 from models.prototypes import normalise
-from training.proto_data import category_bitmaps, untrained_categories
+from training.data import category_files
+from training.proto_data import load_proto_splits, untrained_categories
 
 WAYS = (5, 20)
 SHOTS = (1, 5, 10)
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-store", type=Path, default=Path("model_store"))
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/quickdraw"))
     parser.add_argument("--episodes", type=int, default=2000)
-    parser.add_argument("--queries", type=int, default=15, help="query drawings per class and episode")
+    parser.add_argument("--queries", type=int, default=5, help="query drawings per class and episode")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -62,13 +65,13 @@ def main(argv: list[str] | None = None) -> None:
     if cnn.card.embedding is None:
         raise SystemExit(f"cnn {cnn.version} exports no embedding (python -m training.embedding)")
     t0 = time.perf_counter()
-    categories = untrained_categories(args.data_dir, cnn.classes)
-    drawings = [category_bitmaps(args.data_dir, c) for c in categories]
-    labels = np.concatenate([np.full(len(d), i) for i, d in enumerate(drawings)])
-    x = np.concatenate(drawings).astype(np.float32)
+    bitmap_categories = set(category_files(args.data_dir, "numpy_bitmap"))
+    categories = sorted(set(untrained_categories(args.data_dir, [])) - bitmap_categories)
+    protos = load_proto_splits(args.data_dir, categories)
+    labels, x = protos.y["test"], protos.x["test"].astype(np.float32)
     emb = np.concatenate([cnn.embed(Inputs(bitmaps=x[i : i + 512])) for i in range(0, len(x), 512)])
     print(
-        f"cnn {cnn.version}: {len(categories)} categories it never trained on, {len(x)} drawings "
+        f"cnn {cnn.version}: {len(categories)} categories, {len(x)} held-out drawings "
         f"({np.bincount(labels).min()}-{np.bincount(labels).max()} per category), embedded in "
         f"{time.perf_counter() - t0:.0f} s; {args.episodes} episodes, {args.queries} queries per class\n"
     )

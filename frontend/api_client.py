@@ -89,8 +89,9 @@ def _call(method: str, path: str, **kwargs) -> dict:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def classes() -> list[str]:
-    """The CNN's class names, in output order."""
-    names = _call("GET", "/classes").get("cnn")
+    """Every category the API answers (built-in and taught), or the CNN's when it lists no such set."""
+    listing = _call("GET", "/classes")
+    names = [c["label"] for c in listing["all"]] if "all" in listing else listing.get("cnn")
     if not names:
         # Raised rather than returned, so an API without a model yet is not cached as "no classes".
         raise ApiUnavailable("The API has no model loaded yet; it is probably still starting.")
@@ -107,6 +108,16 @@ def models() -> dict:
     return out
 
 
+def challenge() -> dict:
+    """The default model's Challenge settings (its card's ``challenge``: threshold, prompts by recall)."""
+    out = models()
+    name = out["defaults"].get("strokes")
+    spec = out["models"].get(name, {}).get("challenge") if name else None
+    if not spec:
+        raise ApiUnavailable(f"The API's default model ({name or 'none'}) has no Challenge settings.")
+    return spec
+
+
 @st.cache_data(ttl=300, show_spinner=False)
 def limits() -> dict:
     """``GET /limits``: the API's published input limits (``max_top_k`` and the rest)."""
@@ -116,11 +127,13 @@ def limits() -> dict:
 # A drawing is predicted again on every rerun of its page (any click): the same strokes are answered
 # from this cache, and a new stroke is a new key.
 @st.cache_data(ttl=600, max_entries=512, show_spinner=False)
-def predict(strokes: list | None, model: str = "cnn", top_k: int = 5, return_bitmap: bool = False) -> dict:
-    """``POST /predict`` with the drawing's strokes."""
+def predict(strokes: list | None, model: str | None = None, top_k: int = 5, return_bitmap: bool = False) -> dict:
+    """``POST /predict`` with the drawing's strokes, by ``model`` or else the API's default (the player's)."""
     if not strokes:
         raise ApiRejected("empty drawing: nothing to guess yet")
-    body = {"strokes": strokes, "model": model, "top_k": top_k, "return_bitmap": return_bitmap}
+    body = {"strokes": strokes, "top_k": top_k, "return_bitmap": return_bitmap}
+    if model is not None:
+        body["model"] = model
     return _call("POST", "/predict", json=body)
 
 

@@ -62,7 +62,6 @@ def sketchpad(
         "strokes": strokes or [],
         "disabled": disabled,
         "apiUrl": public_api_url(),
-        "model": "cnn",
         "intervalMs": INTERVAL_MS,
         "prompt": prompt,
         "promptText": prompt_text,

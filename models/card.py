@@ -89,6 +89,9 @@ class DataInfo(_Strict):
     split: str
     counts: dict[str, dict[str, int]] = Field(..., description="per class: drawings per split")
     sources_per_class: dict[str, dict[str, int]] | None = None
+    source_files: dict[str, list[str]] | None = Field(
+        None, description="per class: the official files its drawings came from (folder/file)"
+    )
     duplicates_dropped: dict[str, int] | None = None
     extra: ExtraData | None = None
 
@@ -143,6 +146,18 @@ class PrototypeSpec(_Strict):
     chosen_on: str
 
 
+class ChallengeSpec(_Strict):
+    """The Challenge game's settings for this model, chosen on validation drawings (``training.threshold``)."""
+
+    threshold: float = Field(..., gt=0.0, le=1.0, description="the prompt's probability at which it says 'I know'")
+    false_i_know_rate: float = Field(..., description="validation drawings whose hardest wrong prompt reaches it")
+    false_i_know_rate_random_prompt: float
+    recognised_rate: float = Field(..., description="validation drawings whose own prompt reaches it")
+    prompts: list[str] = Field(..., description="every category, the most recognisable first")
+    recall: list[float] = Field(..., description="each prompt's validation top-1 recall, in the order of prompts")
+    chosen_on: str
+
+
 class MlflowRun(_Strict):
     run_id: str
     experiment: str
@@ -168,6 +183,7 @@ class ModelCard(_Strict):
     embedding: EmbeddingSpec | None = None
     ensemble: EnsembleSpec | None = None
     prototypes: PrototypeSpec | None = None
+    challenge: ChallengeSpec | None = None
     mlflow_run: MlflowRun | None = None
     notes: list[str] = []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import random
 import re
 import sys
 import time
@@ -22,7 +23,8 @@ from streamlit.testing.v1 import AppTest
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
 sys.path.insert(0, str(FRONTEND))
 api_client = importlib.import_module("api_client")
-THRESHOLD = json.loads((FRONTEND / "challenge_threshold.json").read_text())["threshold"]
+game_rules = importlib.import_module("game_rules")
+THRESHOLD = 0.62  # the fake default model's Challenge threshold
 
 CLASSES = ["airplane", "apple", "banana", "bicycle", "cat", "dog", "fish", "house"]
 # A cat as the sketchpad sends it: two strokes (head, then an ear), canvas pixels.
@@ -70,7 +72,7 @@ class FakeApi:
         if self.mode == "loading":
             return httpx.Response(503, json={"detail": "no model is loaded: model store is empty"})
         if path == "/classes":
-            return httpx.Response(200, json={"cnn": CLASSES})
+            return httpx.Response(200, json={"cnn": CLASSES, "all": [{"label": c, "kind": "trained"} for c in CLASSES]})
         if path == "/limits":
             limits = {"max_batch_items": 64, "max_body_bytes": 2_000_000, "max_points": 20_000}
             return httpx.Response(200, json={"max_top_k": self.max_top_k, **limits, "max_image_pixels": 16_777_216})
@@ -83,16 +85,24 @@ class FakeApi:
                     "classes": CLASSES,
                     "metrics": {"split": "test", "top1": 0.8123, "top5": 0.9456, "macro_f1": 0.8},
                     "runtime": "onnx",
+                    "challenge": {
+                        "threshold": THRESHOLD,
+                        "prompts": CLASSES,
+                        "recall": [round(0.9 - 0.05 * i, 2) for i in range(len(CLASSES))],
+                    },
                 }
                 for name in self.available
             }
-            return httpx.Response(200, json={"models": meta, "available": self.available, "errors": {}})
+            defaults = dict.fromkeys(("strokes", "bitmap", "image"), self.available[0])
+            return httpx.Response(
+                200, json={"models": meta, "available": self.available, "defaults": defaults, "errors": {}}
+            )
         if path == "/predict":
             if body["top_k"] > self.max_top_k:
                 return httpx.Response(422, json={"detail": f"top_k must be between 1 and {self.max_top_k}"})
             out = {
                 "predictions": self._probabilities(body["top_k"]),
-                "model": {"name": body["model"], "version": "20261124-1200"},
+                "model": {"name": body.get("model", self.available[0]), "version": "20261124-1200"},
                 "timings_ms": {"preprocess": 0.5, "inference": 1.0},
             }
             if body.get("return_bitmap"):
@@ -205,7 +215,7 @@ def test_draw_sends_strokes_and_shows_the_top5(fake):
     (body,) = fake.predict_bodies()
     # The strokes of the canvas JSON, in canvas pixels: the API normalises them like the dataset.
     assert body["strokes"] == CAT_STROKES
-    assert body["top_k"] == 5 and body["model"] == "cnn"
+    assert body["top_k"] == 5 and "model" not in body  # the API's default: the player's model
     assert at.subheader[0].value == "I think it is: cat"
     (chart,) = charts(at)
     assert chart == "Guesses: cat 80%, airplane 10%, apple 5%, banana 2%, bicycle 1%"
@@ -424,10 +434,15 @@ def test_challenge_below_the_threshold_keeps_guessing(fake):
     assert not at.get("balloons")
 
 
-def test_threshold_file_records_how_it_was_chosen():
-    chosen = json.loads((FRONTEND / "challenge_threshold.json").read_text())
-    assert chosen["split"] == "val" and chosen["n"] > 1000
-    assert 0.5 <= chosen["threshold"] < 1 and 0 <= chosen["false_i_know_rate"] <= 0.02
+def test_prompts_come_from_every_category_the_easiest_first():
+    spec = {"prompts": [f"c{i}" for i in range(345)], "recall": [1 - i / 345 for i in range(345)]}
+    seen: set[str] = set()
+    for seed in range(300):
+        prompts = game_rules.pick_prompts(spec, 6, random.Random(seed))
+        assert len(set(prompts)) == 6
+        assert prompts == sorted(prompts, key=spec["prompts"].index)  # most recognisable first
+        seen |= set(prompts)
+    assert len(seen) > 250  # every part of the list comes up, not only the easy end
 
 
 def test_challenge_round_not_won_by_another_class(fake):

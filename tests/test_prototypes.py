@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, REPO, read_ndjson
 
+from models.answer import PROTOTYPE, TAUGHT, TRAINED
 from models.card import ModelStoreError
 from models.inputs import Inputs
 from models.loading import latest_version, load_store
 from models.network import load_network
-from models.answer import PROTOTYPE, TAUGHT, TRAINED
 from models.prototypes import Bank, PrototypeModel, normalise, rank_all
 from sketch.raster import strokes_to_bitmap
 from sketch.strokes import parse_strokes

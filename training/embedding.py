@@ -26,8 +26,9 @@ import numpy as np
 from keras import layers, ops
 
 from models.card import EmbeddingSpec, Files, ModelCard, read_card
+from models.loading import latest_version
 from models.runtime import onnx_runner, probabilities_output
-from training.data import load_bitmap_splits
+from training import prepare, shards
 from training.export import new_version, write_card, write_model_files
 
 EMBEDDING_OUTPUT = "embedding"
@@ -101,17 +102,18 @@ def derive(cnn_dir: Path, data_dir: Path, store: Path, pca_drawings: int = 20_00
     figures and says how it was made. With ``replace``, the old folder goes if the probabilities match."""
     old = read_card(cnn_dir)
     model = keras.saving.load_model(cnn_dir / "model.keras")
-    splits = load_bitmap_splits(data_dir, old.classes)
-    if splits.classes != old.classes:
+    data = shards.ShardSet(prepare.ensure_shards(data_dir, "bitmap", old.classes), "bitmap", old.classes)
+    if data.classes != old.classes:
         raise ValueError(f"{data_dir} does not hold the classes of {cnn_dir}")
+    train_x, _ = data.arrays("train")
     rng = np.random.default_rng(0)
-    sample = splits.x["train"][np.sort(rng.choice(len(splits.x["train"]), pca_drawings, replace=False))]
+    sample = train_x[np.sort(rng.choice(len(train_x), min(pca_drawings, len(train_x)), replace=False))]
     features = feature_model(model).predict(sample[..., None].astype(np.float32), batch_size=512, verbose=0)
     derived = with_embedding(model, principal_axes(features))
 
     out_dir = store / "cnn" / new_version()
     write_model_files(derived, out_dir)
-    test = splits.x["test"][..., None].astype(np.float32)
+    test = data.arrays("test")[0][..., None].astype(np.float32)
     return finish(cnn_dir, out_dir, test, pca_drawings, replace)
 
 
@@ -179,11 +181,12 @@ def carry_ensembles(store: Path, old_cnn: str, new_cnn: str, replace: bool = Fal
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cnn_dir", type=Path, help="a CNN version folder, e.g. model_store/cnn/20261124-115457")
+    parser.add_argument("cnn_dir", type=Path, nargs="?", help="a CNN version folder (default: the newest in the store)")
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/quickdraw"))
     parser.add_argument("--model-store", type=Path, default=Path("model_store"))
     parser.add_argument("--replace", action="store_true", help="delete the old version if it gives the same answers")
     args = parser.parse_args(argv)
+    args.cnn_dir = args.cnn_dir or latest_version(args.model_store / "cnn")
     out_dir = derive(args.cnn_dir, args.data_dir, args.model_store, replace=args.replace)
     print(out_dir)
     replaced = not args.cnn_dir.exists()

@@ -122,6 +122,6 @@ def load_proto_splits(data_dir: Path, categories: list[str]) -> ProtoSplits:
         for s in PROTO_SPLITS:
             parts[s][0].append(imgs[assign == s])
             parts[s][1].append(np.full(int((assign == s).sum()), label, np.int32))
-    x = {s: np.concatenate(parts[s][0]) for s in PROTO_SPLITS}
-    y = {s: np.concatenate(parts[s][1]) for s in PROTO_SPLITS}
+    x = {s: np.concatenate([np.zeros((0, 28, 28), np.uint8), *parts[s][0]]) for s in PROTO_SPLITS}
+    y = {s: np.concatenate([np.zeros(0, np.int32), *parts[s][1]]) for s in PROTO_SPLITS}
     return ProtoSplits(list(categories), x, y)

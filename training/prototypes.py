@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 import sketch
-from models.card import DataInfo, Files, Metrics, ModelCard, PrototypeSpec
+from models.card import ChallengeSpec, DataInfo, Files, Metrics, ModelCard, PrototypeSpec
 from models.inputs import Inputs
 from models.loading import latest_version
 from models.network import Network, load_network
 from models.prototypes import RULE, Bank, rank_all
 from models.runtime import probabilities_output
-from training.data import load_bitmap_splits, manifest_hash
+from training import prepare, shards, threshold
+from training.data import manifest_hash
 from training.export import new_version
 from training.proto_data import PROTO_SPLITS, TEST_PERCENT, VAL_PERCENT, load_proto_splits, untrained_categories
 
@@ -34,10 +36,17 @@ TEMPERATURES = [0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1]
 # The trained categories may lose at most this much top-1 against the CNN alone (on validation,
 # with a margin so that the held-out figure keeps within a point).
 MAX_TRAINED_LOSS = 0.008
+# Taught categories simulated for calibration and measurement: a player teaches with a few drawings.
+SHOTS = 5
+SIMULATED_CLASSES = 60
+DEFAULT_K = 3  # the similarity when no prototype class is there to choose it on
+MAX_FALSE_I_KNOW = 0.02
 
 
 def embed_all(cnn: Network, x: np.ndarray, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, embeddings) of uint8 (n, 28, 28) bitmaps, one network call per batch."""
+    if not len(x):
+        return np.zeros((0, len(cnn.classes)), np.float32), np.zeros((0, cnn.card.embedding.dim), np.float32)
     probs, embs = [], []
     for i in range(0, len(x), batch):
         out = cnn.outputs(Inputs(bitmaps=x[i : i + batch].astype(np.float32)))
@@ -48,6 +57,7 @@ def embed_all(cnn: Network, x: np.ndarray, batch: int = 512) -> tuple[np.ndarray
 
 def topk(probs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Per drawing: is the label among the k most probable."""
+    k = min(k, probs.shape[1])
     top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
     return (top == labels[:, None]).any(axis=1)
 
@@ -138,12 +148,12 @@ def evaluate(t_probs, t_sims, t_labels, p_probs, p_sims, p_labels, temp, offset)
     return out
 
 
-def report_table(r: dict, n_trained: int, n_proto: int) -> str:
+def report_table(r: dict, n_trained: int, n_proto: int, n_taught: int) -> str:
     rows = [
         (f"{n_trained} trained categories, CNN alone (ranking its {n_trained})", "trained_alone", r["n_trained"]),
         (f"{n_trained} trained categories, ranked among all", "trained", r["n_trained"]),
-        (f"{n_proto} prototype categories, ranked among all", "prototype", r["n_prototype"]),
-        (f"all {n_trained + n_proto} categories", "all", r["n_trained"] + r["n_prototype"]),
+        (f"{n_proto} prototype + {n_taught} taught categories, ranked among all", "prototype", r["n_prototype"]),
+        ("all", "all", r["n_trained"] + r["n_prototype"]),
     ]
     lines = [
         "| held-out drawings | n | top-1 | top-5 | top-1, class-balanced | top-5, class-balanced |",
@@ -157,32 +167,92 @@ def report_table(r: dict, n_trained: int, n_proto: int) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Simulated:
+    """Categories taught from a few drawings, simulated with trained ones: ``SHOTS`` drawings of each
+    become a taught class's examples, its other drawings are drawn again (module docstring)."""
+
+    classes: np.ndarray  # trained class index of each simulated taught class
+    shots: np.ndarray  # rows of the split that are examples
+    queries: np.ndarray  # rows of the split drawn again
+    query_labels: np.ndarray  # their simulated class (index into ``classes``)
+
+
+def simulate_taught(labels: np.ndarray, n_classes: int, seed: int) -> Simulated:
+    """Up to ``SIMULATED_CLASSES`` trained classes with enough drawings in this split, chosen at random."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(labels, minlength=n_classes)
+    eligible = np.flatnonzero(counts >= SHOTS + 3)
+    chosen = np.sort(rng.choice(eligible, min(SIMULATED_CLASSES, len(eligible)), replace=False))
+    shots, queries, query_labels = [], [], []
+    for i, c in enumerate(chosen):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        shots.append(rows[:SHOTS])
+        queries.append(rows[SHOTS:])
+        query_labels.append(np.full(len(rows) - SHOTS, i))
+    return Simulated(chosen, np.concatenate(shots), np.concatenate(queries), np.concatenate(query_labels))
+
+
 def build(store: Path, data_dir: Path) -> ModelCard:
     cnn = load_network(latest_version(store / "cnn"))
     if cnn.card.embedding is None:
         raise SystemExit(f"cnn {cnn.version} exports no embedding: run python -m training.embedding first")
     categories = untrained_categories(data_dir, cnn.classes)
     protos = load_proto_splits(data_dir, categories)
-    trained = load_bitmap_splits(data_dir, cnn.classes)
+    trained = shards.ShardSet(prepare.ensure_shards(data_dir, "bitmap", cnn.classes), "bitmap", cnn.classes)
+    t_x, t_y = {}, {}
+    for split in ("val", "test"):
+        t_x[split], t_y[split] = trained.arrays(split)
     out = {s: embed_all(cnn, protos.x[s]) for s in PROTO_SPLITS}
-    t_out = {s: embed_all(cnn, trained.x[s]) for s in ("val", "test")}
+    t_out = {s: embed_all(cnn, t_x[s]) for s in ("val", "test")}
     bank = Bank.build(categories, out["bank"][1], protos.y["bank"])
-
-    method, k, method_scores = choose_method(bank, out["val"][1], protos.y["val"])
     n_trained = len(cnn.classes)
+    taught = {s: simulate_taught(t_y[s], n_trained, seed) for seed, s in enumerate(("val", "test"))}
+
+    method, k, method_scores = (
+        choose_method(bank, out["val"][1], protos.y["val"])
+        if categories
+        else (
+            "knn",
+            DEFAULT_K,
+            {},
+        )
+    )
 
     def joint(split: str) -> tuple:
-        """What the ranking sees of one split: trained drawings, then prototype drawings."""
+        """What the ranking sees of one split: the trained drawings, then the drawings of similarity
+        classes (prototype ones, then the simulated taught ones), each scored against the bank and the
+        split's simulated taught classes. A trained drawing is not scored against a taught copy of its
+        own class: a player teaches what the model lacks, so the constraint counts answers stolen from
+        other categories."""
+        sim = taught[split]
         t_probs, t_emb = t_out[split]
+        t_labels = t_y[split]
+        taught_bank = Bank.build(
+            [str(c) for c in sim.classes], t_emb[sim.shots], np.repeat(np.arange(len(sim.classes)), SHOTS)
+        )
+        t_taught = taught_bank.similarity(t_emb, method, k)
+        t_taught[sim.classes[None, :] == t_labels[:, None]] = -np.inf
+        t_sims = np.concatenate([bank.similarity(t_emb, method, k), t_taught], axis=1)
         p_probs, p_emb = out[split]
-        t_sims, p_sims = bank.similarity(t_emb, method, k), bank.similarity(p_emb, method, k)
-        return t_probs, t_sims, trained.y[split], p_probs, p_sims, protos.y[split]
+        q_emb = t_emb[sim.queries]
+        p_sims = np.concatenate(
+            [
+                np.concatenate([bank.similarity(p_emb, method, k), taught_bank.similarity(p_emb, method, k)], axis=1),
+                np.concatenate([bank.similarity(q_emb, method, k), taught_bank.similarity(q_emb, method, k)], axis=1),
+            ]
+        )
+        p_labels = np.concatenate([protos.y[split], len(categories) + sim.query_labels])
+        return t_probs, t_sims, t_labels, np.concatenate([p_probs, t_probs[sim.queries]]), p_sims, p_labels
 
     val = joint("val")
     temp, offset, fit = fit_calibration(*val)
     result = evaluate(*joint("test"), temp, offset)
     t_val_all = evaluate(*val, temp, offset)
-    table = report_table(result, n_trained, len(categories))
+    table = report_table(result, n_trained, len(categories), len(taught["test"].classes))
+    challenge = challenge_spec(
+        rank_all(t_out["val"][0], bank.similarity(t_out["val"][1], method, k), temp, offset), t_y["val"], cnn.classes
+    )
     out_dir = store / "prototypes" / new_version()
     (out_dir / "report").mkdir(parents=True)
     bank_file = out_dir / "prototypes.npz"
@@ -190,23 +260,29 @@ def build(store: Path, data_dir: Path) -> ModelCard:
     np.savez_compressed(bank_file, embeddings=bank_emb, labels=bank_labels)
     chosen = f"{method}{'' if k is None else f' (k={k})'}"
     (out_dir / "report" / "evaluation.md").write_text(
-        f"# Prototype classes with cnn {cnn.version}\n\n"
-        f"Similarity on the {len(protos.y['val'])} prototype validation drawings (top-1 among {len(categories)} "
-        f"prototype classes): "
-        + ", ".join(f"{m} {v:.1%}" for m, v in method_scores.items())
-        + f"; chosen: {chosen}.\n\nTemperature {temp}, offset {offset} (validation: class-balanced "
-        f"top-1 + top-5 over all {fit['val_score']:.3f}; trained top-1 alone "
+        f"# Prototype and taught classes with cnn {cnn.version}\n\n"
+        + (
+            f"Similarity on the {len(protos.y['val'])} prototype validation drawings (top-1 among {len(categories)} "
+            "prototype classes): " + ", ".join(f"{m} {v:.1%}" for m, v in method_scores.items()) + "; "
+            if categories
+            else "Every category is one of the CNN's: no prototype classes; "
+        )
+        + f"similarity: {chosen}.\n\nTemperature {temp}, offset {offset} (validation: class-balanced "
+        f"top-1 + top-5 {fit['val_score']:.3f}; trained top-1 alone "
         f"{fit['val_trained_top1_alone']:.1%}, ranked among all {t_val_all['trained_top1']:.1%}).\n\n"
-        f"Held out (test):\n\n{table}\n\n"
-        f"A trained-category drawing answered by a prototype class: {result['trained_answered_by_prototype']:.1%}; "
-        f"a prototype-category drawing answered by a trained class: {result['prototype_answered_by_trained']:.1%}.\n"
+        f"Held out (test), with {len(taught['test'].classes)} categories taught from {SHOTS} test drawings each "
+        f"(their other test drawings drawn again; a copy of a trained category, its own output still there):\n\n"
+        f"{table}\n\n"
+        f"A trained-category drawing answered by a similarity class: {result['trained_answered_by_prototype']:.1%}; "
+        f"a similarity-class drawing answered by a trained class: {result['prototype_answered_by_trained']:.1%}.\n"
     )
     files = [data_dir / "numpy_bitmap_samples", data_dir / "simplified", data_dir / "simplified_kaggle"]
     card = ModelCard(
         kind="prototypes",
         version=out_dir.name,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        architecture=f"cnn {cnn.version} softmax + {chosen} cosine similarity to {len(categories)} prototype classes",
+        architecture=f"cnn {cnn.version} softmax + {chosen} cosine similarity to {len(categories)} prototype classes "
+        "and the taught ones",
         classes=[*cnn.classes, *categories],
         preprocessing_version=sketch.PREPROCESSING_VERSION,
         metrics=Metrics(
@@ -230,9 +306,11 @@ def build(store: Path, data_dir: Path) -> ModelCard:
             temperature=temp,
             offset=offset,
             rule=RULE,
-            chosen_on=f"validation: the CNN's val split ({len(trained.y['val'])}) and {len(protos.y['val'])} "
-            f"prototype val drawings; trained top-1 may drop at most {MAX_TRAINED_LOSS:.1%}",
+            chosen_on=f"validation: the CNN's val split ({len(t_y['val'])}), {len(protos.y['val'])} prototype val "
+            f"drawings and {len(taught['val'].queries)} drawings of {len(taught['val'].classes)} categories taught "
+            f"from {SHOTS} val drawings each; trained top-1 may drop at most {MAX_TRAINED_LOSS:.1%}",
         ),
+        challenge=challenge,
         notes=[
             "held-out figures (test): "
             + ", ".join(f"{key} {v:.4f}" for key, v in result.items() if isinstance(v, float))
@@ -243,6 +321,25 @@ def build(store: Path, data_dir: Path) -> ModelCard:
     card.write(out_dir)
     print(table)
     return card
+
+
+def challenge_spec(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> ChallengeSpec:
+    """The Challenge's threshold (``training.threshold``) and prompts, most recognisable first, on validation."""
+    table = threshold.rates(probs, labels)
+    i = threshold.choose(table, MAX_FALSE_I_KNOW)
+    hits = probs.argmax(axis=1) == labels
+    recall = np.array([hits[labels == c].mean() if (labels == c).any() else 0.0 for c in range(len(classes))])
+    order = sorted(range(len(classes)), key=lambda c: (-recall[c], classes[c]))
+    return ChallengeSpec(
+        threshold=float(table["threshold"][i]),
+        false_i_know_rate=round(float(table["false_hardest"][i]), 4),
+        false_i_know_rate_random_prompt=round(float(table["false_random"][i]), 6),
+        recognised_rate=round(float(table["recognised"][i]), 4),
+        prompts=[classes[c] for c in order],
+        recall=[round(float(recall[c]), 4) for c in order],
+        chosen_on=f"val split, {len(labels)} drawings: the lowest threshold whose false 'I know' rate (hardest wrong "
+        f"prompt) is at most {MAX_FALSE_I_KNOW}",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -159,6 +159,17 @@ class ShardSet:
             streams, [w / total for w in weights], seed=seed, stop_on_empty_dataset=False
         )
 
+    def arrays(self, split: str, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """Every bitmap of a split in memory: uint8 (n, 28, 28) and int32 labels (for evaluation and
+        calibration, which need the whole split at once)."""
+        xs, ys = [], []
+        for x, y in self.bitmaps(split, batch_size):
+            xs.append(x.numpy()[..., 0].astype(np.uint8))
+            ys.append(y.numpy())
+        if not xs:
+            return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int32)
+        return np.concatenate(xs), np.concatenate(ys).astype(np.int32)
+
     def bitmaps(
         self,
         split: str,

@@ -21,7 +21,7 @@ import numpy as np
 
 from models.card import DataInfo, ExtraData, InputSpec
 from training import data as qd
-from training import distributed, prepare, prior, shards, tracking, train_rnn
+from training import distributed, prepare, prior, proto_data, shards, tracking, train_rnn
 from training.evaluate import evaluate, summary, write_report
 from training.export import export_model, new_version, test_metrics, training_info
 from training.fitting import SEED, cosine_over_budget, time_budget, weights_for_counts
@@ -47,6 +47,17 @@ def extra_info(args: argparse.Namespace, data: shards.ShardSet) -> ExtraData | N
         counts=data.extra_counts,
         ignored=data.extra_ignored,
     )
+
+
+def source_files(info: dict, classes: list[str]) -> dict[str, list[str]]:
+    """Per class, the official files (folder/file) the prepared shards were made from."""
+    out: dict[str, list[str]] = {c: [] for c in classes}
+    for path in sorted(info["sources"]):
+        folder, name = path.rsplit("/", 2)[-2:]
+        category = name.split(".")[0]
+        if category in out:
+            out[category].append(f"{folder}/{name}")
+    return out
 
 
 def train_cnn(args: argparse.Namespace) -> Path | None:
@@ -160,10 +171,14 @@ def train_cnn(args: argparse.Namespace) -> Path | None:
             "metrics": test_metrics(result),
             "training": training_info(history.history, model, args, train_minutes, correction),
             "data": DataInfo(
-                format="numpy_bitmap (TFRecord shards)",
+                format="numpy_bitmap, else strokes (simplified, simplified_kaggle) and numpy_bitmap_samples rendered "
+                "by sketch, with augmented training copies (TFRecord shards)",
                 manifest_hash=prepare.data_hash(data.info),
-                split=f"content hash: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train",
+                split=f"numpy_bitmap: content hash, {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train; "
+                f"rendered: hash of the bitmap, {proto_data.TEST_PERCENT}% test, {proto_data.VAL_PERCENT}% val, "
+                "rest train (training.proto_data)",
                 counts=data.counts(),
+                source_files=source_files(data.info, classes),
                 extra=extra_info(args, data),
             ),
             "mlflow_run": run.log_model(model, out_dir.name, next(iter(data.bitmaps("test", 1)))[0].numpy()),

@@ -111,7 +111,7 @@ function createPad(root) {
 
   function schedule() {
     if (!pad.data.apiUrl || pad.locked || pad.inFlight || pad.timer) return;
-    const wait = pad.lastStart + (pad.data.intervalMs || 150) - performance.now();
+    const wait = pad.lastStart + pad.data.intervalMs - performance.now(); // set by sketchpad.py
     if (wait > 0) {
       pad.timer = setTimeout(() => {
         pad.timer = null;
@@ -132,7 +132,7 @@ function createPad(root) {
       const response = await fetch(`${pad.data.apiUrl}/predict`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ strokes, model: pad.data.model || "cnn", top_k: 3 }),
+        body: JSON.stringify({ strokes, top_k: 3 }), // the API's default: the player's model
       });
       if (response.ok) {
         const answer = await response.json();

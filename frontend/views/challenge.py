@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import random
 import time
-from pathlib import Path
 
 import streamlit as st
 
 import api_client
+import game_rules
 import leaderboard
 import ui
 from api_client import ApiError
 
 ROUNDS = 6
 ROUND_SECONDS = 20
-# The prompt's probability that makes the model say "I know": chosen on the validation split by
-# training/threshold.py, which records the false "I know" rate it allows.
-THRESHOLD = json.loads((Path(__file__).resolve().parents[1] / "challenge_threshold.json").read_text())["threshold"]
 
 state = st.session_state
 state.setdefault("challenge", {"phase": "idle"})
@@ -39,10 +35,9 @@ def start_round() -> None:
     game.update(phase="playing", started=time.time())
 
 
-def start_game(classes: list[str]) -> None:
-    prompts = random.sample(classes, ROUNDS) if len(classes) >= ROUNDS else random.choices(classes, k=ROUNDS)
+def start_game(spec: dict) -> None:
     game.clear()
-    game.update(prompts=prompts, round=0, score=0, results=[], seconds=[], classes=classes)
+    game.update(prompts=game_rules.pick_prompts(spec, ROUNDS), round=0, score=0, results=[], seconds=[], spec=spec)
     start_round()
 
 
@@ -59,10 +54,6 @@ def next_round() -> None:
     else:
         game["round"] += 1
         start_round()
-
-
-def is_win(prompt: str, predictions: list[dict]) -> bool:
-    return any(p["label"] == prompt and p["probability"] >= THRESHOLD for p in predictions)
 
 
 def i_see(predictions: list[dict]) -> str:
@@ -95,14 +86,12 @@ if game["phase"] in ("idle", "over"):
             "to make the model recognise it."
         )
     try:
-        classes = api_client.classes()
+        spec = api_client.challenge()
     except ApiError as exc:
         ui.show_api_error(exc, "challenge_classes")
         st.stop()
     label = "Play again" if game["phase"] == "over" else "Start"
-    st.button(
-        label, key="challenge_start", on_click=start_game, args=(classes,), type="primary", icon=":material/timer:"
-    )
+    st.button(label, key="challenge_start", on_click=start_game, args=(spec,), type="primary", icon=":material/timer:")
     leaderboard.table()
     st.stop()
 
@@ -121,7 +110,7 @@ with left:
         disabled=game["phase"] != "playing",
         prompt=prompt,
         prompt_text=with_article(prompt),
-        threshold=THRESHOLD,
+        threshold=game["spec"]["threshold"],
         speak=state.get("challenge_speak", False),
     )
     st.toggle("Speak the guesses", key="challenge_speak", help="Uses your browser's speech synthesis.")
@@ -134,7 +123,7 @@ with right:
         except ApiError as exc:
             ui.show_api_error(exc, "challenge_predict")
     if predictions:
-        if game["phase"] == "playing" and is_win(prompt, predictions):
+        if game["phase"] == "playing" and game_rules.is_win(prompt, predictions, game["spec"]["threshold"]):
             end_round(True)
             st.balloons()
         if not (game["phase"] == "done" and game["results"][-1]):
@@ -180,7 +169,7 @@ with header:
     heading.subheader(f"Draw: {with_article(prompt)}")
     heading.caption(f"Round {game['round'] + 1} of {ROUNDS} · score {game['score']}")
     restart.button(
-        "New game", key="challenge_restart", on_click=start_game, args=(game["classes"],), icon=":material/replay:"
+        "New game", key="challenge_restart", on_click=start_game, args=(game["spec"],), icon=":material/replay:"
     )
     # Ticks every second while a round runs, and redraws only itself.
     st.fragment(countdown, run_every=1 if game["phase"] == "playing" else None)()

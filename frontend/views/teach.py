@@ -86,8 +86,8 @@ with test:
     st.button("Clear", key="teach_try_clear", on_click=ui.clear_drawing, args=("teach_try",), icon=":material/delete:")
     if attempt is not None and attempt["strokes"]:
         try:
-            # The model that knows every category, taught ones included.
-            answer = api_client.predict(attempt["strokes"], model="prototypes")
+            # The API's default knows every category, taught ones included.
+            answer = api_client.predict(attempt["strokes"])
         except ApiError as exc:
             ui.show_api_error(exc, "teach_predict")
         else:
