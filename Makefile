@@ -71,7 +71,7 @@ prepare: install ## convert DATA_DIR's official files into TFRecord shards (make
 	$(PY) -m training.prepare --data-dir $(DATA_DIR)
 
 train-distributed: install ## train the CNN on WORKERS local processes (tf.distribute via TF_CONFIG on 127.0.0.1)
-	$(PY) -m training.distributed --workers $(WORKERS) --log-dir runs/distributed -- cnn --data-dir $(DATA_DIR)
+	$(PY) -m training.launch --workers $(WORKERS) --log-dir runs/distributed -- cnn --data-dir $(DATA_DIR)
 
 mlflow-ui: install ## browse the MLflow runs and registered models (default store: mlruns.db + mlruns/)
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns.db} \

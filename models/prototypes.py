@@ -165,6 +165,9 @@ class PrototypeModel(FromCard):
         """Probabilities with the classes and origins they belong to, from one snapshot of the taught classes."""
         taught = self.taught
         spec = self.card.prototypes
+        if not self.bank.classes and not taught.classes:
+            # Nothing to compare with: the network's probabilities, from its cheaper graph.
+            return Answer(self.cnn.probabilities(inputs), list(self.card.classes), self._origins(taught))
         out = self.cnn.outputs(inputs)
         emb = out[self.cnn.card.embedding.output]
         probs = out[probabilities_output(list(out))]

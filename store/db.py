@@ -167,7 +167,7 @@ class Database:
                 return True
             try:
                 if self.migrate:
-                    from store.migrate import upgrade  # alembic is imported only by whoever migrates
+                    from store.schema import upgrade  # alembic is imported only by whoever migrates
 
                     if self.is_sqlite:
                         Path(self.engine.url.database or "").parent.mkdir(parents=True, exist_ok=True)

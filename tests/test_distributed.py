@@ -35,7 +35,7 @@ def test_two_local_workers_end_with_identical_weights_and_one_export(tmp_path):
         np.save(data / "numpy_bitmap" / f"{cat}.npy", np.load(FIXTURES / "pairs" / f"{cat}.npy"))
     store, logs = tmp_path / "store", tmp_path / "logs"
     train = ["cnn", "--data-dir", str(data), "--shards-dir", str(tmp_path / "shards"), "--output-dir", str(store)]
-    cmd = [sys.executable, "-m", "training.distributed", "--workers", "2", "--log-dir", str(logs), "--", *train]
+    cmd = [sys.executable, "-m", "training.launch", "--workers", "2", "--log-dir", str(logs), "--", *train]
     done = subprocess.run(
         [*cmd, "--epochs", "2", "--batch-size", "8", "--no-mlflow"],
         cwd=REPO,

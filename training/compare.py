@@ -157,10 +157,9 @@ def _hidden_class_simulation(split: dict, cnn: Network, rnn: Network, weight: fl
     return lines
 
 
-def run(store: Path, data_dir: Path) -> ModelCard:
-    store, data_dir = Path(store), Path(data_dir)
-    cnn = load_network(latest_version(store / "cnn"), "onnx")
-    rnn = load_network(latest_version(store / "rnn"), "onnx")
+def held_out_splits(cnn: Network, rnn: Network, data_dir: Path) -> dict[str, dict]:
+    """Per split (val, test): the stroke drawings neither model trained on, their labels among the CNN's
+    classes, and both models' probabilities."""
     params = rnn.card.training.params if rnn.card.training else {}
     # The CNN's classes that have stroke drawings, with the RNN's own data selection: same split, same caps.
     stroke_classes = [c for c in cnn.classes if c in set(rnn.classes)]
@@ -177,6 +176,14 @@ def run(store: Path, data_dir: Path) -> ModelCard:
         labels = np.array([label_of[e.category] for e in examples], dtype=np.int64)
         cnn_p, rnn_p = _probabilities(examples, cnn, rnn)
         splits[split] = {"labels": labels, "cnn": cnn_p, "rnn": rnn_p, "dropped": int(dup.sum())}
+    return splits
+
+
+def run(store: Path, data_dir: Path) -> ModelCard:
+    store, data_dir = Path(store), Path(data_dir)
+    cnn = load_network(latest_version(store / "cnn"), "onnx")
+    rnn = load_network(latest_version(store / "rnn"), "onnx")
+    splits = held_out_splits(cnn, rnn, data_dir)
 
     def ensemble(s: dict, w: float, scale: float = 1.0) -> np.ndarray:
         return combine(s["cnn"], cnn.classes, s["rnn"], rnn.classes, w, scale)
@@ -224,38 +231,42 @@ def run(store: Path, data_dir: Path) -> ModelCard:
     ]
     table = "\n".join(lines) + "\n"
 
-    ens_top1, ens_top5 = _topk(rows[names[2]], y, 1), _topk(rows[names[2]], y, 5)
     out_dir = store / "ensemble" / new_version()
     (out_dir / "report").mkdir(parents=True)
     (out_dir / "report" / "comparison.md").write_text("# CNN vs RNN vs ensemble on held-out strokes\n\n" + table)
-    card = ModelCard(
+    card = ensemble_card(out_dir, cnn, rnn, weight, scale, rows[names[2]], test["cnn"], y, len(val["labels"]))
+    card.check_compatible()
+    card.write(out_dir)
+    print(table)
+    print(f"wrote {out_dir}")
+    return card
+
+
+def ensemble_card(out_dir, cnn, rnn, weight, scale, ensemble_p, cnn_p, y, n_val: int) -> ModelCard:
+    ens_top1, ens_top5 = _topk(ensemble_p, y, 1), _topk(ensemble_p, y, 5)
+    return ModelCard(
         kind="ensemble",
         version=out_dir.name,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         architecture=f"cnn {cnn.version} x rnn {rnn.version}",
         classes=cnn.classes,
         preprocessing_version=sketch.PREPROCESSING_VERSION,
-        metrics=Metrics(split="held-out strokes", n=n, top1=round(ens_top1, 4), top5=round(ens_top5, 4)),
+        metrics=Metrics(split="held-out strokes", n=len(y), top1=round(ens_top1, 4), top5=round(ens_top5, 4)),
         files={"saved_model": None, "onnx": None, "keras": None, "report": "report"},
         ensemble=EnsembleSpec(
             members={"cnn": cnn.version, "rnn": rnn.version},
             rnn_weight=weight,
             unknown_scale=scale,
             rule=RULE,
-            chosen_on=f"val split, {len(val['labels'])} stroke drawings, half of the shared classes hidden from the "
+            chosen_on=f"val split, {n_val} stroke drawings, half of the shared classes hidden from the "
             "RNN in turn: lowest mean log-loss among the choices that keep the hidden classes' top-1 at least the "
             "CNN's (weight on a 0.05 grid, scale on powers of 2)",
         ),
         notes=[
-            f"held-out strokes, all {len(cnn.classes)} CNN classes ranked: CNN top-1 {_topk(test['cnn'], y, 1):.4f}, "
+            f"held-out strokes, all {len(cnn.classes)} CNN classes ranked: CNN top-1 {_topk(cnn_p, y, 1):.4f}, "
             f"ensemble {ens_top1:.4f}; see report/comparison.md"
         ],
     )
-    card.check_compatible()
-    card.write(out_dir)
-    print(table)
-    print(f"wrote {out_dir}")
-    return card
 
 
 def main(argv: list[str] | None = None) -> None:

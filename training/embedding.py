@@ -79,7 +79,9 @@ def principal_axes(features: np.ndarray, dim: int = EMBEDDING_DIM) -> np.ndarray
     """(features, dim): the top ``dim`` principal axes of ``features`` (rows: drawings)."""
     features = features / np.linalg.norm(features, axis=1, keepdims=True)
     _, _, vt = np.linalg.svd(features - features.mean(axis=0), full_matrices=False)
-    return vt[:dim].T.astype(np.float32)
+    axes = vt[:dim].T.astype(np.float32)
+    # Fewer drawings than dimensions (a tiny run) leave no more axes: the rest project to zero.
+    return np.pad(axes, ((0, 0), (0, dim - axes.shape[1])))
 
 
 def with_embedding(model: keras.Model, axes: np.ndarray) -> keras.Model:

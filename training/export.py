@@ -12,7 +12,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,9 @@ import numpy as np
 import sketch
 from models.card import Files, Metrics, ModelCard, OnnxCheck, PriorCorrection, Training
 from models.runtime import onnx_runner, tensorflow_runner
+from training.evaluate import evaluate, summary, write_report
+from training.shards import predict
+from training.tracking import Run
 
 ONNX_TOLERANCE = 1e-4
 
@@ -97,6 +100,44 @@ def check_onnx(out_dir: Path, batches: Iterable[np.ndarray], rank: int, num_clas
     if diff > ONNX_TOLERANCE:
         raise RuntimeError(f"{out_dir}/model.onnx differs from the SavedModel by {diff:.2e}")
     return OnnxCheck(split=split, n=n, max_abs_diff=diff, tolerance=ONNX_TOLERANCE)
+
+
+def evaluate_and_export(
+    model,
+    kind: str,
+    args,
+    classes: list[str],
+    history: dict,
+    minutes: float,
+    test_batches: Callable[[], Iterable],
+    card_fields: dict[str, Any],
+    run: Run,
+    example: np.ndarray,
+    prior_correction: PriorCorrection | None = None,
+) -> Path:
+    """The tail every trainer shares: evaluate on the test split, write the report, export the model
+    and its card, log both to the run. ``test_batches()`` gives ``(inputs, labels)`` batches afresh."""
+    probs, labels = predict(model, test_batches())
+    result = evaluate(probs, labels, classes)
+    print(summary(result, minutes))
+    out_dir = Path(args.output_dir) / kind / new_version()
+    write_report(result, classes, out_dir / "report", history)
+    card = export_model(
+        model,
+        out_dir,
+        {
+            "kind": kind,
+            "classes": classes,
+            "metrics": test_metrics(result),
+            "training": training_info(history, model, args, minutes, prior_correction),
+            **card_fields,
+            "mlflow_run": run.log_model(model, out_dir.name, example),
+        },
+        (x.numpy() for x, _ in test_batches()),
+    )
+    run.log_results(result, out_dir)
+    print(f"exported {out_dir} (ONNX matches the SavedModel within {card.onnx_check.max_abs_diff:.1e})")
+    return out_dir
 
 
 def export_model(

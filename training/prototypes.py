@@ -29,7 +29,14 @@ from models.runtime import probabilities_output
 from training import prepare, shards, threshold
 from training.data import manifest_hash
 from training.export import new_version
-from training.proto_data import PROTO_SPLITS, TEST_PERCENT, VAL_PERCENT, load_proto_splits, untrained_categories
+from training.proto_data import (
+    PROTO_SPLITS,
+    TEST_PERCENT,
+    VAL_PERCENT,
+    ProtoSplits,
+    load_proto_splits,
+    untrained_categories,
+)
 
 METHODS = [("mean", None), ("knn", 1), ("knn", 3), ("knn", 5), ("knn", 10)]
 TEMPERATURES = [0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1]
@@ -182,7 +189,9 @@ def simulate_taught(labels: np.ndarray, n_classes: int, seed: int) -> Simulated:
     """Up to ``SIMULATED_CLASSES`` trained classes with enough drawings in this split, chosen at random."""
     rng = np.random.default_rng(seed)
     counts = np.bincount(labels, minlength=n_classes)
-    eligible = np.flatnonzero(counts >= SHOTS + 3)
+    eligible = np.flatnonzero(counts > SHOTS)
+    if not len(eligible):
+        raise SystemExit(f"no category has more than {SHOTS} drawings in this split: too few to calibrate taught ones")
     chosen = np.sort(rng.choice(eligible, min(SIMULATED_CLASSES, len(eligible)), replace=False))
     shots, queries, query_labels = [], [], []
     for i, c in enumerate(chosen):
@@ -193,97 +202,126 @@ def simulate_taught(labels: np.ndarray, n_classes: int, seed: int) -> Simulated:
     return Simulated(chosen, np.concatenate(shots), np.concatenate(queries), np.concatenate(query_labels))
 
 
-def build(store: Path, data_dir: Path) -> ModelCard:
+@dataclass
+class Embedded:
+    """Every drawing the build looks at, through the CNN once: probabilities and embeddings per split."""
+
+    cnn: Network
+    categories: list[str]  # prototype classes: categories with drawings here that the CNN did not train on
+    protos: ProtoSplits
+    proto_out: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (probabilities, embeddings)
+    trained_out: dict[str, tuple[np.ndarray, np.ndarray]]  # val/test of the CNN's own classes
+    trained_labels: dict[str, np.ndarray]
+    bank: Bank
+
+
+def embed_everything(store: Path, data_dir: Path) -> Embedded:
     cnn = load_network(latest_version(store / "cnn"))
     if cnn.card.embedding is None:
         raise SystemExit(f"cnn {cnn.version} exports no embedding: run python -m training.embedding first")
     categories = untrained_categories(data_dir, cnn.classes)
     protos = load_proto_splits(data_dir, categories)
     trained = shards.ShardSet(prepare.ensure_shards(data_dir, "bitmap", cnn.classes), "bitmap", cnn.classes)
-    t_x, t_y = {}, {}
+    trained_out, trained_labels = {}, {}
     for split in ("val", "test"):
-        t_x[split], t_y[split] = trained.arrays(split)
-    out = {s: embed_all(cnn, protos.x[s]) for s in PROTO_SPLITS}
-    t_out = {s: embed_all(cnn, t_x[s]) for s in ("val", "test")}
-    bank = Bank.build(categories, out["bank"][1], protos.y["bank"])
-    n_trained = len(cnn.classes)
-    taught = {s: simulate_taught(t_y[s], n_trained, seed) for seed, s in enumerate(("val", "test"))}
+        x, trained_labels[split] = trained.arrays(split)
+        trained_out[split] = embed_all(cnn, x)
+    proto_out = {s: embed_all(cnn, protos.x[s]) for s in PROTO_SPLITS}
+    bank = Bank.build(categories, proto_out["bank"][1], protos.y["bank"])
+    return Embedded(cnn, categories, protos, proto_out, trained_out, trained_labels, bank)
 
-    method, k, method_scores = (
-        choose_method(bank, out["val"][1], protos.y["val"])
-        if categories
-        else (
-            "knn",
-            DEFAULT_K,
-            {},
-        )
+
+def joint(e: Embedded, sim: Simulated, split: str, method: str, k: int | None) -> tuple:
+    """What the ranking sees of one split: the trained drawings, then the drawings of similarity classes
+    (prototype ones, then the simulated taught ones), each scored against the bank and the split's
+    simulated taught classes. A trained drawing is not scored against a taught copy of its own class:
+    a player teaches what the model lacks, so the constraint counts answers stolen from other categories."""
+    t_probs, t_emb = e.trained_out[split]
+    t_labels = e.trained_labels[split]
+    taught_bank = Bank.build(
+        [str(c) for c in sim.classes], t_emb[sim.shots], np.repeat(np.arange(len(sim.classes)), SHOTS)
     )
 
-    def joint(split: str) -> tuple:
-        """What the ranking sees of one split: the trained drawings, then the drawings of similarity
-        classes (prototype ones, then the simulated taught ones), each scored against the bank and the
-        split's simulated taught classes. A trained drawing is not scored against a taught copy of its
-        own class: a player teaches what the model lacks, so the constraint counts answers stolen from
-        other categories."""
-        sim = taught[split]
-        t_probs, t_emb = t_out[split]
-        t_labels = t_y[split]
-        taught_bank = Bank.build(
-            [str(c) for c in sim.classes], t_emb[sim.shots], np.repeat(np.arange(len(sim.classes)), SHOTS)
-        )
-        t_taught = taught_bank.similarity(t_emb, method, k)
-        t_taught[sim.classes[None, :] == t_labels[:, None]] = -np.inf
-        t_sims = np.concatenate([bank.similarity(t_emb, method, k), t_taught], axis=1)
-        p_probs, p_emb = out[split]
-        q_emb = t_emb[sim.queries]
-        p_sims = np.concatenate(
-            [
-                np.concatenate([bank.similarity(p_emb, method, k), taught_bank.similarity(p_emb, method, k)], axis=1),
-                np.concatenate([bank.similarity(q_emb, method, k), taught_bank.similarity(q_emb, method, k)], axis=1),
-            ]
-        )
-        p_labels = np.concatenate([protos.y[split], len(categories) + sim.query_labels])
-        return t_probs, t_sims, t_labels, np.concatenate([p_probs, t_probs[sim.queries]]), p_sims, p_labels
+    def sims(emb: np.ndarray) -> np.ndarray:
+        return np.concatenate([e.bank.similarity(emb, method, k), taught_bank.similarity(emb, method, k)], axis=1)
 
-    val = joint("val")
+    t_sims = sims(t_emb)
+    t_sims[:, len(e.categories) :][sim.classes[None, :] == t_labels[:, None]] = -np.inf
+    p_probs, p_emb = e.proto_out[split]
+    p_sims = np.concatenate([sims(p_emb), sims(t_emb[sim.queries])])
+    p_labels = np.concatenate([e.protos.y[split], len(e.categories) + sim.query_labels])
+    return t_probs, t_sims, t_labels, np.concatenate([p_probs, t_probs[sim.queries]]), p_sims, p_labels
+
+
+def build(store: Path, data_dir: Path) -> ModelCard:
+    e = embed_everything(store, data_dir)
+    n_trained = len(e.cnn.classes)
+    taught = {s: simulate_taught(e.trained_labels[s], n_trained, seed) for seed, s in enumerate(("val", "test"))}
+    if e.categories:
+        method, k, method_scores = choose_method(e.bank, e.proto_out["val"][1], e.protos.y["val"])
+    else:
+        method, k, method_scores = "knn", DEFAULT_K, {}
+    val = joint(e, taught["val"], "val", method, k)
     temp, offset, fit = fit_calibration(*val)
-    result = evaluate(*joint("test"), temp, offset)
-    t_val_all = evaluate(*val, temp, offset)
-    table = report_table(result, n_trained, len(categories), len(taught["test"].classes))
+    result = evaluate(*joint(e, taught["test"], "test", method, k), temp, offset)
+    fit["val_trained_top1"] = evaluate(*val, temp, offset)["trained_top1"]
+    val_probs, val_emb = e.trained_out["val"]
     challenge = challenge_spec(
-        rank_all(t_out["val"][0], bank.similarity(t_out["val"][1], method, k), temp, offset), t_y["val"], cnn.classes
+        rank_all(val_probs, e.bank.similarity(val_emb, method, k), temp, offset), e.trained_labels["val"], e.cnn.classes
     )
     out_dir = store / "prototypes" / new_version()
     (out_dir / "report").mkdir(parents=True)
-    bank_file = out_dir / "prototypes.npz"
-    bank_emb, bank_labels = out["bank"][1].astype(np.float16), protos.y["bank"].astype(np.int16)
-    np.savez_compressed(bank_file, embeddings=bank_emb, labels=bank_labels)
+    bank_emb, bank_labels = e.proto_out["bank"][1].astype(np.float16), e.protos.y["bank"].astype(np.int16)
+    np.savez_compressed(out_dir / "prototypes.npz", embeddings=bank_emb, labels=bank_labels)
     chosen = f"{method}{'' if k is None else f' (k={k})'}"
+    table = report_table(result, n_trained, len(e.categories), len(taught["test"].classes))
+    write_evaluation(out_dir, e, chosen, method_scores, temp, offset, fit, result, table, len(taught["test"].classes))
+    spec = PrototypeSpec(
+        members={"cnn": e.cnn.version},
+        trained_classes=n_trained,
+        method=method,
+        knn_k=k,
+        temperature=temp,
+        offset=offset,
+        rule=RULE,
+        chosen_on=f"validation: the CNN's val split ({len(val[2])}), {len(e.protos.y['val'])} prototype val "
+        f"drawings and {len(taught['val'].queries)} drawings of {len(taught['val'].classes)} categories taught "
+        f"from {SHOTS} val drawings each; trained top-1 may drop at most {MAX_TRAINED_LOSS:.1%}",
+    )
+    card = prototype_card(out_dir, e, data_dir, chosen, spec, challenge, result)
+    card.check_compatible()
+    card.write(out_dir)
+    print(table)
+    return card
+
+
+def write_evaluation(out_dir, e: Embedded, chosen, method_scores, temp, offset, fit, result, table, n_taught) -> None:
+    similarity = (
+        f"Similarity on the {len(e.protos.y['val'])} prototype validation drawings (top-1 among "
+        f"{len(e.categories)} prototype classes): " + ", ".join(f"{m} {v:.1%}" for m, v in method_scores.items())
+        if e.categories
+        else "Every category is one of the CNN's: no prototype classes"
+    )
     (out_dir / "report" / "evaluation.md").write_text(
-        f"# Prototype and taught classes with cnn {cnn.version}\n\n"
-        + (
-            f"Similarity on the {len(protos.y['val'])} prototype validation drawings (top-1 among {len(categories)} "
-            "prototype classes): " + ", ".join(f"{m} {v:.1%}" for m, v in method_scores.items()) + "; "
-            if categories
-            else "Every category is one of the CNN's: no prototype classes; "
-        )
-        + f"similarity: {chosen}.\n\nTemperature {temp}, offset {offset} (validation: class-balanced "
-        f"top-1 + top-5 {fit['val_score']:.3f}; trained top-1 alone "
-        f"{fit['val_trained_top1_alone']:.1%}, ranked among all {t_val_all['trained_top1']:.1%}).\n\n"
-        f"Held out (test), with {len(taught['test'].classes)} categories taught from {SHOTS} test drawings each "
-        f"(their other test drawings drawn again; a copy of a trained category, its own output still there):\n\n"
-        f"{table}\n\n"
+        f"# Prototype and taught classes with cnn {e.cnn.version}\n\n{similarity}; similarity: {chosen}.\n\n"
+        f"Temperature {temp}, offset {offset} (validation: class-balanced top-1 + top-5 {fit['val_score']:.3f}; "
+        f"trained top-1 alone {fit['val_trained_top1_alone']:.1%}, ranked among all {fit['val_trained_top1']:.1%}).\n\n"
+        f"Held out (test), with {n_taught} categories taught from {SHOTS} test drawings each (their other test "
+        f"drawings drawn again; a copy of a trained category, its own output still there):\n\n{table}\n\n"
         f"A trained-category drawing answered by a similarity class: {result['trained_answered_by_prototype']:.1%}; "
         f"a similarity-class drawing answered by a trained class: {result['prototype_answered_by_trained']:.1%}.\n"
     )
+
+
+def prototype_card(out_dir, e: Embedded, data_dir: Path, chosen, spec, challenge, result) -> ModelCard:
     files = [data_dir / "numpy_bitmap_samples", data_dir / "simplified", data_dir / "simplified_kaggle"]
-    card = ModelCard(
+    return ModelCard(
         kind="prototypes",
         version=out_dir.name,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        architecture=f"cnn {cnn.version} softmax + {chosen} cosine similarity to {len(categories)} prototype classes "
-        "and the taught ones",
-        classes=[*cnn.classes, *categories],
+        architecture=f"cnn {e.cnn.version} softmax + {chosen} cosine similarity to {len(e.categories)} prototype "
+        "classes and the taught ones",
+        classes=[*e.cnn.classes, *e.categories],
         preprocessing_version=sketch.PREPROCESSING_VERSION,
         metrics=Metrics(
             split="test",
@@ -295,21 +333,10 @@ def build(store: Path, data_dir: Path) -> ModelCard:
             format="numpy_bitmap_samples + simplified + simplified_kaggle, rendered by sketch",
             manifest_hash=manifest_hash([p for f in files if f.is_dir() for p in f.iterdir()]),
             split=f"hash of the bitmap: {TEST_PERCENT}% test, {VAL_PERCENT}% val, rest bank",
-            counts=protos.counts(),
+            counts=e.protos.counts(),
         ),
         files=Files(saved_model=None, onnx=None, keras=None, report="report"),
-        prototypes=PrototypeSpec(
-            members={"cnn": cnn.version},
-            trained_classes=n_trained,
-            method=method,
-            knn_k=k,
-            temperature=temp,
-            offset=offset,
-            rule=RULE,
-            chosen_on=f"validation: the CNN's val split ({len(t_y['val'])}), {len(protos.y['val'])} prototype val "
-            f"drawings and {len(taught['val'].queries)} drawings of {len(taught['val'].classes)} categories taught "
-            f"from {SHOTS} val drawings each; trained top-1 may drop at most {MAX_TRAINED_LOSS:.1%}",
-        ),
+        prototypes=spec,
         challenge=challenge,
         notes=[
             "held-out figures (test): "
@@ -317,10 +344,6 @@ def build(store: Path, data_dir: Path) -> ModelCard:
             + "; see report/evaluation.md"
         ],
     )
-    card.check_compatible()
-    card.write(out_dir)
-    print(table)
-    return card
 
 
 def challenge_spec(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> ChallengeSpec:

@@ -47,14 +47,6 @@ def _flat(params: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
-_current: list[Run] = []
-
-
-def current() -> Run:
-    """The run ``training.train`` opened around this training run (a disabled one outside it)."""
-    return _current[-1] if _current else Run("none", {}, enabled=False)
-
-
 class Run:
     """One MLflow run around a training run; a disabled one (not the chief, ``--no-mlflow``) does nothing."""
 
@@ -65,7 +57,6 @@ class Run:
         self.run_id: str | None = None
 
     def __enter__(self) -> Run:
-        _current.append(self)
         if not self.enabled:
             return self
         import mlflow
@@ -83,7 +74,6 @@ class Run:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        _current.remove(self)
         if self.enabled:
             import mlflow
 

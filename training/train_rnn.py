@@ -19,11 +19,11 @@ import numpy as np
 from models.card import DataInfo, InputSpec
 from sketch.sequence import FEATURES, MAX_LEN
 from training import data as qd
-from training import prepare, shards, tracking
-from training.evaluate import evaluate, summary, write_report
-from training.export import export_model, new_version, test_metrics, training_info
-from training.fitting import SEED, cosine_over_budget, time_budget, weights_for_counts
+from training import prepare, shards
+from training.export import evaluate_and_export
+from training.fitting import cosine_over_budget, time_budget, weights_for_counts
 from training.stroke_batches import batches, counted
+from training.tracking import Run
 
 EVAL_BATCH = 256
 
@@ -55,7 +55,7 @@ def stroke_shards(args: argparse.Namespace) -> shards.ShardSet:
     return data
 
 
-def train_rnn(args: argparse.Namespace) -> Path:
+def train_rnn(args: argparse.Namespace, run: Run) -> Path:
     t0 = time.monotonic()
     data = stroke_shards(args)
     classes = data.classes
@@ -68,7 +68,48 @@ def train_rnn(args: argparse.Namespace) -> Path:
         + ", ".join(f"{s}: {data.size(s)}" for s in qd.SPLITS)
         + f"; duplicates dropped: {dropped}"
     )
+    model, history = fit(args, data, run)
+    fields = {
+        "architecture": f"conv1d x3 + {args.lstm_layers} bi-LSTM {args.lstm_units}",
+        "input": InputSpec(
+            name="sequence",
+            shape=[None, None, FEATURES],
+            description="zero-padded rows (dx, dy, end_of_stroke) from sketch.sequence: dataset-normalised "
+            "strokes / 255, an all-zero row is padding",
+            max_len=args.max_len,
+        ),
+        "data": DataInfo(
+            format="strokes: " + ", ".join(qd.STROKE_FOLDERS) + " (TFRecord shards)",
+            manifest_hash=prepare.data_hash(data.info),
+            split=f"content hash of the normalised strokes: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train",
+            counts=data.counts(),
+            sources_per_class={c: data.info["per_source"][c] for c in classes},
+            duplicates_dropped=dropped,
+        ),
+    }
+    out_dir = evaluate_and_export(
+        model,
+        "rnn",
+        args,
+        classes,
+        history,
+        (time.monotonic() - t0) / 60,
+        lambda: batches(data, "test", EVAL_BATCH, args.max_len),
+        fields,
+        run,
+        test_example(data, args.max_len),
+    )
+    if args.compare and prepare.is_shard_dir(args.data_dir):
+        print("comparison with the CNN skipped: it reads the official files (run python -m training.compare)")
+    elif args.compare:
+        from training import compare
 
+        compare.run(args.output_dir, args.data_dir)
+    return out_dir
+
+
+def fit(args: argparse.Namespace, data: shards.ShardSet, run: Run):
+    """The trained model (best validation weights) and its history."""
     import keras
 
     from training.rnn import make_rnn
@@ -81,8 +122,7 @@ def train_rnn(args: argparse.Namespace) -> Path:
         data, "train", args.batch_size, args.max_len, True, args.seed, args.augment, repeat=True, weights=weights
     )
     val_ds = counted(batches(data, "val", EVAL_BATCH, args.max_len))
-
-    model = make_rnn(len(classes), lstm_units=args.lstm_units, lstm_layers=args.lstm_layers)
+    model = make_rnn(len(data.classes), lstm_units=args.lstm_units, lstm_layers=args.lstm_layers)
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
         loss="sparse_categorical_crossentropy",
@@ -98,57 +138,11 @@ def train_rnn(args: argparse.Namespace) -> Path:
             keras.callbacks.EarlyStopping("val_accuracy", patience=3, restore_best_weights=True),
             time_budget(args.time_budget_min),
             cosine_over_budget(args.learning_rate, steps_per_epoch * args.epochs, args.time_budget_min * 60),
-            tracking.current().epoch_callback(),
+            run.epoch_callback(),
         ],
         verbose=2,
     )
-    train_minutes = (time.monotonic() - t0) / 60
-
-    probs, labels = shards.predict(model, batches(data, "test", EVAL_BATCH, args.max_len))
-    result = evaluate(probs, labels, classes)
-    print(summary(result, train_minutes))
-
-    out_dir = Path(args.output_dir) / "rnn" / new_version()
-    write_report(result, classes, out_dir / "report", history.history)
-    card = export_model(
-        model,
-        out_dir,
-        {
-            "kind": "rnn",
-            "architecture": f"conv1d x3 + {args.lstm_layers} bi-LSTM {args.lstm_units}",
-            "classes": classes,
-            "input": InputSpec(
-                name="sequence",
-                shape=[None, None, FEATURES],
-                description="zero-padded rows (dx, dy, end_of_stroke) from sketch.sequence: dataset-normalised "
-                "strokes / 255, an all-zero row is padding",
-                max_len=args.max_len,
-            ),
-            "metrics": test_metrics(result),
-            "training": training_info(history.history, model, args, train_minutes),
-            "data": DataInfo(
-                format="strokes: " + ", ".join(qd.STROKE_FOLDERS) + " (TFRecord shards)",
-                manifest_hash=prepare.data_hash(data.info),
-                split=f"content hash of the normalised strokes: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, "
-                "rest train",
-                counts=data.counts(),
-                sources_per_class={c: data.info["per_source"][c] for c in classes},
-                duplicates_dropped=dropped,
-            ),
-            "mlflow_run": tracking.current().log_model(model, out_dir.name, test_example(data, args.max_len)),
-        },
-        (x.numpy() for x, _ in batches(data, "test", EVAL_BATCH, args.max_len)),
-    )
-    tracking.current().log_results(result, out_dir)
-    print(f"exported {out_dir} (ONNX matches the SavedModel within {card.onnx_check.max_abs_diff:.1e})")
-
-    if args.compare and prepare.is_shard_dir(args.data_dir):
-        print("comparison with the CNN skipped: it reads the official files (run python -m training.compare)")
-    elif args.compare:
-        from training import compare
-
-        compare.run(args.output_dir, args.data_dir)
-    return out_dir
+    return model, history.history
 
 
 def test_example(data: shards.ShardSet, max_len: int) -> np.ndarray:
@@ -157,12 +151,8 @@ def test_example(data: shards.ShardSet, max_len: int) -> np.ndarray:
     return x.numpy()
 
 
-def add_parser(subparsers) -> None:
-    rnn = subparsers.add_parser("rnn", help="conv1d + bi-LSTM on pen-stroke sequences")
-    rnn.add_argument("--data-dir", default="../shared/quickdraw", help="official files, or stroke shards")
-    rnn.add_argument("--shards-dir", default=None, help="where the prepared shards go (default: under data/shards/)")
-    rnn.add_argument("--output-dir", type=Path, default=Path("model_store"))
-    rnn.add_argument("--categories", nargs="*", help="category names (default: every stroke category)")
+def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
+    rnn = subparsers.add_parser("rnn", parents=[common], help="conv1d + bi-LSTM on pen-stroke sequences")
     rnn.add_argument(
         "--max-per-class",
         type=int,
@@ -177,16 +167,12 @@ def add_parser(subparsers) -> None:
     )
     rnn.add_argument("--lstm-units", type=int, default=96)
     rnn.add_argument("--lstm-layers", type=int, default=2)
-    rnn.add_argument("--epochs", type=int, default=20)
-    rnn.add_argument("--batch-size", type=int, default=128)
-    rnn.add_argument("--learning-rate", type=float, default=3e-3)
-    rnn.add_argument("--class-weight-power", type=float, default=0.5, help="0 none, 1 balanced")
-    rnn.add_argument("--time-budget-min", type=float, default=11.0)
     rnn.add_argument(
         "--workers", type=int, default=2, help="processes preparing the stroke shards (and reading the comparison's)"
     )
     rnn.add_argument(
         "--no-compare", dest="compare", action="store_false", help="skip the comparison with the store's CNN"
     )
-    rnn.add_argument("--seed", type=int, default=SEED)
-    rnn.set_defaults(func=train_rnn)
+    rnn.set_defaults(
+        func=train_rnn, epochs=20, batch_size=128, learning_rate=3e-3, class_weight_power=0.5, time_budget_min=11.0
+    )

@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the connection ``store.migrate`` hands over, or, from the
+"""Alembic environment: migrates the connection ``store.schema`` hands over, or, from the
 ``alembic`` command line (``alembic.ini`` at the repository root), ``$DATABASE_URL``."""
 
 from __future__ import annotations

@@ -1,0 +1,119 @@
+"""One CNN for every category: a category known only by stroke drawings trains beside the bitmap ones,
+and the player's model built on it ranks them all, with the Challenge's settings in its card."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from conftest import FIXTURES
+
+from models.answer import TAUGHT, TRAINED
+from models.card import read_card
+from models.inputs import Inputs
+from models.loading import load_store
+from sketch.raster import render_simplified
+from sketch.strokes import normalize, parse_strokes
+from training import prepare, records
+from training.proto_data import proto_split
+
+pytestmark = pytest.mark.slow
+BITMAP_CATEGORIES = ("cat", "dog", "airplane")
+THIN = "lollipop"
+
+
+def official_folder(root):
+    """numpy_bitmap/ for three categories; lollipop only as official stroke drawings and 10 sample bitmaps."""
+    (root / "numpy_bitmap").mkdir(parents=True)
+    for cat in BITMAP_CATEGORIES:
+        np.save(root / "numpy_bitmap" / f"{cat}.npy", np.load(FIXTURES / "pairs" / f"{cat}.npy"))
+    (root / "simplified").mkdir()
+    (root / "simplified" / f"{THIN}.ndjson.gz").write_bytes((FIXTURES / "thin_lollipop.ndjson.gz").read_bytes())
+    (root / "numpy_bitmap_samples").mkdir()
+    np.save(root / "numpy_bitmap_samples" / f"{THIN}.npy", np.load(FIXTURES / "thin_lollipop_samples.npy"))
+    return root
+
+
+def thin_drawings() -> list[np.ndarray]:
+    lines = [json.loads(x) for x in gzip.decompress((FIXTURES / "thin_lollipop.ndjson.gz").read_bytes()).splitlines()]
+    return [render_simplified(normalize(parse_strokes(line["drawing"]))) for line in lines]
+
+
+def read_bitmaps(paths: list[str]) -> list[bytes]:
+    import tensorflow as tf
+
+    return [r.numpy()[-784:] for p in paths for r in tf.data.TFRecordDataset(p)]
+
+
+def test_stroke_categories_get_rendered_bitmap_shards_split_like_the_prototypes(tmp_path):
+    root = official_folder(tmp_path / "official")
+    manifest = prepare.prepare(root, tmp_path / "shards", kinds=("bitmap",), workers=1, log=lambda *_: None)
+    info = manifest["kinds"]["bitmap"]
+    assert info["classes"] == sorted([*BITMAP_CATEGORIES, THIN])
+    shard = {s: [str(tmp_path / "shards" / p) for p in info["shards"][THIN][s]] for s in ("train", "val", "test")}
+    samples = np.load(FIXTURES / "thin_lollipop_samples.npy").reshape(-1, 28, 28)
+    clean = [*samples, *thin_drawings()]
+    by_split = {s: {b.tobytes() for b in clean if {"bank": "train"}.get(proto_split(b), proto_split(b)) == s}
+                for s in ("train", "val", "test")}  # fmt: skip
+    # Held-out drawings are exactly the rendered drawings of the prototypes' val and test splits.
+    for split in ("val", "test"):
+        assert sorted(read_bitmaps(shard[split])) == sorted(by_split[split])
+    # Training: each drawing once, plus augmented copies of the stroke drawings, all different.
+    train = read_bitmaps(shard["train"])
+    strokes_in_train = sum(1 for b in thin_drawings() if b.tobytes() in by_split["train"])
+    assert by_split["train"] <= set(train)
+    assert len(train) == len(by_split["train"]) + records.AUGMENTED_COPIES * strokes_in_train
+    assert len(set(train)) > len(by_split["train"]) + 0.9 * records.AUGMENTED_COPIES * strokes_in_train
+    assert not set(train) & (by_split["val"] | by_split["test"])
+    # The same records on every run.
+    again = prepare.prepare(root, tmp_path / "again", kinds=("bitmap",), workers=1, log=lambda *_: None)
+    paths = [str(tmp_path / "again" / p) for p in again["kinds"]["bitmap"]["shards"][THIN]["train"]]
+    assert read_bitmaps(paths) == train
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from training import embedding, prototypes
+    from training.train import main
+
+    data = official_folder(tmp_path_factory.mktemp("official"))
+    out = tmp_path_factory.mktemp("store")
+    main(["cnn", "--data-dir", str(data), "--output-dir", str(out), "--epochs", "4", "--batch-size", "16"])
+    embedding.main(["--data-dir", str(data), "--model-store", str(out), "--replace"])
+    prototypes.main(["--data-dir", str(data), "--model-store", str(out)])
+    return out
+
+
+def test_the_cnn_trains_on_every_category_and_its_card_says_from_what(store):
+    (cnn_dir,) = (store / "cnn").iterdir()
+    card = read_card(cnn_dir)
+    assert card.classes == sorted([*BITMAP_CATEGORIES, THIN])
+    assert card.data.source_files[THIN] == [f"numpy_bitmap_samples/{THIN}.npy", f"simplified/{THIN}.ndjson.gz"]
+    assert card.data.source_files["cat"] == ["numpy_bitmap/cat.npy"]
+    correction = card.training.prior_correction
+    assert correction is not None and str(correction.tau) in correction.val_balanced_top1
+    assert len(correction.log_prior) == 4 and correction.log_prior[card.classes.index(THIN)] < 0
+
+
+def test_the_players_model_ranks_every_category_and_carries_the_challenge(store):
+    loaded = load_store(store)
+    assert loaded.errors == {}
+    model = loaded.teachable
+    assert model is loaded.by_name["prototypes"]
+    card = model.card
+    assert model.classes == sorted([*BITMAP_CATEGORIES, THIN]) and set(model.origins) == {TRAINED}
+    challenge = card.challenge
+    assert sorted(challenge.prompts) == model.classes and len(challenge.recall) == 4
+    assert challenge.recall == sorted(challenge.recall, reverse=True)
+    assert 0 < challenge.threshold < 1 and challenge.false_i_know_rate <= 0.02
+    x = np.stack(thin_drawings()[:4]).astype(np.float32)
+    answer = model.predict(Inputs(bitmaps=x))
+    assert answer.probabilities.shape == (4, 4) and np.allclose(answer.probabilities.sum(axis=1), 1, atol=1e-5)
+    # Taught classes join the ranking beside the trained ones.
+    dim = model.cnn.card.embedding.dim
+    try:
+        model.set_taught(["my lollipop"], model.embed(Inputs(bitmaps=x[:3])), np.zeros(3, int))
+        answer = model.predict(Inputs(bitmaps=x[3:]))
+        assert answer.classes[-1] == "my lollipop" and answer.origins[-1] == TAUGHT
+    finally:
+        model.set_taught([], np.zeros((0, dim), np.float32), np.zeros(0, int))
