@@ -221,7 +221,7 @@ def test_bad_ndjson_lines_are_named_with_their_line(tmp_path, line, message):
 
 def test_train_reuses_a_prepared_folder_and_says_what_is_missing(prepared, tmp_path):
     _, out, _ = prepared
-    assert prepare.is_shard_dir(out) and not prepare.is_shard_dir(FIXTURES)
+    assert records.is_shard_dir(out) and not records.is_shard_dir(FIXTURES)
     assert prepare.ensure_shards(out, "bitmap") == str(out)
     with pytest.raises(qd.DataError, match="no numpy_bitmap/ folder with data files"):
         prepare.ensure_shards(tmp_path, "bitmap", shards_dir=tmp_path / "s")

@@ -118,7 +118,7 @@ def test_training_batches_stream_every_drawing_and_its_augmented_copies(tmp_path
 def test_training_command_prepares_stroke_shards_and_exports(tmp_path):
     """``python -m training.train rnn`` on every kind of stroke source: the pair drawings in three
     copies (raw: same key_ids; Kaggle-style: same strokes), and pig from sketch-rnn files, too few to train."""
-    from training import prepare
+    from training import prepare, records
     from training.shards import read_manifest
     from training.train import main
 
@@ -129,7 +129,7 @@ def test_training_command_prepares_stroke_shards_and_exports(tmp_path):
          "--lstm-units", "16", "--lstm-layers", "1", "--augment", "1", "--workers", "1", "--no-compare",
          "--min-per-class", "11"]
     )  # fmt: skip
-    shards = read_manifest(prepare.default_shard_dir(data, 1000))["kinds"]["strokes"]
+    shards = read_manifest(records.default_shard_dir(data, 1000))["kinds"]["strokes"]
     assert shards["counts"]["pig"]["train"] == 10  # --min-per-class 11 leaves it out
     (version,) = (store / "rnn").iterdir()
     meta = json.loads((version / "card.json").read_text())

@@ -47,8 +47,10 @@ from training.records import (
     STROKES_VERSION,
     ShardWriter,
     bitmap_items,
+    default_shard_dir,
     fs,
     is_rendered,
+    is_shard_dir,
     join,
     list_sources,
     rendered_items,
@@ -271,28 +273,6 @@ def build_manifest(data_dir, found, jobs, results, max_per_class, shard_size) ->
         },
         "kinds": kinds,
     }
-
-
-def is_shard_dir(path: str | Path) -> bool:
-    """Whether ``path`` holds prepared shards (a manifest of this module's kind) rather than official files."""
-    manifest = join(path, "manifest.json")
-    if not fs(manifest).exists(manifest):
-        return False
-    try:
-        content = json.loads(fs(manifest).GFile(manifest).read())
-    except ValueError:
-        return False
-    return isinstance(content, dict) and "format_version" in content and "kinds" in content
-
-
-def default_shard_dir(data_dir: str | Path, max_per_class: int | None) -> str:
-    """``data/shards/<folder>-<cap>-<hash of its full path>`` (root: ``DEEPDRAW_SHARDS_ROOT``): one shard
-    folder per source folder and cap."""
-    source = str(data_dir) if "://" in str(data_dir) else str(Path(data_dir).resolve())
-    digest = hashlib.sha256(source.encode()).hexdigest()[:8]
-    name = source.rstrip("/").rsplit("/", 1)[-1] or "data"
-    root = os.environ.get("DEEPDRAW_SHARDS_ROOT", str(Path("data") / "shards"))
-    return str(Path(root) / f"{name}-{max_per_class or 'all'}-{digest}")
 
 
 def ensure_shards(

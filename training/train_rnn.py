@@ -19,7 +19,7 @@ import numpy as np
 from models.card import DataInfo, InputSpec
 from sketch.sequence import FEATURES, MAX_LEN
 from training import data as qd
-from training import prepare, shards
+from training import prepare, records, shards
 from training.export import evaluate_and_export
 from training.fitting import cosine_over_budget, time_budget, weights_for_counts
 from training.stroke_batches import batches, counted
@@ -34,7 +34,7 @@ def stroke_shards(args: argparse.Namespace) -> shards.ShardSet:
 
     Classes with fewer than ``--min-per-class`` training drawings (the manifest's counts) are left out.
     """
-    if prepare.is_shard_dir(args.data_dir):
+    if records.is_shard_dir(args.data_dir):
         folder = str(args.data_dir)
         cap = shards.read_manifest(folder)["max_per_class"]
         if cap != args.max_per_class:
@@ -99,7 +99,7 @@ def train_rnn(args: argparse.Namespace, run: Run) -> Path:
         run,
         test_example(data, args.max_len),
     )
-    if args.compare and prepare.is_shard_dir(args.data_dir):
+    if args.compare and records.is_shard_dir(args.data_dir):
         print("comparison with the CNN skipped: it reads the official files (run python -m training.compare)")
     elif args.compare:
         from training import compare
