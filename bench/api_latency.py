@@ -30,7 +30,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
-sys.path.insert(0, str(REPO))
 
 
 def free_port() -> int:

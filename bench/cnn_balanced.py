@@ -15,12 +15,9 @@ drawings per class, in expectation). Ablation, without retraining:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.inputs import Inputs
 from models.loading import latest_version

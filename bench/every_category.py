@@ -17,12 +17,9 @@ model of the list that the store holds, or ``--model``).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.settings import DEFAULT_MODELS
 from models.inputs import Inputs

@@ -15,13 +15,10 @@ Needs ``../shared/quickdraw`` (or ``--data-dir``) and a CNN with an embedding in
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.inputs import Inputs
 from models.loading import latest_version

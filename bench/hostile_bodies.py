@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import struct
-import sys
 import tempfile
 import threading
 import time
@@ -24,7 +23,6 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from tests.utils.servers import running_api  # noqa: E402
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -31,7 +32,6 @@ from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
-sys.path.insert(0, str(REPO))
 BASELINE = "ab034052"  # main before the cairo renderer and the vectorised normalisation
 PAIR_CATEGORIES = ("cat", "airplane", "dog")
 # Grey levels, through the baseline's renderer (so the renderer under test does not pick its own pairs):
@@ -57,7 +57,12 @@ def load_baseline(rev: str) -> object:
                 ["git", "show", f"{rev}:sketch/{name}"], cwd=REPO, check=True, capture_output=True
             ).stdout
             (pkg / name).write_bytes(src.replace(b"from sketch.", b"from sketch_baseline."))
-    sys.path.insert(0, str(root))
+    # Registered as a package of its own, without touching sys.path.
+    spec = importlib.util.spec_from_file_location(
+        "sketch_baseline", pkg / "__init__.py", submodule_search_locations=[str(pkg)]
+    )
+    sys.modules["sketch_baseline"] = package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
     return {m: importlib.import_module(f"sketch_baseline.{m}") for m in ("strokes", "raster", "sequence", "image")}
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO
 from PIL import Image
 from test_image import draw_png
 
@@ -24,6 +23,7 @@ from models.kinds import KINDS
 from models.loading import latest_version
 from sketch.strokes import parse_strokes
 from tests.utils.app import app_client
+from tests.utils.fixtures import FIXTURES, REPO
 from training.data import split_of
 
 MODEL_STORE = REPO / "model_store"

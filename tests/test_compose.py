@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from conftest import REPO, load_pairs
 
 from api.routes.submissions import Submission
 from api.schemas import PredictResponse
+from tests.utils.fixtures import REPO, load_pairs
 from tests.utils.servers import free_port
 
 pytestmark = pytest.mark.docker

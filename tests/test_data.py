@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 
+from tests.utils.fixtures import FIXTURES
 from training.data import (
     DataError,
     category_files,

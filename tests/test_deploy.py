@@ -15,8 +15,9 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import REPO
 from k8s_render import render
+
+from tests.utils.fixtures import REPO
 
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"

@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO
 
+from tests.utils.fixtures import FIXTURES, REPO
 from training import distributed
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 
+from tests.utils.fixtures import FIXTURES
 from training.data import read_bitmaps
 from training.download import DownloadError, download, download_file, main, official_categories
 

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 
 from models.answer import TAUGHT, TRAINED
 from models.card import read_card
@@ -14,6 +13,7 @@ from models.inputs import Inputs
 from models.loading import load_store
 from sketch.raster import render_simplified
 from sketch.strokes import normalize, parse_strokes
+from tests.utils.fixtures import FIXTURES
 from training import prepare, records
 from training.proto_data import proto_split
 

@@ -20,10 +20,10 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import api_client
+import game_rules
+
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
-sys.path.insert(0, str(FRONTEND))
-api_client = importlib.import_module("api_client")
-game_rules = importlib.import_module("game_rules")
 THRESHOLD = 0.62  # the fake default model's Challenge threshold
 
 CLASSES = ["airplane", "apple", "banana", "bicycle", "cat", "dog", "fish", "house"]

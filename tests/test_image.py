@@ -4,11 +4,11 @@ import io
 
 import numpy as np
 import pytest
-from conftest import pearson
 from PIL import Image, ImageDraw
 
 from sketch.image import decode_image, image_bytes_to_bitmap
 from sketch.strokes import EmptyDrawingError, parse_strokes
+from tests.utils.fixtures import pearson
 
 
 def draw_png(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REPO
 
 from models.card import read_card
 from models.inputs import Inputs
 from models.kinds import KINDS as ALL_KINDS
 from models.loading import latest_version
 from models.network import load_network
+from tests.utils.fixtures import REPO
 
 STORE = REPO / "model_store"
 KINDS = [k for k in ALL_KINDS if (STORE / k).is_dir() and not ALL_KINDS[k].composite]

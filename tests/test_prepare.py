@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, PAIR_CATEGORIES, every_stroke_source
 
+from tests.utils.fixtures import FIXTURES, PAIR_CATEGORIES, every_stroke_source
 from training import data as qd
 from training import prepare, records, shards
 

@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO, read_ndjson
 
 from models.answer import PROTOTYPE, TAUGHT, TRAINED
 from models.card import ModelStoreError
@@ -17,6 +16,7 @@ from models.network import load_network
 from models.prototypes import Bank, PrototypeModel, normalise, rank_all
 from sketch.raster import strokes_to_bitmap
 from sketch.strokes import parse_strokes
+from tests.utils.fixtures import FIXTURES, REPO, read_ndjson
 
 STORE = REPO / "model_store"
 

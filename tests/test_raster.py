@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, PAIR_CATEGORIES, pearson, read_ndjson
 
 from sketch.raster import render_simplified, strokes_to_bitmap
 from sketch.strokes import EmptyDrawingError, parse_strokes
+from tests.utils.fixtures import FIXTURES, PAIR_CATEGORIES, pearson, read_ndjson
 
 
 def _scores(bitmaps, lines, render):

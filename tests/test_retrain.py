@@ -8,9 +8,9 @@ import re
 
 import numpy as np
 import pytest
-from conftest import load_pairs
 
 from tests.utils.app import app_client
+from tests.utils.fixtures import load_pairs
 from tests.utils.submissions import body
 
 pytestmark = pytest.mark.slow

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import REPO, every_stroke_source, load_pairs
 
 from sketch.sequence import normalized_to_sequence, pad_batch, to_sequence
 from sketch.strokes import parse_strokes
+from tests.utils.fixtures import REPO, every_stroke_source, load_pairs
 
 HAS_RNN = (REPO / "model_store" / "rnn").is_dir()
 

@@ -121,7 +121,7 @@ def _reference_normalize(strokes):
 
 
 def _fixture_drawings():
-    from conftest import FIXTURES, PAIR_CATEGORIES, read_ndjson
+    from tests.utils.fixtures import FIXTURES, PAIR_CATEGORIES, read_ndjson
 
     files = [FIXTURES / "pairs" / f"{c}.{kind}.ndjson.gz" for c in PAIR_CATEGORIES for kind in ("raw", "simplified")]
     files += [

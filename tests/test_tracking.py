@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+
+from tests.utils.fixtures import FIXTURES
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+
+from tests.utils.fixtures import FIXTURES
 
 pytestmark = pytest.mark.slow
 
