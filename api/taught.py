@@ -69,21 +69,18 @@ class TaughtClasses:
         if model is None or taught_rows.version(self.database) == self.version:
             return
         with self._lock:
-            version = taught_rows.version(self.database)
-            if version == self.version:
+            now = taught_rows.snapshot(self.database, frozenset(self._embeddings))
+            if now.version == self.version:
                 return
-            taught = taught_rows.listing(self.database)
-            new = [c.id for c in taught if c.id not in self._embeddings]
-            for cid, drawings in taught_rows.drawings_of(self.database, new).items():
+            for cid, drawings in now.drawings.items():
                 inputs = inputs_of([_strokes(d) for d in drawings], frozenset({BITMAP}))
                 self._embeddings[cid] = model.embed(inputs)
-            self._embeddings = {c.id: self._embeddings[c.id] for c in taught if c.id in self._embeddings}
-            self._apply(model, taught)
-            self.version = version
+            self._embeddings = {c.id: self._embeddings[c.id] for c in now.categories}
+            self._apply(model, now.categories)
+            self.version = now.version
 
     def _apply(self, model: PrototypeModel, taught: list[Category]) -> None:
         dim = model.cnn.card.embedding.dim
-        taught = [c for c in taught if c.id in self._embeddings]  # deleted meanwhile: absent
         parts = [self._embeddings[c.id] for c in taught]
         embeddings = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
         labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)]) if parts else np.zeros(0, int)

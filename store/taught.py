@@ -75,28 +75,42 @@ def remove(db: Database, name: str) -> bool:
         return True
 
 
-def listing(db: Database) -> list[Category]:
+def _listing(session) -> list[Category]:
     query = (
         select(TaughtCategory.id, TaughtCategory.name, TaughtCategory.created_at, func.count(TaughtDrawing.id))
         .join(TaughtDrawing, TaughtDrawing.category_id == TaughtCategory.id)
         .group_by(TaughtCategory.id, TaughtCategory.name, TaughtCategory.created_at)
         .order_by(TaughtCategory.id)
     )
-    with db.session() as session:
-        return [Category(*row) for row in session.execute(query)]
+    return [Category(*row) for row in session.execute(query)]
 
 
-def drawings_of(db: Database, category_ids: list[int]) -> dict[int, list]:
-    """The simplified drawings of some categories, by category id."""
-    out: dict[int, list] = {cid: [] for cid in category_ids}
-    if not category_ids:
-        return out
-    query = (
-        select(TaughtDrawing.category_id, TaughtDrawing.simplified)
-        .where(TaughtDrawing.category_id.in_(category_ids))
-        .order_by(TaughtDrawing.id)
-    )
+def listing(db: Database) -> list[Category]:
     with db.session() as session:
-        for cid, simplified in session.execute(query):
-            out[cid].append(simplified)
-    return out
+        return _listing(session)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    categories: list[Category]
+    drawings: dict[int, list]  # simplified drawings of the categories asked for that still exist
+
+
+def snapshot(db: Database, known: frozenset[int] = frozenset()) -> Snapshot:
+    """The version, the categories and the drawings of those not in ``known``, read in one session: a
+    category deleted meanwhile is absent, never listed without its drawings."""
+    with db.session() as session:
+        version = int(session.scalar(select(TaughtVersion.version).where(TaughtVersion.id == 1)) or 0)
+        categories = _listing(session)
+        ids = [c.id for c in categories if c.id not in known]
+        drawings: dict[int, list] = {}
+        if ids:
+            query = (
+                select(TaughtDrawing.category_id, TaughtDrawing.simplified)
+                .where(TaughtDrawing.category_id.in_(ids))
+                .order_by(TaughtDrawing.id)
+            )
+            for cid, simplified in session.execute(query):
+                drawings.setdefault(cid, []).append(simplified)
+    return Snapshot(version, [c for c in categories if c.id in drawings or c.id in known], drawings)

@@ -51,8 +51,8 @@ def test_health_ready_models_classes(client):
     ready = client.get("/ready")
     assert ready.status_code == 200 and "cnn" in ready.json()["models"]
     models = client.get("/models").json()["models"]
-    assert len(models["cnn"]["classes"]) == 78
-    assert models["cnn"]["metrics"]["top5"] >= 0.95
+    assert len(models["cnn"]["classes"]) == 345  # every category of the game
+    assert models["cnn"]["metrics"]["top5"] >= 0.9
     classes = client.get("/classes").json()
     assert classes["cnn"] == models["cnn"]["classes"]
 
@@ -74,7 +74,7 @@ def test_cat_as_bitmap_strokes_and_image(client, cat):
 
 def test_top_k_beyond_the_classes_returns_every_class(client, cat):
     resp = client.post("/predict", json={"strokes": cat[1], "top_k": 400, "model": "cnn"}).json()
-    assert len(resp["predictions"]) == 78
+    assert len(resp["predictions"]) == 345
 
 
 def test_answer_shape(client, cat):

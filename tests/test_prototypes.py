@@ -81,12 +81,15 @@ def test_the_old_cnn_replaced_by_the_derived_one_is_gone_and_its_figures_are_kep
     assert any("derived from cnn" in note and "max abs diff" in note for note in card["notes"])
 
 
-def test_prototypes_answer_every_category_with_its_kind(store):
+def test_the_players_model_answers_every_category_with_its_kind(store):
     model = store.by_name["prototypes"]
-    assert isinstance(model, PrototypeModel)
+    assert isinstance(model, PrototypeModel) and store.teachable is model
     cnn = store.by_name["cnn"]
-    assert model.classes[:78] == cnn.classes and len(model.classes) == 345 and len(set(model.classes)) == 345
-    assert model.origins.count(TRAINED) == 78 and model.origins.count(PROTOTYPE) == 267
+    assert model.classes == cnn.classes and len(set(model.classes)) == 345
+    assert model.origins == [TRAINED] * 345 and PROTOTYPE not in model.origins
+    challenge = model.card.challenge
+    assert sorted(challenge.prompts) == sorted(model.classes) and challenge.recall == sorted(challenge.recall)[::-1]
+    assert 0.3 <= challenge.threshold < 1 and challenge.false_i_know_rate <= 0.02
 
 
 def test_held_out_drawings_of_prototype_categories_are_recognised(store, held_out):
@@ -96,17 +99,21 @@ def test_held_out_drawings_of_prototype_categories_are_recognised(store, held_ou
     probs, classes, kinds = answer.probabilities, answer.classes, answer.origins
     top5 = np.argsort(-probs, axis=1)[:, :5]
     hits = [line["word"] in [classes[i] for i in row] for line, row in zip(lines, top5, strict=True)]
-    # Measured on the whole held-out split, top-5 is far above chance (5/345); these are real drawings.
-    assert np.mean(hits) >= 0.5
-    assert {kinds[i] for i in probs.argmax(1)} <= {TRAINED, PROTOTYPE}
+    # Measured on the whole held-out split (bench/every_category.py); these are real drawings.
+    assert np.mean(hits) >= 0.6
+    assert {kinds[i] for i in probs.argmax(1)} == {TRAINED}
 
 
 def test_trained_categories_keep_their_answers(store):
     data = np.load(FIXTURES / "bitmaps_test_split.npz")
-    x, y = data["x"].reshape(-1, 28, 28).astype(np.float32), data["y"]
-    alone = store.by_name["cnn"].predict(Inputs(bitmaps=x)).probabilities.argmax(1)
-    ranked = store.by_name["prototypes"].predict(Inputs(bitmaps=x)).probabilities.argmax(1)
-    assert (ranked == y).mean() >= (alone == y).mean() - 0.03
+    x = data["x"].reshape(-1, 28, 28).astype(np.float32)
+    truth = np.array([str(data["classes"][i]) for i in data["y"]])
+
+    def right(name: str) -> float:
+        answer = store.by_name[name].predict(Inputs(bitmaps=x))
+        return float((np.array(answer.classes)[answer.probabilities.argmax(1)] == truth).mean())
+
+    assert right("prototypes") >= right("cnn") - 0.03
 
 
 def test_taught_classes_join_the_ranking(store):
