@@ -43,8 +43,9 @@ frontend: install ## run the Streamlit app alone (API_URL defaults to the local 
 migrate: install ## bring $$DATABASE_URL (default the SQLite file under data/) to the newest schema
 	$(PY) -m store.migrate
 
-test: install ## run the test suite (no ../shared, no network)
+test: install ## lint, format check and the test suite (no ../shared, no network)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
 lint: install ## ruff lint and format check
@@ -54,7 +55,9 @@ download: install ## fetch numpy_bitmap files of all 345 categories from Google'
 	$(PY) -m training.download --all --data-dir data/quickdraw
 
 train: install ## the shipped models from DATA_DIR: the CNN on every category, its embedding, the player's model, the ensemble
-	$(PY) -m training.train cnn --data-dir $(DATA_DIR)
+	$(PY) -m training.train cnn --data-dir $(DATA_DIR) --only-bitmaps --no-prior-correction --time-budget-min 38 \
+		--output-dir runs/bitmaps
+	$(PY) -m training.train cnn --data-dir $(DATA_DIR) --init-from runs/bitmaps --learning-rate 1e-3 --time-budget-min 34
 	$(PY) -m training.embedding --data-dir $(DATA_DIR) --replace
 	$(PY) -m training.prototypes --data-dir $(DATA_DIR)
 	$(PY) -m training.compare --data-dir $(DATA_DIR)
@@ -85,7 +88,7 @@ bench: install ## API latency benchmark (starts its own server)
 	$(PY) bench/api_latency.py
 
 bench-peers: install ## Deep Draw against FastAPI+TF, FastAPI+onnxruntime, BentoML, Ray Serve with wrk, ~10 min (ARGS="--only plain deepdraw-serve")
-	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@command -v wrk >/dev/null || (echo "bench-peers needs wrk (e.g. apt-get install wrk)" && exit 1)
 	$(PY) bench/peers.py $(ARGS)
 
 compose-smoke: ## build and check the docker compose demo end to end

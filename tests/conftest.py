@@ -11,6 +11,7 @@ from tests.utils.fixtures import FIXTURES, PAIR_CATEGORIES, load_pairs
 # PostgreSQL and per-back-end database fixtures (database_url, db_client).
 pytest_plugins = ["tests.utils.database"]
 
+
 @pytest.fixture(scope="session", autouse=True)
 def training_stores(tmp_path_factory):
     """Training runs in tests keep their MLflow store and prepared shards in a temporary folder."""

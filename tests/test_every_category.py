@@ -117,3 +117,34 @@ def test_the_players_model_ranks_every_category_and_carries_the_challenge(store)
         assert answer.classes[-1] == "my lollipop" and answer.origins[-1] == TAUGHT
     finally:
         model.set_taught([], np.zeros((0, dim), np.float32), np.zeros(0, int))
+
+
+def test_a_warm_start_takes_every_weight_and_the_known_classes_outputs():
+    """``--init-from``: the second stage of ``make train`` starts from the bitmap-only CNN."""
+    from models.loading import latest_version
+    from training.cnn import make_deepdraw
+    from training.train_cnn import warm_start, weight_layers
+
+    source = latest_version(FIXTURES.parents[1] / "model_store" / "cnn")
+    old_classes = read_card(source).classes
+    classes = sorted([*old_classes[:20], "my new thing", "zzz another"])
+    model = make_deepdraw(len(classes))
+    fresh_head = model.get_layer("probabilities").get_weights()[0].copy()
+    warm_start(model, source, classes)
+    import keras
+
+    import training.embedding  # noqa: F401
+
+    old = keras.saving.load_model(source / "model.keras")
+    theirs = [layer for layer in weight_layers(old) if layer.name not in ("projection", "probabilities")]
+    for layer, source_layer in zip(weight_layers(model)[:-1], theirs, strict=True):
+        for a, b in zip(layer.get_weights(), source_layer.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    kernel, bias = model.get_layer("probabilities").get_weights()
+    old_kernel, old_bias = old.get_layer("probabilities").get_weights()
+    for j, c in enumerate(classes):
+        if c in old_classes:
+            np.testing.assert_array_equal(kernel[:, j], old_kernel[:, old_classes.index(c)])
+            assert bias[j] == old_bias[old_classes.index(c)]
+        else:
+            np.testing.assert_array_equal(kernel[:, j], fresh_head[:, j])

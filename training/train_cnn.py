@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.card import DataInfo, ExtraData, InputSpec
+from models.card import DataInfo, ExtraData, InputSpec, read_card
+from models.loading import latest_version
 from training import data as qd
 from training import distributed, prepare, prior, proto_data, shards
 from training.export import evaluate_and_export
@@ -55,6 +56,12 @@ def source_files(info: dict, classes: list[str]) -> dict[str, list[str]]:
         if category in out:
             out[category].append(f"{folder}/{name}")
     return out
+
+
+def init_folder(path: Path) -> Path:
+    """A CNN version folder, or the newest CNN of a model store."""
+    path = Path(path)
+    return path if (path / "card.json").is_file() else latest_version(path / "cnn")
 
 
 def read_data(args: argparse.Namespace) -> shards.ShardSet:
@@ -113,6 +120,45 @@ def compiled_model(args: argparse.Namespace, classes: list[str], steps: int, wor
     return model
 
 
+def weight_layers(model) -> list:
+    """The layers that hold weights, nested models opened, in graph order."""
+    out = []
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            out += weight_layers(layer)
+        elif layer.weights:
+            out.append(layer)
+    return out
+
+
+def warm_start(model, folder: Path, classes: list[str]) -> None:
+    """Start from an earlier CNN of the same architecture (``--init-from``): every layer's weights, and
+    its output rows for the classes both know; the new classes' rows keep their fresh initialisation.
+    A CNN with an embedding (``training.embedding``) gives the same weights through its backbone."""
+    import keras
+
+    import training.embedding  # noqa: F401  (registers the embedding's layers for model.keras)
+
+    old = keras.saving.load_model(folder / "model.keras")
+    old_classes = read_card(folder).classes
+    mine, theirs = weight_layers(model), weight_layers(old)
+    head, old_head = mine.pop(), old.get_layer("probabilities")
+    theirs = [layer for layer in theirs if layer.name not in ("projection", "probabilities")]
+    shapes = [[w.shape for w in layer.get_weights()] for layer in mine]
+    if shapes != [[w.shape for w in layer.get_weights()] for layer in theirs]:
+        raise qd.DataError(f"{folder}: not the same architecture as --arch {model.name}")
+    for layer, source in zip(mine, theirs, strict=True):
+        layer.set_weights(source.get_weights())
+    kernel, bias = head.get_weights()
+    old_kernel, old_bias = old_head.get_weights()
+    index = {c: i for i, c in enumerate(old_classes)}
+    for j, c in enumerate(classes):
+        if c in index:
+            kernel[:, j], bias[j] = old_kernel[:, index[c]], old_bias[index[c]]
+    head.set_weights([kernel, bias])
+    print(f"started from cnn {folder.name}: {sum(c in index for c in classes)} of {len(classes)} classes known")
+
+
 def callbacks(args: argparse.Namespace, steps: int, workers: int, run: Run) -> list:
     import keras
 
@@ -142,6 +188,8 @@ def train_cnn(args: argparse.Namespace, run: Run) -> Path | None:
     train_ds, val_ds = datasets(args, data, strategy, workers)
     with strategy.scope():
         model = compiled_model(args, classes, steps_per_epoch * args.epochs, workers)
+        if args.init_from:
+            warm_start(model, init_folder(args.init_from), classes)
     distributed.prepare_keras_fit(model, strategy, (tf.zeros((1, 28, 28, 1)), tf.zeros((1,), tf.int32)))
     model.summary(print_fn=lambda line, **_: print(line) if "params" in line.lower() else None)
     history = model.fit(
@@ -221,6 +269,18 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     )
     cnn.add_argument("--arch", choices=["deepdraw", "seed"], default="deepdraw")
     cnn.add_argument(
+        "--only-bitmaps",
+        action="store_true",
+        help="only the categories with official bitmaps (numpy_bitmap), none rendered from strokes",
+    )
+    cnn.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="start from an earlier CNN (a version folder, or a store's newest): its weights, its classes' outputs",
+    )
+    cnn.add_argument(
         "--no-prior-correction",
         dest="prior_correction",
         action="store_false",
@@ -231,6 +291,8 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
 
 def settle_defaults(args: argparse.Namespace) -> None:
     """The seed model is trained as it originally was: Adam, batch 32, no class weights."""
+    if args.only_bitmaps and not args.categories:
+        args.categories = sorted(qd.category_files(args.data_dir, "numpy_bitmap"))
     seed = args.arch == "seed"
     args.batch_size = args.batch_size or (32 if seed else 256)
     if args.class_weight_power is None:
