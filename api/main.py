@@ -67,7 +67,7 @@ async def lifespan(app: FastAPI):
     app.state.taught = TaughtClasses(app.state.database, loaded)
     try:
         app.state.taught.refresh()  # loads what was taught before a restart
-    except StoreUnavailableError as exc:  # retried on each request; /categories answers 503 meanwhile
+    except StoreUnavailableError as exc:  # retried by the poll; /categories answers 503 meanwhile
         log.error("%s", exc)
     for name, m in loaded.by_name.items():
         log.info("loaded %s %s (%d classes, %s)", name, m.version, len(m.classes), m.runtime)

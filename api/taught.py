@@ -11,7 +11,6 @@ taught through another replica or worker). A prediction never waits for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 
@@ -90,14 +89,14 @@ class TaughtClasses:
         """Refresh every ``POLL_SECONDS`` in the thread pool, for the life of the app."""
         while True:
             await asyncio.sleep(POLL_SECONDS)
-            try:
-                await run_in_threadpool(self.refresh)
-            except StoreUnavailableError:
-                pass  # retried at the next poll; /categories answers 503 meanwhile
-            except Exception:  # never let the poller die: the next poll tries again
-                log.exception("refreshing the taught categories failed")
+            await run_in_threadpool(self.refresh_quietly)
 
     def refresh_quietly(self) -> None:
-        """``refresh``, where a database that is down only means the categories stay as they were."""
-        with contextlib.suppress(StoreUnavailableError):
+        """``refresh`` after a change this replica committed: a failure leaves the categories as they
+        were until the next poll, and never turns the committed change into an error."""
+        try:
             self.refresh()
+        except StoreUnavailableError:
+            pass
+        except Exception:
+            log.exception("refreshing the taught categories failed; the next poll tries again")

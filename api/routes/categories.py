@@ -14,7 +14,6 @@ from api.errors import error_responses
 from api.schemas import MAX_POINTS, Stroke
 from api.taught import TaughtClasses, simplify_drawings
 from store import taught as taught_rows
-from store.db import StoreUnavailableError
 from store.models import MAX_CATEGORY_NAME_LENGTH as MAX_NAME_LENGTH
 from store.taught import NameTakenError, TooManyCategoriesError
 
@@ -93,11 +92,11 @@ def _create(body: CategoryRequest, taught: TaughtClasses, max_categories: int) -
         raise HTTPException(422, str(exc)) from None
     try:
         created = taught_rows.create(taught.database, body.name, body.drawings, simplified, max_categories)
-        taught.refresh()  # this replica answers it at once; the others within TaughtClasses.POLL_SECONDS
     except (NameTakenError, TooManyCategoriesError) as exc:
         raise HTTPException(409, str(exc)) from None
-    except StoreUnavailableError as exc:
-        raise HTTPException(503, str(exc)) from None
+    # Committed: the answer says so whatever happens next. This replica answers it at once, the
+    # others within api.taught.POLL_SECONDS.
+    taught.refresh_quietly()
     return CategoryOut(name=created.name, examples=created.examples, created_at=created.created_at)
 
 
@@ -110,10 +109,7 @@ async def create_category(body: CategoryRequest, taught: TaughtDep, settings: Se
 @router.get("/categories", operation_id="list_categories", responses=GET_ERRORS)
 def list_categories(taught: TaughtDep, settings: SettingsDep) -> CategoryList:
     """Taught categories, oldest first, with how many drawings each was taught from."""
-    try:
-        items = taught_rows.listing(taught.database)
-    except StoreUnavailableError as exc:
-        raise HTTPException(503, str(exc)) from None
+    items = taught_rows.listing(taught.database)
     return CategoryList(
         items=[CategoryOut(name=c.name, examples=c.examples, created_at=c.created_at) for c in items],
         max_categories=settings.max_taught_categories,
@@ -122,10 +118,7 @@ def list_categories(taught: TaughtDep, settings: SettingsDep) -> CategoryList:
 
 @router.delete("/categories/{name}", operation_id="delete_category", status_code=204, responses=DELETE_ERRORS)
 def delete_category(name: str, taught: TaughtDep) -> Response:
-    try:
-        if not taught_rows.remove(taught.database, " ".join(name.split())):
-            raise HTTPException(404, f"no taught category named {name!r}")
-        taught.refresh()
-    except StoreUnavailableError as exc:
-        raise HTTPException(503, str(exc)) from None
+    if not taught_rows.remove(taught.database, " ".join(name.split())):
+        raise HTTPException(404, f"no taught category named {name!r}")
+    taught.refresh_quietly()
     return Response(status_code=204)
