@@ -104,8 +104,8 @@ router = APIRouter(tags=["health"])
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 def metrics(request: Request) -> Response:
     """Prometheus text exposition of every worker's metrics."""
-    store = getattr(request.app.state, "models", None)  # absent until the lifespan has run
-    for name, model in getattr(store, "models", {}).items():
+    loaded = getattr(request.app.state, "models", None)  # absent until the lifespan has run
+    for name, model in (loaded.by_name if loaded else {}).items():
         MODEL_INFO.labels(name, str(model.version), str(model.runtime)).set(1)
     if MULTIPROCESS:
         collected = CollectorRegistry()

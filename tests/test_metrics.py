@@ -48,9 +48,9 @@ def test_counters_move_after_requests(client):
     assert moved("deepdraw_http_request_duration_seconds_sum", **ok) > 0
     # Unknown paths share one label: a scanner cannot create a series per path.
     assert moved("deepdraw_http_requests_total", method="GET", route="unmatched", status="404") == 1
-    # A bitmap with no model named goes to the default for bitmaps, the CNN.
-    assert moved("deepdraw_predictions_total", model="cnn") == 1
-    assert moved("deepdraw_inference_batch_size_count", model="cnn") == 1
+    # A bitmap with no model named goes to the default, the player's model.
+    assert moved("deepdraw_predictions_total", model="prototypes") == 1
+    assert moved("deepdraw_inference_batch_size_count", model="prototypes") == 1
     assert moved("deepdraw_submissions_stored_total") == 1
     # Route templates, not raw paths.
     client.get("/submissions/999999")
@@ -114,8 +114,8 @@ def test_metrics_add_up_across_two_workers(two_workers):
             == n
         )
         assert (
-            value(after, "deepdraw_predictions_total", model="cnn")
-            - value(before, "deepdraw_predictions_total", model="cnn")
+            value(after, "deepdraw_predictions_total", model="prototypes")  # the default
+            - value(before, "deepdraw_predictions_total", model="prototypes")
             == 4
         )
         assert value(after, "deepdraw_workers_alive") == 2
