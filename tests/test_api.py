@@ -52,7 +52,7 @@ def test_health_ready_models_classes(client):
     assert ready.status_code == 200 and "cnn" in ready.json()["models"]
     models = client.get("/models").json()["models"]
     assert len(models["cnn"]["classes"]) == 345  # every category of the game
-    assert models["cnn"]["metrics"]["top5"] >= 0.9
+    assert models["cnn"]["metrics"]["top5"] >= 0.85  # among 345 (bench/every_category.py)
     classes = client.get("/classes").json()
     assert classes["cnn"] == models["cnn"]["classes"]
 
