@@ -236,9 +236,9 @@ def test_the_rnn_is_served_at_the_length_it_was_trained_with(client):
 def test_held_out_real_drawings_are_recognised(client):
     """The 75 cat/dog/airplane pair drawings are held out of every training set here.
 
-    Thresholds sit below what the shipped models score (RNN top-5 37%, ensemble top-1 84%): cat, dog
-    and airplane have only ~100 stroke drawings each, so the RNN alone is weak on them, but far
-    above chance (5 of 298 classes = 1.7%).
+    Thresholds sit below what the shipped models score (RNN top-5 37%, ensemble top-1 60% among all
+    345 categories; 84% when the CNN knew only 78): cat, dog and airplane have only ~100 stroke
+    drawings each, so the RNN alone is weak on them, but far above chance (5 of 298 classes = 1.7%).
     """
     hits = {"rnn": 0, "ensemble": 0}
     for category in ("cat", "dog", "airplane"):
@@ -247,7 +247,7 @@ def test_held_out_real_drawings_are_recognised(client):
             hits["rnn"] += category in [p["label"] for p in ok(post(client, line["drawing"], top_k=5))]
             hits["ensemble"] += ok(post(client, line["drawing"], "ensemble"))[0]["label"] == category
     assert hits["rnn"] / 75 >= 0.25
-    assert hits["ensemble"] / 75 >= 0.75
+    assert hits["ensemble"] / 75 >= 0.55
 
 
 @api
