@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import Score
 from store.submissions import utc_now
+from store.tables import Score
 
 
 def add(session: Session, *, name: str, rounds_won: int, rounds_played: int, total_seconds: float) -> Score:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from store.models import EXPORTED_SOURCES, Submission
+from store.tables import EXPORTED_SOURCES, Submission
 
 # Rows fetched per round trip when streaming the export.
 EXPORT_BATCH = 500

@@ -12,8 +12,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from store.db import Database
-from store.models import TaughtCategory, TaughtDrawing, TaughtVersion
 from store.submissions import utc_now
+from store.tables import TaughtCategory, TaughtDrawing, TaughtVersion
 
 
 class NameTakenError(ValueError):

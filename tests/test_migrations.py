@@ -15,8 +15,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from store.db import make_engine
-from store.models import Base
 from store.schema import alembic_config, current, head, upgrade
+from store.tables import Base
 from tests.utils.app import app_client
 
 ROOT = Path(__file__).resolve().parents[1]

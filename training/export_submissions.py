@@ -28,8 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sketch.raster import render_simplified
 from store.db import DEFAULT_DATABASE_URL, Database, StoreUnavailableError, reason
-from store.models import EXPORTED_SOURCES, Submission
 from store.submissions import exportable
+from store.tables import EXPORTED_SOURCES, Submission
 
 FORMATS = ("simplified", "numpy_bitmap")
 

@@ -14,7 +14,7 @@ from api.errors import error_responses
 from api.schemas import MAX_POINTS, Stroke
 from api.taught import TaughtClasses, simplify_drawings
 from store import taught as taught_rows
-from store.models import MAX_CATEGORY_NAME_LENGTH as MAX_NAME_LENGTH
+from store.tables import MAX_CATEGORY_NAME_LENGTH as MAX_NAME_LENGTH
 from store.taught import NameTakenError, TooManyCategoriesError
 
 router = APIRouter(tags=["categories"])

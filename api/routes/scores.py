@@ -12,7 +12,7 @@ from api.deps import SessionDep
 from api.errors import error_responses
 from api.routes.submissions import valid_unicode
 from store import scores as queries
-from store.models import MAX_NAME_LENGTH, MAX_ROUNDS, MAX_SECONDS_PER_ROUND
+from store.tables import MAX_NAME_LENGTH, MAX_ROUNDS, MAX_SECONDS_PER_ROUND
 
 router = APIRouter(tags=["scores"])
 

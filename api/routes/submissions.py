@@ -13,8 +13,8 @@ from api.schemas import MAX_POINTS, Prediction, Stroke
 from api.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, render_png
 from sketch.strokes import normalize, parse_strokes, to_dataset_format
 from store import submissions as queries
-from store.models import MAX_LABEL_LENGTH, LabelSource
-from store.models import Submission as Row
+from store.tables import MAX_LABEL_LENGTH, LabelSource
+from store.tables import Submission as Row
 
 router = APIRouter(tags=["submissions"])
 

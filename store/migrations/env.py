@@ -8,7 +8,7 @@ import os
 from alembic import context
 
 from store.db import DEFAULT_DATABASE_URL, make_engine
-from store.models import Base
+from store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
