@@ -9,7 +9,7 @@ from tests.utils.app import app_client
 from tests.utils.fixtures import FIXTURES, PAIR_CATEGORIES, load_pairs
 
 # PostgreSQL and per-back-end database fixtures (database_url, db_client).
-pytest_plugins = ["tests.utils.database"]
+pytest_plugins = ["tests.utils.database", "tests.utils.fake_api"]
 
 
 @pytest.fixture(scope="session", autouse=True)
