@@ -1,12 +1,21 @@
-"""Request and response bodies of the prediction routes (they are the OpenAPI contract)."""
+"""Request bodies of every route, with their rules, and the prediction routes' responses: the OpenAPI contract."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.kinds import KINDS
+from store.tables import (
+    MAX_CATEGORY_NAME_LENGTH,
+    MAX_LABEL_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_ROUNDS,
+    MAX_SECONDS_PER_ROUND,
+    LabelSource,
+)
 
 # Input limits: part of the contract (published by GET /limits), checked while the body is parsed,
 # so an oversized list is refused before any work is done on it.
@@ -125,3 +134,126 @@ class BatchRequest(BaseModel):
 
 class BatchResponse(BaseModel):
     results: list[PredictResponse]
+
+
+# ---- Submissions, scores and taught categories
+
+# The same bound as the largest image /predict accepts (MAX_IMAGE_PIXELS is 4096x4096).
+MAX_CANVAS_SIDE = 4096
+MAX_PREDICTIONS = 50
+NAME_PUNCTUATION = " _-."
+MIN_DRAWINGS, MAX_DRAWINGS = 3, 50
+CATEGORY_NAME = re.compile(r"^[\w][\w '\-.]*$")
+
+
+def valid_unicode(text: str) -> str:
+    """Refuse what cannot be stored as UTF-8 (a lone surrogate such as "\\ud800" from a JSON escape)
+    before anything is committed; the message does not echo it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"must be valid Unicode text (a lone surrogate at character {exc.start})") from None
+    return text
+
+
+def valid_label(label: str) -> str:
+    label = valid_unicode(label).strip()
+    if not label:
+        raise ValueError("label must not be empty")
+    if len(label) > MAX_LABEL_LENGTH:
+        raise ValueError(f"label is too long: {len(label)} > {MAX_LABEL_LENGTH} characters")
+    if not label.isprintable():
+        raise ValueError("label must not contain control characters")
+    return label
+
+
+Label = Annotated[str, AfterValidator(valid_label)]
+
+
+class Canvas(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    width: int = Field(..., ge=1, le=MAX_CANVAS_SIDE, description="canvas width in pixels")
+    height: int = Field(..., ge=1, le=MAX_CANVAS_SIDE, description="canvas height in pixels")
+
+
+class SubmittedPrediction(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    label: Label
+    probability: float = Field(..., ge=0.0, le=1.0)
+
+
+class SubmissionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    label: Label = Field(..., description=f"what the drawing shows (1-{MAX_LABEL_LENGTH} printable characters)")
+    label_source: LabelSource = Field(
+        "player",
+        description="who gave the label: 'player' (typed or chose it), 'prompt' (the game's prompt, not "
+        "confirmed) or 'confirmed' (the player confirmed the prompt). Only 'player' and 'confirmed' "
+        "drawings are exported for training.",
+    )
+    strokes: list[Stroke] = Field(
+        ...,
+        max_length=MAX_POINTS,
+        description=f"strokes [[x...], [y...]] (or with [t...]) in canvas pixels; at most {MAX_POINTS} points in all",
+    )
+    canvas: Canvas
+    predictions: list[SubmittedPrediction] | None = Field(
+        None, max_length=MAX_PREDICTIONS, description="what the model guessed, kept for later analysis"
+    )
+
+
+def valid_name(name: str) -> str:
+    name = valid_unicode(name).strip()
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise ValueError(f"name must be 1-{MAX_NAME_LENGTH} characters (got {len(name)})")
+    bad = sorted({c for c in name if not (c.isalnum() or c in NAME_PUNCTUATION)})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:5])
+        raise ValueError(f"name may hold letters, digits, space, '_', '-' and '.' only (not {shown})")
+    return name
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: Annotated[str, AfterValidator(valid_name)] = Field(
+        ..., description=f"1-{MAX_NAME_LENGTH} letters, digits, spaces, '_', '-', '.'"
+    )
+    rounds_won: int = Field(..., ge=0, le=MAX_ROUNDS)
+    rounds_played: int = Field(..., ge=1, le=MAX_ROUNDS)
+    total_seconds: float = Field(..., gt=0, description=f"at most {MAX_SECONDS_PER_ROUND} s per round played")
+
+    @model_validator(mode="after")
+    def _possible(self) -> ScoreRequest:
+        if self.rounds_won > self.rounds_played:
+            raise ValueError(f"rounds_won ({self.rounds_won}) > rounds_played ({self.rounds_played})")
+        if self.total_seconds > MAX_SECONDS_PER_ROUND * self.rounds_played:
+            raise ValueError(
+                f"total_seconds ({self.total_seconds:g}) > {MAX_SECONDS_PER_ROUND} s x {self.rounds_played} rounds"
+            )
+        return self
+
+
+class CategoryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field(..., description=f"the new category's name (1-{MAX_CATEGORY_NAME_LENGTH} characters)")
+    drawings: list[Annotated[list[Stroke], Field(max_length=MAX_POINTS)]] = Field(
+        ...,
+        min_length=MIN_DRAWINGS,
+        max_length=MAX_DRAWINGS,
+        description=f"{MIN_DRAWINGS} to {MAX_DRAWINGS} drawings, each a list of strokes [[x...], [y...]]",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        name = " ".join(name.split())
+        if not name:
+            raise ValueError("name must not be empty")
+        if len(name) > MAX_CATEGORY_NAME_LENGTH:
+            raise ValueError(f"name is too long: {len(name)} > {MAX_CATEGORY_NAME_LENGTH} characters")
+        if not CATEGORY_NAME.match(name):
+            raise ValueError("name may hold letters, digits, spaces and _ - . ' only")
+        return name

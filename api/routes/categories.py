@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 
 from api.deps import SettingsDep
 from api.errors import error_responses
-from api.schemas import MAX_POINTS, Stroke
+from api.schemas import CategoryRequest
 from api.taught import TaughtClasses, simplify_drawings
 from store import taught as taught_rows
-from store.tables import MAX_CATEGORY_NAME_LENGTH as MAX_NAME_LENGTH
 from store.taught import NameTakenError, TooManyCategoriesError
 
 router = APIRouter(tags=["categories"])
 
-MIN_DRAWINGS, MAX_DRAWINGS = 3, 50
-NAME = re.compile(r"^[\w][\w '\-.]*$")
 
 POST_ERRORS = error_responses(
     400,
@@ -42,30 +38,6 @@ async def get_taught(request: Request) -> TaughtClasses:
 
 
 TaughtDep = Annotated[TaughtClasses, Depends(get_taught)]
-
-
-class CategoryRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    name: str = Field(..., description=f"the new category's name (1-{MAX_NAME_LENGTH} characters)")
-    drawings: list[Annotated[list[Stroke], Field(max_length=MAX_POINTS)]] = Field(
-        ...,
-        min_length=MIN_DRAWINGS,
-        max_length=MAX_DRAWINGS,
-        description=f"{MIN_DRAWINGS} to {MAX_DRAWINGS} drawings, each a list of strokes [[x...], [y...]]",
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        name = " ".join(name.split())
-        if not name:
-            raise ValueError("name must not be empty")
-        if len(name) > MAX_NAME_LENGTH:
-            raise ValueError(f"name is too long: {len(name)} > {MAX_NAME_LENGTH} characters")
-        if not NAME.match(name):
-            raise ValueError("name may hold letters, digits, spaces and _ - . ' only")
-        return name
 
 
 class CategoryOut(BaseModel):

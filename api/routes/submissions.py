@@ -5,22 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.deps import SessionDep
 from api.errors import error_responses
-from api.schemas import MAX_POINTS, Prediction, Stroke
+from api.schemas import MAX_POINTS, Canvas, Prediction, Stroke, SubmissionRequest
 from api.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, render_png
 from sketch.strokes import normalize, parse_strokes, to_dataset_format
 from store import submissions as queries
-from store.tables import MAX_LABEL_LENGTH, LabelSource
+from store.tables import MAX_LABEL_LENGTH
 from store.tables import Submission as Row
 
 router = APIRouter(tags=["submissions"])
 
-# The same bound as the largest image /predict accepts (MAX_IMAGE_PIXELS is 4096x4096).
-MAX_CANVAS_SIDE = 4096
-MAX_PREDICTIONS = 50
 MAX_PAGE = 100
 # Ids and offsets are 64-bit signed integers in both databases.
 MAX_INT64 = 2**63 - 1
@@ -30,62 +27,7 @@ POST_ERRORS = error_responses(400, 413, 415, 422, 503)
 READ_ERRORS = error_responses(404, 422, 503)
 
 
-def valid_unicode(text: str) -> str:
-    """Refuse what cannot be stored as UTF-8 (a lone surrogate such as "\\ud800" from a JSON escape)
-    before anything is committed; the message does not echo it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"must be valid Unicode text (a lone surrogate at character {exc.start})") from None
-    return text
-
-
-def valid_label(label: str) -> str:
-    label = valid_unicode(label).strip()
-    if not label:
-        raise ValueError("label must not be empty")
-    if len(label) > MAX_LABEL_LENGTH:
-        raise ValueError(f"label is too long: {len(label)} > {MAX_LABEL_LENGTH} characters")
-    if not label.isprintable():
-        raise ValueError("label must not contain control characters")
-    return label
-
-
-Label = Annotated[str, AfterValidator(valid_label)]
 SubmissionId = Annotated[int, Path(ge=1, le=MAX_INT64, description="a submission's id")]
-
-
-class Canvas(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    width: int = Field(..., ge=1, le=MAX_CANVAS_SIDE, description="canvas width in pixels")
-    height: int = Field(..., ge=1, le=MAX_CANVAS_SIDE, description="canvas height in pixels")
-
-
-class SubmittedPrediction(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    label: Label
-    probability: float = Field(..., ge=0.0, le=1.0)
-
-
-class SubmissionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    label: Label = Field(..., description=f"what the drawing shows (1-{MAX_LABEL_LENGTH} printable characters)")
-    label_source: LabelSource = Field(
-        "player",
-        description="who gave the label: 'player' (typed or chose it), 'prompt' (the game's prompt, not "
-        "confirmed) or 'confirmed' (the player confirmed the prompt). Only 'player' and 'confirmed' "
-        "drawings are exported for training.",
-    )
-    strokes: list[Stroke] = Field(
-        ...,
-        max_length=MAX_POINTS,
-        description=f"strokes [[x...], [y...]] (or with [t...]) in canvas pixels; at most {MAX_POINTS} points in all",
-    )
-    canvas: Canvas
-    predictions: list[SubmittedPrediction] | None = Field(
-        None, max_length=MAX_PREDICTIONS, description="what the model guessed, kept for later analysis"
-    )
 
 
 class Submission(BaseModel):
