@@ -125,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         served_dir = latest_version(args.model_store / "cnn")
+        # Started from the served CNN (its weights, its classes' outputs), as make train's second stage;
+        # flags after these (e.g. --learning-rate) still win.
         command = ["cnn", "--data-dir", args.data_dir, "--extra-data", str(args.export_dir)]
+        command += ["--init-from", str(served_dir), "--learning-rate", "1e-3"]
         new_dir = train.main([*command, "--output-dir", str(args.output_dir), *train_args])
         report = compare(Path(new_dir), served_dir, args.data_dir, args.export_dir)
     except (qd.DataError, OSError, ValueError) as exc:
