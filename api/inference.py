@@ -18,10 +18,13 @@ from api.metrics import record_inference
 from api.schemas import MAX_POINTS, PredictRequest
 from api.settings import DEFAULT_MODELS, Settings
 from models.answer import Answer
+from models.explain import Explanation, explain_bitmap, explain_strokes
 from models.inputs import Inputs, bitmap_of, sequence_of
 from models.kinds import BITMAP, KINDS, SEQUENCE
 from models.loading import LoadedModels, Model
 from sketch.image import image_bytes_to_bitmap
+from sketch.sequence import MAX_LEN
+from sketch.simplify import Strokes
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes
 
 
@@ -75,6 +78,7 @@ class Prepared:
     bitmap: np.ndarray | None  # float32 (28, 28), 0-255: what a bitmap reader sees
     sequence: np.ndarray | None  # float32 (n, 3) (dx, dy, end_of_stroke): what a sequence reader sees
     preprocess_ms: float
+    strokes: Strokes | None = None  # as parsed, before normalising: what an explanation leaves strokes out of
 
 
 def choose_model(req: PredictRequest, loaded: LoadedModels) -> Model:
@@ -101,7 +105,7 @@ def prepare(req: PredictRequest, settings: Settings, loaded: LoadedModels) -> Pr
     if SEQUENCE in reads and req.strokes is None:
         raise InputError(f"model '{model.name}' reads pen strokes: send 'strokes', not '{req.input_kind}'")
 
-    bitmap = normalized = None
+    bitmap = normalized = strokes = None
     if req.strokes is not None:
         try:
             strokes = parse_strokes(req.strokes, max_points=MAX_POINTS)
@@ -119,7 +123,7 @@ def prepare(req: PredictRequest, settings: Settings, loaded: LoadedModels) -> Pr
         else:
             bitmap = bitmap_of(normalized)
     sequence = sequence_of(normalized, model.max_len) if SEQUENCE in reads else None
-    return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000)
+    return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000, strokes if req.explain else None)
 
 
 def _top_k(answer: Answer, row: np.ndarray, k: int) -> list[dict]:
@@ -167,5 +171,31 @@ def predict(items: list[Prepared], record: bool = True) -> list[dict]:
             }
             if p.request.return_bitmap:
                 result["bitmap"] = p.bitmap.round().astype(int).tolist()
+            if p.request.explain:
+                t1 = time.perf_counter()
+                result["explanation"] = _explanation(p, result["predictions"][0])
+                result["timings_ms"]["explain"] = round((time.perf_counter() - t1) * 1000, 3)
             results[i] = result
     return results
+
+
+def _explanation(p: Prepared, top: dict) -> dict:
+    """An ``Explanation`` (api.schemas) of the top guess, as a plain dict like the rest of the answer."""
+    label, probability = top["label"], top["probability"]
+    if p.strokes is not None:
+        reads = KINDS[p.model.name].reads
+        found = explain_strokes(p.model.predict, p.strokes, label, probability, reads, p.model.max_len or MAX_LEN)
+        # Strokes without a point were dropped when parsing: indices name the request's strokes.
+        drawn = [i for i, stroke in enumerate(p.request.strokes) if stroke[0]]
+        return _explanation_dict(found, "strokes", drawn) | {"strokes_total": len(p.request.strokes)}
+    found = explain_bitmap(p.model.predict, p.bitmap, label, probability)
+    return _explanation_dict(found, "patches", list(range(found.total)))
+
+
+def _explanation_dict(found: Explanation, unit: str, index: list[int]) -> dict:
+    parts = [{"index": index[x.index], "drop": x.drop, "label_without": x.label_without} for x in found.parts]
+    counterfactual = found.counterfactual and {
+        "remove": [index[i] for i in found.counterfactual[0]],
+        "label": found.counterfactual[1],
+    }
+    return {"label": found.label, "probability": found.probability, unit: parts, "counterfactual": counterfactual}

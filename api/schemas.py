@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.explain import GRID, MAX_STROKES, PAIR_CANDIDATES, PATCH
 from models.kinds import KINDS
 from store.tables import (
     MAX_CATEGORY_NAME_LENGTH,
@@ -81,6 +82,11 @@ class PredictRequest(BaseModel):
         "when it is loaded, else the CNN",
     )
     return_bitmap: bool = Field(False, description="include the 28x28 bitmap the CNN saw")
+    explain: bool = Field(
+        False,
+        description="also say why: what the model answers with each stroke left out (strokes), or each "
+        f"{PATCH}x{PATCH} patch of the bitmap blanked (bitmap, image); /predict only, not in a batch",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_input(self) -> PredictRequest:
@@ -115,11 +121,54 @@ class ModelRef(BaseModel):
     version: str
 
 
+class ExplainedPart(BaseModel):
+    """One stroke or patch of the drawing, and what the model answers without it."""
+
+    index: int = Field(
+        ...,
+        description="the stroke's position in the drawing (0: the first drawn), or the "
+        f"patch's: row x {GRID} + column of the {GRID}x{GRID} grid over the 28x28 bitmap",
+    )
+    drop: float = Field(..., description="how much the top guess's probability falls without it (negative: it rises)")
+    label_without: str | None = Field(..., description="the top guess without it; null when nothing is left")
+
+
+class Counterfactual(BaseModel):
+    remove: list[int] = Field(..., description="the strokes (or patches) to leave out, by index")
+    label: str = Field(..., description="what /predict answers for the drawing without them")
+
+
+class Explanation(BaseModel):
+    """Why the model made its top guess. For strokes, each variant is the drawing as if those strokes
+    had never been drawn (normalised again), so it is exactly what /predict answers for it."""
+
+    label: str = Field(..., description="the top guess explained")
+    probability: float
+    strokes: list[ExplainedPart] | None = Field(
+        None,
+        description=f"strokes input: the explained strokes in drawing order; at most {MAX_STROKES} "
+        "(the longest pen paths when there are more)",
+    )
+    strokes_total: int | None = Field(None, description="strokes input: how many strokes the drawing has")
+    patches: list[ExplainedPart] | None = Field(
+        None,
+        description=f"bitmap or image input: all {GRID * GRID} patches of {PATCH}x{PATCH} pixels, row by "
+        "row; a patch without ink has drop 0",
+    )
+    counterfactual: Counterfactual | None = Field(
+        ...,
+        description="the fewest strokes (one, else two) or the one patch whose removal changes the top "
+        f"guess, the one that lowers it most; pairs are tried among the {PAIR_CANDIDATES} strokes that matter "
+        "most. null: no such removal",
+    )
+
+
 class PredictResponse(BaseModel):
     predictions: list[RankedPrediction]
     model: ModelRef
     timings_ms: dict[str, float]
     bitmap: list[list[int]] | None = None
+    explanation: Explanation | None = None
 
 
 class BatchRequest(BaseModel):

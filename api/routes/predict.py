@@ -65,7 +65,12 @@ def _points(items: list[PredictRequest]) -> int:
 
 
 def _costly(items: list[PredictRequest], points: int) -> bool:
-    return points >= COSTLY_POINTS or sum(len(item.image or "") for item in items) >= COSTLY_IMAGE_CHARS
+    # An explanation runs the model once per stroke (or patch), and the pairs of strokes after that.
+    return (
+        any(item.explain for item in items)
+        or points >= COSTLY_POINTS
+        or sum(len(item.image or "") for item in items) >= COSTLY_IMAGE_CHARS
+    )
 
 
 async def _in_pool(
@@ -112,7 +117,8 @@ async def predict_one(request: Request) -> Response:
     settings, loaded = get_settings(), request.app.state.models
     body = _body(PredictRequest, await request.body(), MAX_VALUES)
     points = _points([body])
-    if body.bitmap is not None or (body.strokes is not None and points <= INLINE_POINTS):
+    inline = body.bitmap is not None or (body.strokes is not None and points <= INLINE_POINTS)
+    if inline and not body.explain:
         (answer,) = _answer([body], settings, loaded, batch=False)
     else:
         (answer,) = await _in_pool(request, [body], points, settings, loaded, False)
@@ -131,6 +137,9 @@ async def predict_batch(request: Request) -> Response:
     settings, loaded = get_settings(), request.app.state.models
     body = _body(BatchRequest, await request.body(), MAX_BATCH_VALUES)
     points = _points(body.items)
+    explained = [i for i, item in enumerate(body.items) if item.explain]
+    if explained:
+        raise HTTPException(422, f"items[{explained[0]}]: explain is answered by /predict, one drawing at a time")
     if points > MAX_BATCH_POINTS:
         raise HTTPException(422, f"too many points in the batch: {points} > {MAX_BATCH_POINTS}; send fewer items")
     # In the thread pool: a large batch never blocks the event loop.

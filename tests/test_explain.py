@@ -1,0 +1,138 @@
+"""``"explain": true`` on /predict: every stroke's (or patch's) effect is what /predict answers without it."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.explain import GRID, MAX_STROKES, PATCH
+from tests.utils.fixtures import FIXTURES, read_ndjson
+
+
+@pytest.fixture(scope="module")
+def held_out() -> list[dict]:
+    """Official drawings of categories without bitmaps, from the held-out split (ATTRIBUTION.md)."""
+    return read_ndjson(FIXTURES / "prototype_test_split.ndjson.gz")[::6]
+
+
+@pytest.fixture(scope="module")
+def extremes() -> dict[str, list]:
+    return {row["word"]: row["drawing"] for row in read_ndjson(FIXTURES / "extremes.ndjson.gz")}
+
+
+def explain(client, **body) -> dict:
+    resp = client.post("/predict", json=body | {"explain": True})
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def top_without(client, strokes: list, removed: list[int], **body) -> str:
+    kept = [s for i, s in enumerate(strokes) if i not in removed]
+    resp = client.post("/predict", json={"strokes": kept, **body})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["predictions"][0]["label"]
+
+
+@pytest.mark.parametrize("model", [None, "cnn", "ensemble"])
+def test_the_counterfactual_is_what_predict_answers_without_those_strokes(client, held_out, model):
+    named = {"model": model} if model else {}
+    found = 0
+    for row in held_out:
+        answer = explain(client, strokes=row["drawing"], **named)
+        explanation = answer["explanation"]
+        assert explanation["label"] == answer["predictions"][0]["label"]
+        assert [s["index"] for s in explanation["strokes"]] == list(range(len(row["drawing"])))
+        counterfactual = explanation["counterfactual"]
+        if counterfactual is None:
+            continue
+        found += 1
+        assert 1 <= len(counterfactual["remove"]) <= 2
+        assert counterfactual["label"] != explanation["label"]
+        assert top_without(client, row["drawing"], counterfactual["remove"], **named) == counterfactual["label"]
+    assert found >= len(held_out) // 2  # most drawings hinge on a stroke or two
+
+
+def test_each_stroke_says_what_predict_answers_without_it(client, held_out):
+    row = max(held_out, key=lambda r: len(r["drawing"]))
+    explanation = explain(client, strokes=row["drawing"])["explanation"]
+    for part in explanation["strokes"]:
+        assert top_without(client, row["drawing"], [part["index"]]) == part["label_without"]
+    # A single stroke cannot change the guess unless a stroke says so, and then it is the one named.
+    singles = [p for p in explanation["strokes"] if p["label_without"] not in (None, explanation["label"])]
+    if singles and explanation["counterfactual"]:
+        assert explanation["counterfactual"]["remove"] == [max(singles, key=lambda p: p["drop"])["index"]]
+
+
+def test_indices_name_the_request_strokes_even_around_an_empty_one(client, held_out):
+    strokes = held_out[0]["drawing"]
+    with_empty = [[[], []], *strokes]
+    explanation = explain(client, strokes=with_empty)["explanation"]
+    assert explanation["strokes_total"] == len(with_empty)
+    assert [s["index"] for s in explanation["strokes"]] == list(range(1, len(with_empty)))
+    if explanation["counterfactual"]:
+        remove = explanation["counterfactual"]["remove"]
+        assert 0 not in remove
+        assert top_without(client, with_empty, remove) == explanation["counterfactual"]["label"]
+
+
+def test_a_one_stroke_drawing_has_nothing_left_without_it(client):
+    explanation = explain(client, strokes=[[[0, 50, 100], [0, 80, 0]]])["explanation"]
+    (part,) = explanation["strokes"]
+    assert part["label_without"] is None and part["drop"] == pytest.approx(explanation["probability"], abs=1e-4)
+    assert explanation["counterfactual"] is None
+
+
+def test_past_the_cap_the_longest_strokes_are_explained(client, extremes):
+    television = extremes["television"]  # the official drawing with the most strokes
+    strokes = television + [[[0], [0]]] * (MAX_STROKES + 5 - len(television))  # dots: no pen path
+    explanation = explain(client, strokes=strokes)["explanation"]
+    assert explanation["strokes_total"] == len(strokes)
+    indices = [s["index"] for s in explanation["strokes"]]
+    assert len(indices) == MAX_STROKES and indices == sorted(indices)
+    assert set(range(len(television))) <= set(indices)  # the dots added last are the ones left out
+
+
+def test_the_largest_official_drawing_is_explained(client, extremes):
+    resp = client.post("/predict", json={"strokes": extremes["cello"], "explain": True})
+    assert resp.status_code == 200
+    assert len(resp.json()["explanation"]["strokes"]) == len(extremes["cello"])
+
+
+def test_a_bitmap_is_explained_by_patches(client, test_split_bitmaps):
+    bitmaps, _, _ = test_split_bitmaps
+    bitmap = bitmaps[0].tolist()
+    answer = explain(client, bitmap=bitmap)
+    explanation = answer["explanation"]
+    patches = explanation["patches"]
+    assert [p["index"] for p in patches] == list(range(GRID * GRID)) and "strokes" not in explanation
+    for p in patches:
+        r, c = divmod(p["index"], GRID)
+        ink = any(v for line in bitmap[r * PATCH : (r + 1) * PATCH] for v in line[c * PATCH : (c + 1) * PATCH])
+        if not ink:
+            assert p["drop"] == 0 and p["label_without"] == explanation["label"]
+    if explanation["counterfactual"]:
+        (k,) = explanation["counterfactual"]["remove"]
+        r, c = divmod(k, GRID)
+        blanked = [
+            [
+                0 if r * PATCH <= y < (r + 1) * PATCH and c * PATCH <= x < (c + 1) * PATCH else v
+                for x, v in enumerate(line)
+            ]
+            for y, line in enumerate(bitmap)
+        ]
+        resp = client.post("/predict", json={"bitmap": blanked})
+        assert resp.json()["predictions"][0]["label"] == explanation["counterfactual"]["label"]
+
+
+def test_explain_is_refused_in_a_batch_by_name(client, held_out):
+    item = {"strokes": held_out[0]["drawing"]}
+    resp = client.post("/predict/batch", json={"items": [item, item | {"explain": True}]})
+    assert resp.status_code == 422
+    assert resp.json()["detail"] == "items[1]: explain is answered by /predict, one drawing at a time"
+
+
+def test_the_schema_describes_the_explanation(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "explain" in schemas["PredictRequest"]["properties"]
+    explanation = schemas["Explanation"]["properties"]
+    assert {"strokes", "patches", "counterfactual", "strokes_total"} <= set(explanation)
+    assert str(MAX_STROKES) in explanation["strokes"]["description"]
