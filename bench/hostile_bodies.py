@@ -1,6 +1,6 @@
 """What a hostile 2 MB body costs the server: CPU, memory, and /health latency while it works.
 
-    .venv/bin/python bench/hostile_bodies.py
+    .venv/bin/python -m bench.hostile_bodies
 
 Starts one API process (``uvicorn api.main:app``) on 127.0.0.1, sends each body shape below to
 each route it targets, and prints per request: the status, the server's CPU seconds (from

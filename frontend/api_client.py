@@ -127,11 +127,16 @@ def limits() -> dict:
 # A drawing is predicted again on every rerun of its page (any click): the same strokes are answered
 # from this cache, and a new stroke is a new key.
 @st.cache_data(ttl=600, max_entries=512, show_spinner=False)
-def predict(strokes: list | None, model: str | None = None, top_k: int = 5, return_bitmap: bool = False) -> dict:
-    """``POST /predict`` with the drawing's strokes, by ``model`` or else the API's default (the player's)."""
+def predict(
+    strokes: list | None, model: str | None = None, top_k: int = 5, return_bitmap: bool = False, explain: bool = False
+) -> dict:
+    """``POST /predict`` with the drawing's strokes, by ``model`` or else the API's default (the player's);
+    with ``explain``, the answer says what each stroke did (``explanation``)."""
     if not strokes:
         raise ApiRejected("empty drawing: nothing to guess yet")
     body = {"strokes": strokes, "top_k": top_k, "return_bitmap": return_bitmap}
+    if explain:
+        body["explain"] = True
     if model is not None:
         body["model"] = model
     return _call("POST", "/predict", json=body)

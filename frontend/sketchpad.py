@@ -49,12 +49,14 @@ def sketchpad(
     prompt_text: str | None = None,
     threshold: float | None = None,
     speak: bool = False,
+    explain: bool = False,
 ) -> dict | None:
     """Mount the pad; ``{"strokes", "image"}`` (the PNG as base64) once something is drawn, else ``None``.
 
     ``strokes`` seed a newly mounted pad only (a new ``key``); afterwards the pad owns its drawing.
     With a ``prompt``, the pad says "I know, it's …!" and reports the drawing at once when the
-    prompt reaches ``threshold``.
+    prompt reaches ``threshold``. With ``explain``, every pen lift colours the strokes by how much
+    the top guess needs each one (the API's ``"explain": true``).
     """
     data = {
         "size": size,
@@ -67,6 +69,7 @@ def sketchpad(
         "promptText": prompt_text,
         "threshold": threshold,
         "speak": speak,
+        "explain": explain,
     }
     result = _mount(data=data, key=key, default={"drawing": None}, on_drawing_change=lambda: None)
     return result.get("drawing")

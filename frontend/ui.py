@@ -13,6 +13,7 @@ from sketchpad import sketchpad
 CANVAS_SIZE = 360
 # Thick enough for the drawing's picture (Probabilities page) to look like the dataset's strokes at 28x28.
 STROKE_WIDTH = 10
+MARKDOWN = set("\\`*_{}[]()<>#+-.!|~:$&")
 
 
 def drawing_canvas(name: str, disabled: bool = False, **game) -> dict | None:
@@ -20,7 +21,7 @@ def drawing_canvas(name: str, disabled: bool = False, **game) -> dict | None:
 
     The drawing is ``{"strokes", "canvas", "image"}`` (strokes in canvas pixels, the PNG as base64),
     or ``None`` while the pad is empty. It outlives the pad: coming back from another page mounts a
-    new pad that starts from it. ``game`` (prompt, prompt_text, threshold, speak) goes to the pad.
+    new pad that starts from it. ``game`` (prompt, prompt_text, threshold, speak, explain) goes to the pad.
     """
     state = st.session_state
     state.setdefault(f"{name}_generation", 0)
@@ -47,6 +48,12 @@ def clear_drawing(name: str) -> None:
     """Button callback: forget the drawing and mount a fresh, empty canvas."""
     st.session_state[f"{name}_generation"] = st.session_state.get(f"{name}_generation", 0) + 1
     st.session_state[name] = None
+
+
+def text(value: str) -> str:
+    """``value`` shown as itself in Streamlit's markdown (labels come from players): every markdown
+    character escaped, so nothing in it becomes a link, an image or emphasis."""
+    return "".join(f"\\{c}" if c in MARKDOWN else c for c in value)
 
 
 def describe(predictions: list[dict]) -> str:

@@ -13,6 +13,7 @@ import game_rules
 from tests.utils.fake_api import (
     CAT_STROKES,
     CLASSES,
+    CREATED,
     DRAWING,
     THRESHOLD,
     app,
@@ -136,6 +137,20 @@ def test_challenge_a_game_is_six_rounds_with_a_score(fake):
     assert at.session_state["challenge"]["phase"] == "over"
     assert "you scored 3 out of 6" in at.subheader[0].value
 
+    # The end screen: every round's drawing, why it was guessed, and the runners-up.
+    game = at.session_state["challenge"]
+    shown = [m.value for m in at.markdown]
+    for i, prompt in enumerate(game["prompts"]):
+        verdict = f"I knew it was {prompt} in" if i % 2 == 0 else f"Not recognised: {prompt}"
+        assert any(m.startswith(f"**Round {i + 1}**") and verdict in m for m in shown), shown
+    # The won rounds' drawings, each with its deciding stroke in red; the lost ones had no drawing.
+    assert len(at.get("image")) == 3
+    assert sum(c.value == "Nothing was drawn." for c in at.caption) == 3
+    assert sum(m == "The stroke that decided it (red): your 1st stroke (middle)." for m in shown) == 3
+    assert sum(m == "Without your 1st stroke (middle) I'd say: house." for m in shown) == 3
+    assert all(b["explain"] is True for b in fake.predict_bodies()[-3:])
+    assert any(c.value.startswith("Runners-up: ") for c in at.caption)
+
     # The leaderboard: a name at the end, then the table from GET /scores.
     at.text_input(key="leaderboard_name").set_value("Ada L.")
     at.button(key="leaderboard_save").click().run()
@@ -149,6 +164,29 @@ def test_challenge_a_game_is_six_rounds_with_a_score(fake):
 
     at.button(key="challenge_start").click().run()  # play again
     assert at.session_state["challenge"]["phase"] == "playing"
+
+
+def test_the_end_screen_shows_how_others_drew_the_prompt(fake):
+    fake.submissions.append({"id": 7, "label": "cat", "created_at": CREATED, "strokes": CAT_STROKES})
+    at = app("challenge")
+    at.session_state["challenge"] = {
+        "phase": "over", "prompts": ["cat", "dog"], "results": [True, False], "seconds": [3.25, 20.0],
+        "drawings": [CAT_STROKES, None], "score": 1, "spec": {"threshold": 0.6},
+    }  # fmt: skip
+    at.run()
+    assert not at.exception
+    assert any(c.value == "How others drew it:" for c in at.caption)
+    assert len(at.get("image")) == 2  # the round's drawing, and the one kept cat
+    assert any(c.value == "Nothing was drawn." for c in at.caption)
+    assert any(m.value.startswith("**Round 1** · ✅ I knew it was cat in 3.2 s") for m in at.markdown)
+
+
+def test_skip_ends_a_round_lost(fake):
+    at = start_challenge(fake)
+    at.button(key="challenge_skip").click().run()
+    game = at.session_state["challenge"]
+    assert game["phase"] == "done" and game["results"] == [False] and game["seconds"] == [20]
+    assert at.warning[0].value.startswith("Skipped: the model did not see")
 
 
 def test_leaderboard_refuses_a_bad_name_with_the_reason(fake):
@@ -196,6 +234,7 @@ def test_leaderboard_through_the_real_api(tmp_path):
             at = app("challenge")
             at.session_state["challenge"] = {
                 "phase": "over", "results": [True, False, True], "seconds": [4.5, 20.0, 7.25], "score": 2,
+                "prompts": ["cat", "dog", "house"], "drawings": [CAT_STROKES, None, CAT_STROKES],
             }  # fmt: skip
             at.run()
             at.text_input(key="leaderboard_name").set_value("Ada; DROP TABLE")
@@ -205,6 +244,8 @@ def test_leaderboard_through_the_real_api(tmp_path):
             at.button(key="leaderboard_save").click().run()
             assert not at.exception
             assert "on the leaderboard as Ada L." in at.success[0].value
+            # The end screen's explanations come from the real API.
+            assert sum(m.value.startswith("My guess: **") for m in at.markdown) == 2
             (table,) = at.dataframe
             assert list(table.value["Name"]) == ["Ada L."] and list(table.value["Won"]) == ["2 / 3"]
             assert list(table.value["Time (s)"]) == [31.8]

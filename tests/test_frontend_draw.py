@@ -7,6 +7,7 @@ import json
 import pytest
 
 import api_client
+import explanations
 from tests.utils.fake_api import (
     CAT_STROKES,
     DRAWING,
@@ -44,7 +45,10 @@ def test_draw_sends_strokes_and_shows_the_top5(fake):
     # The strokes of the canvas JSON, in canvas pixels: the API normalises them like the dataset.
     assert body["strokes"] == CAT_STROKES
     assert body["top_k"] == 5 and "model" not in body  # the API's default: the player's model
+    assert body["explain"] is True
     assert at.subheader[0].value == "I think it is: cat"
+    # The cat's first stroke is its head, the larger one: it spans the drawing, so it sits in the middle.
+    assert at.markdown[0].value == "Without your 1st stroke (middle) I'd say: house."
     (chart,) = charts(at)
     assert chart == "Guesses: cat 80%, airplane 10%, apple 5%, banana 2%, bicycle 1%"
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
@@ -118,3 +122,36 @@ def test_draw_submit_refused_is_a_message(fake):
     at.button(key="draw_submit").click().run()
     assert not at.exception
     assert "cannot be reached" in at.error[0].value
+
+
+def test_draw_says_when_no_stroke_decides(fake):
+    fake.counterfactual = None
+    at = app(drawing=DRAWING)
+    assert not at.exception
+    assert at.markdown[0].value == ("No stroke or two alone decides it: without any of them I'd still say cat.")
+
+
+def test_draw_names_two_strokes_and_escapes_a_taught_label(fake):
+    fake.top = "my_dog [Rex]"
+    fake.counterfactual = {"remove": [0, 1], "label": "*star*"}
+    at = app(drawing=DRAWING)
+    assert not at.exception
+    assert at.subheader[0].value == "I think it is: my\\_dog \\[Rex\\]"
+    assert at.markdown[0].value == "Without your 1st and 2nd strokes I'd say: \\*star\\*."
+
+
+@pytest.mark.parametrize(("n", "word"), [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (22, "22nd")])
+def test_strokes_are_named_by_their_order(n, word):
+    assert explanations.ordinal(n) == word
+
+
+def test_strokes_are_placed_in_the_drawing():
+    # A face: the outline spans the drawing; eyes at the top left and right, a mouth at the bottom.
+    face = [
+        [[0, 100, 100, 0, 0], [0, 0, 100, 100, 0]],
+        [[20, 25], [20, 25]],
+        [[75, 80], [20, 25]],
+        [[40, 60], [85, 85]],
+    ]
+    assert [explanations.place(face, i) for i in range(4)] == ["middle", "top left", "top right", "bottom"]
+    assert explanations.name_strokes(face, [1]) == "your 2nd stroke (top left)"

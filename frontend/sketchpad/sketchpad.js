@@ -6,9 +6,21 @@
 // latest strokes as soon as the previous answer is in (and no sooner than `intervalMs` after the
 // previous start). Nothing goes through Python until the pen lifts (or the prompt is recognised),
 // so live guesses never rerun the page. If the browser cannot reach the API, the live line says so
-// and the page still guesses at every pen lift through Python.
+// and the page still guesses at every pen lift through Python. On the Draw page (`explain`), each
+// pen lift also asks why: the strokes are repainted in colours by how much the top guess needs them.
 
 const pads = new WeakMap();
+const INK = "#000000";
+
+// A stroke's colour in an explanation: red the more the top guess falls without it, grey when it
+// hardly matters, blue when the guess rises without it (the stroke made the model doubt).
+function strokeColour(drop, largest) {
+  if (drop < -0.02) return "#2f6fd0";
+  if (drop <= 0.02 || largest <= 0) return "#a3abb5";
+  const t = Math.min(drop / largest, 1);
+  const mix = (a, b) => Math.round(a + (b - a) * t);
+  return `rgb(${mix(232, 200)}, ${mix(160, 30)}, ${mix(120, 30)})`;
+}
 
 function createPad(root) {
   const canvas = root.querySelector("canvas");
@@ -28,16 +40,18 @@ function createPad(root) {
     locked: false, // the prompt was recognised: the round is over, drawing stops
     lastSpoken: "",
     destroyed: false,
+    colours: null, // per finished stroke, from the last explanation; null: all in ink
   };
 
   function paintAll() {
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
-    for (const stroke of [...pad.strokes, ...(pad.current ? [pad.current] : [])]) paintStroke(stroke, 1);
+    pad.strokes.forEach((stroke, i) => paintStroke(stroke, 1, pad.colours?.[i]));
+    if (pad.current) paintStroke(pad.current, 1);
   }
 
-  function paintStroke([xs, ys], from) {
-    ctx.strokeStyle = "#000000";
+  function paintStroke([xs, ys], from, colour = INK) {
+    ctx.strokeStyle = colour;
     ctx.lineWidth = pad.data.lineWidth || 10;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
@@ -72,6 +86,10 @@ function createPad(root) {
     event.preventDefault();
     canvas.setPointerCapture(event.pointerId);
     pad.pointerId = event.pointerId;
+    if (pad.colours) {
+      pad.colours = null; // a new stroke: the explanation was of another drawing
+      paintAll();
+    }
     const [x, y] = position(event);
     pad.current = [[x], [y]];
     pad.points += 1;
@@ -96,7 +114,35 @@ function createPad(root) {
     if (!pad.current) return;
     pad.strokes.push(pad.current);
     pad.current = null;
-    if (!pad.locked) sendToPython();
+    if (!pad.locked) {
+      sendToPython();
+      explain();
+    }
+  }
+
+  // ---- at pen lift on the Draw page: colour each stroke by how much the top guess needs it
+
+  async function explain() {
+    if (!pad.data.explain || !pad.data.apiUrl || !pad.strokes.length) return;
+    const strokes = snapshot();
+    try {
+      const response = await fetch(`${pad.data.apiUrl}/predict`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ strokes, top_k: 1, explain: true }),
+      });
+      if (!response.ok) return;
+      const { explanation } = await response.json();
+      // Shown only if the drawing is still the one explained (no stroke begun or finished since).
+      if (pad.destroyed || pad.current || pad.strokes.length !== strokes.length) return;
+      const largest = Math.max(0, ...explanation.strokes.map((s) => s.drop));
+      pad.colours = pad.strokes.map(() => "#a3abb5");
+      for (const s of explanation.strokes) pad.colours[s.index] = strokeColour(s.drop, largest);
+      root.dataset.explained = String(strokes.length);
+      paintAll();
+    } catch (error) {
+      // The page still says why in words, through Python; only the colours are missing.
+    }
   }
 
   function sendToPython() {
@@ -203,6 +249,7 @@ function createPad(root) {
       pad.points = pad.strokes.reduce((n, [xs]) => n + xs.length, 0);
       pad.answeredPoints = pad.points;
       paintAll();
+      explain(); // the kept drawing, coloured again
     }
     if (data.disabled && pad.timer) {
       clearTimeout(pad.timer);

@@ -10,6 +10,7 @@ import streamlit as st
 import api_client
 import game_rules
 import leaderboard
+import round_summary
 import ui
 from api_client import ApiError
 
@@ -32,20 +33,29 @@ def with_article(label: str) -> str:
 
 def start_round() -> None:
     ui.clear_drawing("challenge_drawing")
-    game.update(phase="playing", started=time.time())
+    game.update(phase="playing", started=time.time(), skipped=False)
 
 
 def start_game(spec: dict) -> None:
     game.clear()
-    game.update(prompts=game_rules.pick_prompts(spec, ROUNDS), round=0, score=0, results=[], seconds=[], spec=spec)
+    game.update(
+        prompts=game_rules.pick_prompts(spec, ROUNDS), round=0, score=0, results=[], seconds=[], drawings=[], spec=spec
+    )
     start_round()
 
 
 def end_round(won: bool) -> None:
+    drawing = state.get("challenge_drawing")
+    game["drawings"].append(drawing["strokes"] if drawing else None)  # for the end screen
     game["results"].append(won)
     game["seconds"].append(min(time.time() - game["started"], ROUND_SECONDS) if won else ROUND_SECONDS)
     game["score"] += int(won)
     game["phase"] = "done"
+
+
+def skip_round() -> None:
+    game["skipped"] = True
+    end_round(False)
 
 
 def next_round() -> None:
@@ -80,6 +90,7 @@ if game["phase"] in ("idle", "over"):
         st.subheader(f"Game over: you scored {game['score']} out of {ROUNDS}")
         st.markdown(" ".join("✅" if won else "❌" for won in game["results"]))
         leaderboard.save_form(game)
+        round_summary.show(game)
     else:
         st.markdown(
             f"{ROUNDS} rounds. Each round names something to draw; you have {ROUND_SECONDS} seconds "
@@ -136,7 +147,8 @@ with right:
         if game["results"][-1]:
             st.success(f"I know, it's {with_article(prompt)}!", icon=":material/celebration:")
         else:
-            st.warning(f"Time is up: the model did not see {with_article(prompt)}.", icon=":material/timer_off:")
+            why = "Skipped" if game.get("skipped") else "Time is up"
+            st.warning(f"{why}: the model did not see {with_article(prompt)}.", icon=":material/timer_off:")
         last = game["round"] + 1 >= ROUNDS
         st.button(
             "See the score" if last else "Next round",
@@ -171,5 +183,7 @@ with header:
     restart.button(
         "New game", key="challenge_restart", on_click=start_game, args=(game["spec"],), icon=":material/replay:"
     )
+    if game["phase"] == "playing":
+        restart.button("Skip", key="challenge_skip", on_click=skip_round, icon=":material/skip_next:")
     # Ticks every second while a round runs, and redraws only itself.
     st.fragment(countdown, run_every=1 if game["phase"] == "playing" else None)()

@@ -1,4 +1,5 @@
-"""Draw: sketch on the pad; the guesses change while you draw, and the top-5 chart at every pen lift."""
+"""Draw: sketch on the pad; the guesses change while you draw, and at every pen lift the top-5 chart
+and why: the strokes coloured by how much the guess needs them, and what it would be without them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import streamlit as st
 
 import api_client
+import explanations
 import ui
 from api_client import ApiError
 
@@ -25,7 +27,7 @@ st.caption("Sketch one thing with the mouse or a finger; the model guesses while
 
 left, right = st.columns([5, 4], gap="large")
 with left:
-    drawing = ui.drawing_canvas("drawing")
+    drawing = ui.drawing_canvas("drawing", explain=True)
     st.button("Clear", key="draw_clear", on_click=clear, icon=":material/delete:")
 
 with right:
@@ -39,14 +41,19 @@ with right:
         st.info("Draw something: a cat, an airplane, a house...", icon=":material/draw:")
         st.stop()
     try:
-        answer = api_client.predict(drawing["strokes"])
+        answer = api_client.predict(drawing["strokes"], explain=True)
     except ApiError as exc:
         ui.show_api_error(exc, "draw_predict")
         st.stop()
 
     predictions = answer["predictions"]
     top = predictions[0]
-    st.subheader(f"I think it is: {top['label']}")
+    st.subheader(f"I think it is: {ui.text(top['label'])}")
+    st.markdown(explanations.sentence(drawing["strokes"], answer["explanation"], quote=ui.text))
+    st.caption(
+        "On the pad, red strokes are the ones the guess needs most; grey ones hardly matter; "
+        "blue ones make me doubt it."
+    )
     ui.guesses_chart(predictions)
     st.caption(f"Model {answer['model']['name']} {answer['model']['version']}")
 

@@ -38,6 +38,8 @@ class FakeApi:
         self.available = ["cnn"]
         self.top = "cat"
         self.top_probability = 0.8
+        # What the explanation names: the strokes whose removal changes the guess, and the guess then.
+        self.counterfactual: dict | None = {"remove": [0], "label": "house"}
         self.max_top_k = 50
         self.exchanges: list[tuple[httpx.Request, httpx.Response]] = []
         self.submissions: list[dict] = []
@@ -48,6 +50,21 @@ class FakeApi:
         rest = 1 - self.top_probability
         probs = [self.top_probability] + [rest / 2 ** (i + 1) for i in range(len(others))]
         return [{"label": c, "probability": p} for c, p in zip([self.top, *others], probs, strict=True)][:top_k]
+
+    def _explanation(self, strokes: list) -> dict:
+        removed = self.counterfactual["remove"] if self.counterfactual else []
+        parts = [
+            {"index": i, "drop": 0.5 if i in removed else 0.05, "label_without": self.top} for i in range(len(strokes))
+        ]
+        if self.counterfactual and len(removed) == 1:
+            parts[removed[0]]["label_without"] = self.counterfactual["label"]
+        return {
+            "label": self.top,
+            "probability": self.top_probability,
+            "strokes": parts,
+            "strokes_total": len(strokes),
+            "counterfactual": self.counterfactual,
+        }
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.mode == "down":
@@ -99,6 +116,8 @@ class FakeApi:
             }
             if body.get("return_bitmap"):
                 out["bitmap"] = [[255 if 8 < r < 20 and 8 < c < 20 else 0 for c in range(28)] for r in range(28)]
+            if body.get("explain"):
+                out["explanation"] = self._explanation(body["strokes"])
             return httpx.Response(200, json=out)
         if path == "/submissions" and method == "POST":
             item = {"id": len(self.submissions) + 1, "created_at": CREATED, "simplified": [], **body}

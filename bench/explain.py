@@ -1,0 +1,92 @@
+"""What an explanation costs: /predict with ``"explain": true`` against the plain /predict, side by side.
+
+    .venv/bin/python -m bench.explain [--rounds 40] [--models prototypes cnn ensemble]
+
+Starts ``uvicorn api.main:app`` (one process) on 127.0.0.1 and, from one keep-alive client, sends
+each drawing plain and explained in turn, ``--rounds`` times, so both see the same machine load.
+Drawings: the fixtures' median one (by strokes), one of 20 strokes, and the official extremes (most
+strokes, most points, longest pen path). Prints the medians, their ratio, and what the explanation
+needed (strokes left out one by one, and whether pairs were tried).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from tests.utils.fixtures import FIXTURES, read_ndjson
+from tests.utils.servers import running_api
+
+
+def drawings() -> dict[str, list]:
+    pool = read_ndjson(FIXTURES / "strokes_simplified.ndjson.gz") + read_ndjson(
+        FIXTURES / "prototype_test_split.ndjson.gz"
+    )
+    pool.sort(key=lambda row: len(row["drawing"]))
+    median = pool[len(pool) // 2]
+    twenty = next(row for row in pool if len(row["drawing"]) == 20)
+    chosen = {
+        f"median: {median['word']}, {len(median['drawing'])} strokes": median["drawing"],
+        f"{twenty['word']}, 20 strokes": twenty["drawing"],
+    }
+    for row in read_ndjson(FIXTURES / "extremes.ndjson.gz"):
+        points = sum(len(s[0]) for s in row["drawing"])
+        chosen[f"{row['_why']}: {row['word']}, {len(row['drawing'])} strokes, {points} points"] = row["drawing"]
+    return chosen
+
+
+def post(conn: http.client.HTTPConnection, body: dict) -> tuple[float, dict]:
+    payload = json.dumps(body)
+    t0 = time.perf_counter()
+    conn.request("POST", "/predict", payload, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    answer = json.loads(response.read())
+    elapsed = (time.perf_counter() - t0) * 1000
+    if response.status != 200:
+        sys.exit(f"/predict answered {response.status}: {answer}")
+    return elapsed, answer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=40, help="plain + explained requests per drawing and model")
+    parser.add_argument("--models", nargs="+", default=["prototypes", "cnn", "ensemble"])
+    args = parser.parse_args()
+    database = f"sqlite:///{tempfile.gettempdir()}/deepdraw-bench-explain.db"
+    log = Path(tempfile.gettempdir()) / "deepdraw-bench-explain.log"
+    with running_api(database, log, ACCESS_LOG="false") as url:
+        conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=60)
+        print(f"uvicorn api.main:app, 1 process, {os.cpu_count()} cores, {args.rounds} rounds, one client\n")
+        print("| model | drawing | plain p50 ms | explain p50 ms | ratio | strokes explained | pairs tried |")
+        print("|---|---|---:|---:|---:|---:|---|")
+        for model in args.models:
+            for name, strokes in drawings().items():
+                plain, explained = [], []
+                for _ in range(3):  # warm-up
+                    post(conn, {"strokes": strokes, "model": model, "explain": True})
+                for _ in range(args.rounds):
+                    plain.append(post(conn, {"strokes": strokes, "model": model})[0])
+                    ms, answer = post(conn, {"strokes": strokes, "model": model, "explain": True})
+                    explained.append(ms)
+                explanation = answer["explanation"]
+                singles = [p for p in explanation["strokes"] if p["label_without"] not in (None, explanation["label"])]
+                pairs = "no" if singles or len(explanation["strokes"]) < 2 else "yes"
+                a, b = float(np.median(plain)), float(np.median(explained))
+                print(
+                    f"| {model} | {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | "
+                    f"{len(explanation['strokes'])} of {explanation['strokes_total']} | {pairs} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
