@@ -13,7 +13,12 @@ from api_client import ApiError
 
 PICTURE = 200  # side in pixels of a round's drawing on the end screen
 DECIDING = (214, 40, 40)  # the stroke that decided the guess; the others are drawn in ink
-OTHERS_SHOWN = 3  # kept drawings of the prompt shown as "how others drew it"
+OTHERS_SHOWN = 3
+# Streamlit's bundled icon font: unlike emoji, it shows on every device.
+WON, LOST = (
+    ":green[:material/check_circle:]",
+    ":red[:material/cancel:]",
+)  # kept drawings of the prompt shown as "how others drew it"
 
 
 def picture(strokes: list, highlight: int | None, side: int = PICTURE) -> Image.Image:
@@ -45,7 +50,7 @@ def show_round(number: int, prompt: str, won: bool, seconds: float, strokes: lis
     with st.container(border=True):
         left, right = st.columns([1, 2], gap="medium")
         verdict = f"I knew it was {ui.text(prompt)} in {seconds:.1f} s" if won else f"Not recognised: {ui.text(prompt)}"
-        right.markdown(f"**Round {number}** · {'✅' if won else '❌'} {verdict}")
+        right.markdown(f"**Round {number}** · {WON if won else LOST} {verdict}")
         if not strokes:
             right.caption("Nothing was drawn.")
             return
@@ -59,7 +64,7 @@ def show_round(number: int, prompt: str, won: bool, seconds: float, strokes: lis
         deciding = explanations.most_needed(answer["explanation"])
         left.image(picture(strokes, deciding), width=PICTURE)
         right.markdown(f"My guess: **{ui.text(first['label'])}** ({first['probability']:.0%})")
-        if deciding is not None:
+        if deciding is not None and len(strokes) > 1:
             right.markdown(f"The stroke that decided it (red): {explanations.name_strokes(strokes, [deciding])}.")
         right.markdown(explanations.sentence(strokes, answer["explanation"], quote=ui.text))
         if runners_up:

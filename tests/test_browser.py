@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -255,12 +256,24 @@ def test_drawing_a_cat_shows_cat_in_the_top5(page, api):
     settle(page)
     text = guesses(page)
     top5 = [item.rsplit(" ", 1)[0] for item in text.removeprefix("Guesses: ").split(", ")]
-    screenshot(page, "draw")
     assert len(top5) == 5
     assert "cat" in top5, text
     # The chart itself (SVG) names the classes too.
     assert page.locator("[role='graphics-document'] text", has_text="cat").count() >= 1
     assert page.get_by_text("I think it is:").count() == 1
+
+    # Why: the page says what the guess would be without a stroke or two, and the pad colours the strokes.
+    why = page.get_by_text(re.compile(r"^(Without your .+ I'd say: |No stroke or two alone decides it)"))
+    why.wait_for(timeout=30_000)
+    page.locator(f".sketchpad[data-explained='{len(cat)}']").wait_for(timeout=30_000)
+    colours = page.locator(".sketchpad canvas").first.evaluate(
+        """(c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, seen = new Set();
+            for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] < 600) seen.add(d[i] > d[i + 2] + 60
+                ? 'red' : d[i + 2] > d[i] + 60 ? 'blue' : 'grey');
+            return [...seen]; }"""
+    )
+    assert "red" in colours, colours  # some stroke matters to the guess
+    screenshot(page, "draw")
 
     # The same drawing, on the Probabilities page: every class, and the 28x28 the CNN saw.
     page.get_by_role("link", name="Probabilities").click()
@@ -326,6 +339,20 @@ def test_challenge_round_ends_on_i_know(page, api):
     spoken = page.evaluate("window.__sketchpad.spoken")
     assert spoken[-1] == f"I know, it's {page.get_by_text('Draw: ').inner_text().removeprefix('Draw: ')}!", spoken
     screenshot(page, "challenge")
+
+    # The other five rounds skipped, then the end screen: each round, and why round 1 was recognised.
+    for _ in range(5):
+        page.get_by_role("button", name="Next round").click()
+        page.get_by_role("button", name="Skip").click()
+        page.get_by_text("Skipped: the model did not see").wait_for(timeout=30_000)
+    page.get_by_role("button", name="See the score").click()
+    page.get_by_text("Game over: you scored 1 out of 6").wait_for(timeout=30_000)
+    page.get_by_text(re.compile(rf"I knew it was {re.escape(prompt)} in \d+\.\d s")).wait_for(timeout=30_000)
+    page.get_by_text("The stroke that decided it (red): your ").wait_for(timeout=30_000)
+    assert page.get_by_text("Nothing was drawn.").count() == 5
+    page.set_viewport_size({"width": 1280, "height": 1500})
+    settle(page, quiet_ms=800)
+    screenshot(page, "challenge_end")
 
 
 def test_guesses_change_during_one_long_stroke(page, api):

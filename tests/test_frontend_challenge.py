@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import api_client
 import game_rules
+import round_summary
 from tests.utils.fake_api import (
     CAT_STROKES,
     CLASSES,
@@ -178,7 +179,7 @@ def test_the_end_screen_shows_how_others_drew_the_prompt(fake):
     assert any(c.value == "How others drew it:" for c in at.caption)
     assert len(at.get("image")) == 2  # the round's drawing, and the one kept cat
     assert any(c.value == "Nothing was drawn." for c in at.caption)
-    assert any(m.value.startswith("**Round 1** · ✅ I knew it was cat in 3.2 s") for m in at.markdown)
+    assert any(m.value == f"**Round 1** · {round_summary.WON} I knew it was cat in 3.2 s" for m in at.markdown)
 
 
 def test_skip_ends_a_round_lost(fake):

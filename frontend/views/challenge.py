@@ -88,7 +88,7 @@ st.title("Challenge")
 if game["phase"] in ("idle", "over"):
     if game["phase"] == "over":
         st.subheader(f"Game over: you scored {game['score']} out of {ROUNDS}")
-        st.markdown(" ".join("✅" if won else "❌" for won in game["results"]))
+        st.markdown(" ".join(round_summary.WON if won else round_summary.LOST for won in game["results"]))
         leaderboard.save_form(game)
         round_summary.show(game)
     else:
