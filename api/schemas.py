@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.explain import GRID, MAX_STROKES, PAIR_CANDIDATES, PATCH
 from models.kinds import KINDS
+from store.names import disguised, invisible
 from store.tables import (
     MAX_CATEGORY_NAME_LENGTH,
     MAX_LABEL_LENGTH,
     MAX_NAME_LENGTH,
     MAX_ROUNDS,
     MAX_SECONDS_PER_ROUND,
+    MIN_SECONDS_PER_ROUND,
     LabelSource,
 )
 
@@ -252,14 +255,25 @@ class SubmissionRequest(BaseModel):
     )
 
 
+def visible(text: str, what: str) -> str:
+    """Refuse a name holding characters that show as nothing (it would pass for another)."""
+    hidden = invisible(text)
+    if hidden:
+        raise ValueError(f"{what} must not hold invisible characters ({hidden})")
+    return text
+
+
 def valid_name(name: str) -> str:
-    name = valid_unicode(name).strip()
+    # NFKC: full-width and mathematical letters are stored as the plain letters they show.
+    name = unicodedata.normalize("NFKC", visible(valid_unicode(name), "name")).strip()
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise ValueError(f"name must be 1-{MAX_NAME_LENGTH} characters (got {len(name)})")
     bad = sorted({c for c in name if not (c.isalnum() or c in NAME_PUNCTUATION)})
     if bad:
         shown = ", ".join(repr(c) for c in bad[:5])
         raise ValueError(f"name may hold letters, digits, space, '_', '-' and '.' only (not {shown})")
+    if disguised(name):
+        raise ValueError("name mixes scripts with letters that look like others (e.g. a Cyrillic 'а' among Latin ones)")
     return name
 
 
@@ -271,12 +285,21 @@ class ScoreRequest(BaseModel):
     )
     rounds_won: int = Field(..., ge=0, le=MAX_ROUNDS)
     rounds_played: int = Field(..., ge=1, le=MAX_ROUNDS)
-    total_seconds: float = Field(..., gt=0, description=f"at most {MAX_SECONDS_PER_ROUND} s per round played")
+    total_seconds: float = Field(
+        ...,
+        ge=MIN_SECONDS_PER_ROUND,
+        description=f"at least {MIN_SECONDS_PER_ROUND} s and at most {MAX_SECONDS_PER_ROUND} s per round played",
+    )
 
     @model_validator(mode="after")
     def _possible(self) -> ScoreRequest:
         if self.rounds_won > self.rounds_played:
             raise ValueError(f"rounds_won ({self.rounds_won}) > rounds_played ({self.rounds_played})")
+        if self.total_seconds < MIN_SECONDS_PER_ROUND * self.rounds_played:
+            raise ValueError(
+                f"total_seconds ({self.total_seconds:g}) < {MIN_SECONDS_PER_ROUND} s x {self.rounds_played} rounds: "
+                "no round ends that soon"
+            )
         if self.total_seconds > MAX_SECONDS_PER_ROUND * self.rounds_played:
             raise ValueError(
                 f"total_seconds ({self.total_seconds:g}) > {MAX_SECONDS_PER_ROUND} s x {self.rounds_played} rounds"
@@ -298,7 +321,7 @@ class CategoryRequest(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        name = " ".join(name.split())
+        name = " ".join(visible(valid_unicode(name), "name").split())
         if not name:
             raise ValueError("name must not be empty")
         if len(name) > MAX_CATEGORY_NAME_LENGTH:

@@ -1,16 +1,20 @@
 """Taught categories in the served model: checking what a player sends, and keeping every replica in step.
 
-``TaughtClasses.refresh`` reads the database's version counter (one primary-key read) and, only
-when it moved, reloads the list of taught categories, embeds the drawings of those it has not
-seen (cached per category id), and swaps the prototype model's taught classes in one assignment.
-It runs in the thread pool, never on the event loop: right after a teach or a delete on this
-replica (so its answer already counts), and every ``POLL_SECONDS`` in the background (categories
-taught through another replica or worker). A prediction never waits for it.
+A category's drawings are embedded once, where it is taught, and the vectors are stored with it
+(with the version of the network that computed them). ``TaughtClasses.refresh`` reads the
+database's version counter (one primary-key read) and, only when it moved, reloads the list of
+taught categories and the stored vectors of those it has not seen (cached per category id), and
+swaps the prototype model's taught classes in one assignment. Only vectors by another network
+version (the model was replaced) are computed again, once, and stored back. It runs in the thread
+pool, never on the event loop: right after a teach or a delete on this replica (so its answer
+already counts), and every ``POLL_SECONDS`` in the background (categories taught through another
+replica or worker). A prediction never waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 
@@ -25,7 +29,7 @@ from models.prototypes import PrototypeModel
 from sketch.strokes import normalize, parse_strokes, to_dataset_format
 from store import taught as taught_rows
 from store.db import Database, StoreUnavailableError
-from store.taught import Category
+from store.taught import Category, Embedded
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +66,30 @@ class TaughtClasses:
     def model(self) -> PrototypeModel | None:
         return self.loaded.teachable
 
+    def embed(self, simplified: list) -> Embedded:
+        """Simplified drawings as the served network embeds them, ready to store with their category."""
+        model = self.model
+        vectors = model.embed(inputs_of([_strokes(d) for d in simplified], frozenset({BITMAP})))
+        return Embedded(np.ascontiguousarray(vectors, np.float32).tobytes(), model.cnn.version)
+
     def refresh(self) -> None:
         """Bring the model's taught classes up to the database's version (cheap when nothing changed)."""
         model = self.model
         if model is None or taught_rows.version(self.database) == self.version:
             return
         with self._lock:
-            now = taught_rows.snapshot(self.database, frozenset(self._embeddings))
+            now = taught_rows.snapshot(self.database, frozenset(self._embeddings), model.cnn.version)
             if now.version == self.version:
                 return
+            dim = model.cnn.card.embedding.dim
+            for cid, vectors in now.embedded.items():
+                self._embeddings[cid] = np.frombuffer(vectors, np.float32).reshape(-1, dim)
             for cid, drawings in now.drawings.items():
-                inputs = inputs_of([_strokes(d) for d in drawings], frozenset({BITMAP}))
-                self._embeddings[cid] = model.embed(inputs)
+                embedded = self.embed(drawings)
+                self._embeddings[cid] = np.frombuffer(embedded.vectors, np.float32).reshape(-1, dim)
+                # For the other workers; each computes them again if this write fails.
+                with contextlib.suppress(StoreUnavailableError):
+                    taught_rows.keep_embeddings(self.database, cid, embedded)
             self._embeddings = {c.id: self._embeddings[c.id] for c in now.categories}
             self._apply(model, now.categories)
             self.version = now.version

@@ -16,7 +16,9 @@ from api_client import ApiError
 def save_form(game: dict) -> None:
     """Once per finished game: a name, and the score goes to ``POST /scores``."""
     if game.get("score_id") is not None:
-        st.success(f"Your score is on the leaderboard as {game['score_name']}.", icon=":material/emoji_events:")
+        st.success(
+            f"Your score is on the leaderboard as {ui.text(game['score_name'])}.", icon=":material/emoji_events:"
+        )
         return
     with st.form("leaderboard_form", border=False):
         name = st.text_input(

@@ -14,6 +14,10 @@ CANVAS_SIZE = 360
 # Thick enough for the drawing's picture (Probabilities page) to look like the dataset's strokes at 28x28.
 STROKE_WIDTH = 10
 MARKDOWN = set("\\`*_{}[]()<>#+-.!|~:$&")
+# Streamlit turns bare addresses ("http://…", "www.…", "a@b.c") into links after markdown escapes
+# are read; an invisible word joiner after these characters keeps them from forming one.
+LINK_BREAKS = set(":.@")
+WORD_JOINER = "\u2060"
 
 
 def drawing_canvas(name: str, disabled: bool = False, **game) -> dict | None:
@@ -52,8 +56,9 @@ def clear_drawing(name: str) -> None:
 
 def text(value: str) -> str:
     """``value`` shown as itself in Streamlit's markdown (labels come from players): every markdown
-    character escaped, so nothing in it becomes a link, an image or emphasis."""
-    return "".join(f"\\{c}" if c in MARKDOWN else c for c in value)
+    character escaped and every address broken, so nothing in it becomes a link, an image or emphasis."""
+    escaped = (f"\\{c}" if c in MARKDOWN else c for c in value)
+    return "".join(f"{c}{WORD_JOINER}" if c[-1] in LINK_BREAKS else c for c in escaped)
 
 
 def describe(predictions: list[dict]) -> str:

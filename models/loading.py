@@ -109,4 +109,7 @@ def load_store(store: Path, runtime: str = "auto", pinned: dict[str, str | None]
         except ModelStoreError as exc:
             log.error("%s", exc)
             loaded.errors[kind] = str(exc)
+        except Exception as exc:  # a damage no check foresaw: this model is out, the others still serve
+            log.exception("cannot load %s", kind)
+            loaded.errors[kind] = f"cannot load {kind}: {type(exc).__name__}: {exc}"
     return loaded

@@ -14,6 +14,7 @@ top-1 against the CNN alone; they are recorded in the card.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,7 +119,7 @@ class PrototypeModel(FromCard):
         try:
             with np.load(path, allow_pickle=False) as f:
                 embeddings, labels = f["embeddings"].astype(np.float32), f["labels"].astype(int)
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # truncated, not an npz...
             raise ModelStoreError(f"prototypes {card.version}: {path} is unreadable: {exc}") from None
         proto_classes = card.classes[spec.trained_classes :]
         if embeddings.shape[1:] != (cnn.card.embedding.dim,) or len(labels) != len(embeddings):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # PostgreSQL: BIGINT identity. SQLite: INTEGER PRIMARY KEY (the 64-bit rowid), with AUTOINCREMENT
@@ -24,6 +24,8 @@ MAX_NAME_LENGTH = 24
 MAX_CATEGORY_NAME_LENGTH = 40
 MAX_ROUNDS = 20
 MAX_SECONDS_PER_ROUND = 60
+# No round is over sooner: a prompt is drawn, a stroke sent and the guess answered.
+MIN_SECONDS_PER_ROUND = 0.5
 
 
 class Base(DeclarativeBase):
@@ -85,7 +87,11 @@ class TaughtCategory(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(MAX_CATEGORY_NAME_LENGTH), unique=True)
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)  # store.names.key(name)
     created_at: Mapped[str] = mapped_column(String(40))
+    delete_token_hash: Mapped[str | None] = mapped_column(String(64))
+    embeddings: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 (drawings, dim), row-major
+    embedded_by: Mapped[str | None] = mapped_column(String(80))  # the model version that computed them
 
 
 class TaughtDrawing(Base):

@@ -346,3 +346,21 @@ def test_multi_worker_launcher_serves(tmp_path, cat):
     finally:
         server.terminate()
         assert server.wait(timeout=30) == 0
+
+
+def test_a_truncated_prototypes_file_leaves_the_other_models_serving(tmp_path):
+    for kind in ("cnn", "rnn", "ensemble"):
+        copy_of_shipped(tmp_path, kind)
+    version = copy_of_shipped(tmp_path, "prototypes")
+    (bank,) = version.glob("*.npz")
+    bank.write_bytes(bank.read_bytes()[: bank.stat().st_size // 2])
+    with app_client(f"sqlite:///{tmp_path}/submissions.db", tmp_path) as c:
+        ready = c.get("/ready")
+        assert ready.status_code == 503 and f"{bank} is unreadable" in ready.json()["detail"]
+        assert c.get("/health").status_code == 200
+        strokes = [[[0, 100, 100, 0, 0], [0, 0, 100, 100, 0]]]
+        assert c.post("/predict", json={"strokes": strokes, "model": "cnn"}).status_code == 200
+        fallback = c.post("/predict", json={"strokes": strokes})  # the default's next choice answers
+        assert fallback.status_code == 200 and fallback.json()["model"]["name"] == "ensemble"
+        refused = c.post("/predict", json={"strokes": strokes, "model": "prototypes"})
+        assert refused.status_code == 503 and "is unreadable" in refused.json()["detail"]

@@ -472,6 +472,22 @@ def test_submit_page_shows_and_deletes_own_drawing(page, api):
     assert sid not in ids
 
 
+def test_a_label_written_as_markdown_is_shown_as_text(page, api):
+    # A legal label that, read as markdown, would load an image from elsewhere and show a link.
+    label = "![](http://127.0.0.1:9/p.png)[WIN](http://127.0.0.1:9/x)"
+    body = {"label": label, "strokes": [[[0, 50, 100], [0, 80, 0]]], "canvas": {"width": 360, "height": 360}}
+    assert httpx.post(f"{api}/submissions", json=body, timeout=10).status_code == 201
+    page.get_by_role("link", name="Submit").click()
+    shown = page.get_by_text("[WIN]").first
+    shown.wait_for(timeout=30_000)
+    settle(page)
+    # The label itself, character for character (word joiners keep addresses from becoming links).
+    assert label in shown.inner_text().replace("\u2060", "")
+    assert page.locator("img[src*='127.0.0.1:9']").count() == 0
+    links = page.locator("a[href*='127.0.0.1:9']")
+    assert links.count() == 0, [links.nth(i).evaluate("(a) => a.parentElement.outerHTML") for i in range(links.count())]
+
+
 def test_a_page_opened_by_its_url_keeps_the_app_frame(browser, frontend):
     # A bookmarked /challenge must run through app.py (navigation, sidebar, layout), not alone.
     context = browser.new_context(viewport={"width": 1280, "height": 900})

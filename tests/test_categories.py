@@ -62,10 +62,16 @@ def test_teach_guess_list_and_delete(client):
     classes = client.get("/classes").json()
     assert {"label": "letter K", "kind": "taught"} in classes["all"] and len(classes["all"]) == 346
 
-    assert client.delete("/categories/letter K").status_code == 204
+    # Only whoever taught it may delete it: the token of the 201, stored only hashed.
+    token = resp.json()["delete_token"]
+    assert "delete_token" not in listed[0]
+    assert client.delete("/categories/letter K").status_code == 403
+    assert client.delete("/categories/letter K", headers={"X-Delete-Token": "guess"}).status_code == 403
+    assert client.get("/categories").json()["items"] != []
+    assert client.delete("/categories/LETTER k", headers={"X-Delete-Token": token}).status_code == 204
     assert client.get("/categories").json()["items"] == []
     assert guess(client, letter("K", 12, seed=99))["label"] != "letter K"
-    assert client.delete("/categories/letter K").status_code == 404
+    assert client.delete("/categories/letter K", headers={"X-Delete-Token": token}).status_code == 404
 
 
 def test_classes_lists_every_category_with_its_kind(client):
@@ -88,6 +94,14 @@ def test_classes_lists_every_category_with_its_kind(client):
         ({"name": "   ", "drawings": examples("K", 3)}, "name must not be empty"),
         ({"name": "x" * 41, "drawings": examples("K", 3)}, "name is too long"),
         ({"name": "<script>", "drawings": examples("K", 3)}, "name may hold letters"),
+        # Look-alikes of a built-in name: case, full-width, mathematical bold, a Cyrillic "а".
+        ({"name": "CAT", "drawings": examples("K", 3)}, "'cat' is already a category of the model"),
+        ({"name": "ｃａｔ", "drawings": examples("K", 3)}, "'cat' is already a category of the model"),
+        ({"name": "𝐜𝐚𝐭", "drawings": examples("K", 3)}, "'cat' is already a category of the model"),
+        ({"name": "c\u0430t", "drawings": examples("K", 3)}, "'cat' is already a category of the model"),
+        # Names that show as nothing, or hide characters.
+        ({"name": "\u3164", "drawings": examples("K", 3)}, "name must not hold invisible characters (U+3164)"),
+        ({"name": "K\u200bK", "drawings": examples("K", 3)}, "invisible characters (U+200B)"),
         ({"name": "K", "drawings": examples("K", 3), "extra": 1}, "extra"),
     ],
 )
@@ -99,8 +113,9 @@ def test_bad_categories_are_refused_with_the_reason(client, body, detail):
 
 def test_existing_names_and_the_limit_are_conflicts(client):
     assert client.post("/categories", json={"name": "K", "drawings": examples("K", 3)}).status_code == 201
-    again = client.post("/categories", json={"name": "K", "drawings": examples("K", 3, 10)})
-    assert again.status_code == 409 and "exists already" in again.json()["detail"]
+    for same in ("K", "k", "Ｋ", "\u039a"):  # itself, its lower case, full-width, a Greek capital kappa
+        again = client.post("/categories", json={"name": same, "drawings": examples("K", 3, 10)})
+        assert again.status_code == 409 and "named 'K' exists already" in again.json()["detail"], same
     assert client.post("/categories", json={"name": "E", "drawings": examples("E", 3)}).status_code == 201
     third = client.post("/categories", json={"name": "E2", "drawings": examples("E", 3, 10)})
     assert third.status_code == 409 and "at most 2" in third.json()["detail"]
@@ -124,7 +139,8 @@ def test_taught_categories_survive_a_restart_and_reach_every_process(tmp_path, f
         # The other process answers it within its poll interval; this one at once.
         assert guess(a, letter("E", 12, seed=77))["label"] == "letter E"
         assert settled(lambda: guess(b, letter("E", 12, seed=77))["label"], "letter E") == "letter E"
-        assert httpx.delete(f"{b}/categories/letter E", timeout=30).status_code == 204
+        token = {"X-Delete-Token": resp.json()["delete_token"]}
+        assert httpx.delete(f"{b}/categories/letter E", headers=token, timeout=30).status_code == 204
         assert guess(b, letter("E", 12, seed=77))["label"] != "letter E"
         assert settled(lambda: guess(a, letter("E", 12, seed=77))["label"] != "letter E", True)
         assert httpx.post(f"{b}/categories", json={"name": "K", "drawings": examples("K", 3)}, timeout=60).is_success

@@ -159,7 +159,7 @@ def test_challenge_a_game_is_six_rounds_with_a_score(fake):
     (score,) = fake.scores
     assert score["name"] == "Ada L." and score["rounds_won"] == 3 and score["rounds_played"] == 6
     assert 60 < score["total_seconds"] <= 120  # three lost rounds count 20 s each
-    assert "on the leaderboard as Ada L." in at.success[0].value
+    assert "on the leaderboard as Ada L\\." in at.success[0].value
     (table,) = at.dataframe
     assert list(table.value["Name"]) == ["Ada L."] and list(table.value["Won"]) == ["3 / 6"]
 
@@ -244,7 +244,7 @@ def test_leaderboard_through_the_real_api(tmp_path):
             at.text_input(key="leaderboard_name").set_value("Ada L.")
             at.button(key="leaderboard_save").click().run()
             assert not at.exception
-            assert "on the leaderboard as Ada L." in at.success[0].value
+            assert "on the leaderboard as Ada L\\." in at.success[0].value
             # The end screen's explanations come from the real API.
             assert sum(m.value.startswith("My guess: **") for m in at.markdown) == 2
             (table,) = at.dataframe

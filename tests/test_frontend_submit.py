@@ -8,6 +8,7 @@ import sys
 
 from streamlit.testing.v1 import AppTest
 
+import ui
 from tests.utils.fake_api import (
     CAT_STROKES,
     CREATED,
@@ -95,3 +96,18 @@ def test_app_starts_from_a_relative_path():
     env = {"API_URL": "http://127.0.0.1:9", "PATH": ""}  # nothing listens there: the page shows its notice
     out = subprocess.run([sys.executable, "-c", code], cwd=FRONTEND.parent, env=env, capture_output=True, text=True)
     assert out.stdout.strip().endswith("OK"), out.stdout + out.stderr
+
+
+def test_a_label_with_markdown_is_shown_as_text(fake):
+    # A legal 64-character label that, read as markdown, loads a remote image and shows a link.
+    label = "![](http://127.0.0.1:9/p.png)[WIN](http://127.0.0.1:9/x)"
+    fake.submissions.append({"id": 1, "label": label, "strokes": CAT_STROKES, "simplified": [],
+                             "canvas": DRAWING["canvas"], "created_at": CREATED, "label_source": "player",
+                             "predictions": [{"label": label, "probability": 0.5}]})  # fmt: skip
+    at = app("submit")
+    assert not at.exception
+    shown = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    escaped = ui.text(label)
+    assert f"**{escaped}** · #1" in shown
+    assert any(f"guessed {escaped} (50%)" in c for c in shown)
+    assert not any("![" in m or "](" in m for m in shown)  # nothing left for markdown to read as a link

@@ -12,7 +12,7 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from store.db import make_engine
 from store.schema import alembic_config, current, head, upgrade
@@ -49,7 +49,7 @@ def _engine(fresh_database_url: str):
 
 def test_models_match_the_migrations(fresh_database_url):
     engine = _engine(fresh_database_url)
-    assert upgrade(engine) == head() == "0003"
+    assert upgrade(engine) == head() == "0004"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
@@ -67,7 +67,7 @@ def test_downgrade_to_base_and_up_again(fresh_database_url):
         command.downgrade(alembic_config(conn), "base")
         conn.commit()
         assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
-    assert upgrade(engine) == "0003"
+    assert upgrade(engine) == "0004"
     with engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) >= TABLES
     engine.dispose()
@@ -77,9 +77,9 @@ def test_concurrent_starts_migrate_once(fresh_database_url):
     """Workers and replicas start together: the lock lets one migrate while the others wait."""
     engines = [_engine(fresh_database_url) for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(upgrade, engines)) == ["0003"] * 4
+        assert list(pool.map(upgrade, engines)) == ["0004"] * 4
     with engines[0].connect() as conn:
-        assert current(conn) == "0003"
+        assert current(conn) == "0004"
     for engine in engines:
         engine.dispose()
 
@@ -89,7 +89,7 @@ def test_migrate_command(fresh_database_url):
     for _ in range(2):  # a second run has nothing to do
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        assert "is at revision 0003" in done.stdout
+        assert "is at revision 0004" in done.stdout
     bad = subprocess.run([*cmd[:-1], "mysql://x@y/z"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "DATABASE_URL" in bad.stderr
 
@@ -117,4 +117,22 @@ def test_pre_alembic_sqlite_file_keeps_its_rows(tmp_path, no_models):
         assert c.delete(f"/submissions/{item['id']}", headers={"X-Delete-Token": "x"}).status_code == 403
         assert c.post("/submissions", json={**item, "predictions": None, "simplified": None}).status_code == 422
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+
+
+def test_categories_taught_before_owners_keep_their_rows(fresh_database_url):
+    """0003 -> 0004: every category gets a name key; two whose names now count as the same both stay."""
+    engine = _engine(fresh_database_url)
+    upgrade(engine, "0003")
+    with engine.connect() as conn:
+        for name in ("Rex", "rex", "letter K"):
+            conn.execute(
+                text("INSERT INTO taught_categories (name, created_at) VALUES (:name, '2026-12-01T00:00:00+00:00')"),
+                {"name": name},
+            )
+        conn.commit()
+    assert upgrade(engine) == "0004"
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT name, name_key, delete_token_hash FROM taught_categories ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("Rex", "rex", None), ("rex", "rex#2", None), ("letter K", "letter k", None)]

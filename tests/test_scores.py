@@ -57,6 +57,11 @@ def test_empty_leaderboard(db_client):
         ({"total_seconds": 0}, "total_seconds"),
         ({"total_seconds": -3}, "total_seconds"),
         ({"total_seconds": 300.5}, "total_seconds (300.5) > 60 s x 5 rounds"),
+        ({"total_seconds": 5e-324}, "total_seconds"),  # first place by a time no game can take
+        ({"total_seconds": 2.0}, "total_seconds (2) < 0.5 s x 5 rounds: no round ends that soon"),
+        ({"name": "\u3164"}, "name must not hold invisible characters (U+3164)"),
+        ({"name": "Ada\u200b"}, "invisible characters (U+200B)"),
+        ({"name": "\u0410da"}, "name mixes scripts"),  # a Cyrillic capital A passing for "Ada"
         ({"rounds_won": 2.5}, "rounds_won"),
         ({"extra": 1}, "extra"),
     ],
@@ -69,7 +74,15 @@ def test_bad_scores_are_422(db_client, overrides, needle):
 
 
 def test_names_are_trimmed_and_may_be_any_script(db_client):
-    for name, stored in [("  Zoë_2.0 ", "Zoë_2.0"), ("Ωmega-Team", "Ωmega-Team"), ("李 小龙", "李 小龙")]:
+    # Full-width and mathematical letters are stored as the plain letters they show.
+    pairs = [
+        ("  Zoë_2.0 ", "Zoë_2.0"),
+        ("Ωmega-Team", "Ωmega-Team"),
+        ("李 小龙", "李 小龙"),
+        ("Ａｄａ", "Ada"),
+        ("𝐀𝐝𝐚", "Ada"),
+    ]
+    for name, stored in pairs:
         r = db_client.post("/scores", json=score(name=name))
         assert r.status_code == 201, r.text
         assert r.json()["name"] == stored

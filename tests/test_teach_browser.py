@@ -46,8 +46,16 @@ def test_teach_a_category_then_it_is_guessed(page, api):  # noqa: F811
     assert guesses(page).startswith("Guesses: letter K")
     screenshot(page, "teach")
 
+    # A category another player taught is listed, without a Delete for this player.
+    others = {"name": "letter E", "drawings": [letter("E", 12, seed) for seed in range(3)]}
+    assert httpx.post(f"{api}/categories", json=others, timeout=60).status_code == 201
+    page.get_by_role("link", name="Draw").click()  # away and back: the list is read again
     settle(page)
+    page.get_by_role("link", name="Teach").click()
+    page.get_by_text("taught by someone else").wait_for(timeout=30_000)
+    settle(page)
+    assert page.get_by_role("button", name="Delete").count() == 1
     page.get_by_role("button", name="Delete").click()
     settle(page)
-    page.get_by_text("None yet.").wait_for(timeout=30_000)
-    assert httpx.get(f"{api}/categories", timeout=10).json()["items"] == []
+    page.get_by_role("button", name="Delete").wait_for(state="detached", timeout=30_000)
+    assert [c["name"] for c in httpx.get(f"{api}/categories", timeout=10).json()["items"]] == ["letter E"]

@@ -38,7 +38,7 @@ def guess_then(item: dict) -> str:
     if not predictions:
         return "no guess recorded"
     best = predictions[0]
-    return f"guessed {best['label']} ({best['probability']:.0%})"
+    return f"guessed {ui.text(best['label'])} ({best['probability']:.0%})"
 
 
 st.title("Submit")
@@ -69,7 +69,9 @@ except ApiError as exc:
 
 pages = max(1, math.ceil(page["total"] / PAGE_SIZE))
 if not page["items"]:
-    st.info("No drawings kept yet." if label == ALL else f"No drawings of {label} yet.", icon=":material/draw:")
+    st.info(
+        "No drawings kept yet." if label == ALL else f"No drawings of {ui.text(label)} yet.", icon=":material/draw:"
+    )
 for start in range(0, len(page["items"]), COLUMNS):
     for col, item in zip(st.columns(COLUMNS), page["items"][start : start + COLUMNS], strict=False):
         with col.container(border=True):
@@ -77,7 +79,7 @@ for start in range(0, len(page["items"]), COLUMNS):
                 st.image(api_client.thumbnail(item["id"]), width=112)
             except ApiError:
                 st.caption("(no thumbnail)")
-            st.markdown(f"**{item['label']}** · #{item['id']}")
+            st.markdown(f"**{ui.text(item['label'])}** · #{item['id']}")
             st.caption(f"{guess_then(item)} · {item['created_at'][:10]}")
             if item["id"] in state.my_submissions:
                 st.button(

@@ -13,6 +13,7 @@ MIN_EXAMPLES, MAX_EXAMPLES = 3, 50
 state = st.session_state
 state.setdefault("teach_examples", [])  # strokes of the examples drawn so far
 state.setdefault("teach_done", None)  # name of the category just taught
+state.setdefault("my_categories", {})  # name -> delete token: categories taught in this browser session
 
 
 # The category routes are this page's alone, so their calls live here (through the one API client).
@@ -24,8 +25,8 @@ def create_category(name: str, drawings: list) -> dict:
     return api_client._call("POST", "/categories", json={"name": name, "drawings": drawings})
 
 
-def delete_category(name: str) -> None:
-    api_client._request("DELETE", f"/categories/{name}")
+def delete_category(name: str, token: str) -> None:
+    api_client._request("DELETE", f"/categories/{name}", headers={"X-Delete-Token": token})
 
 
 def add_example() -> None:
@@ -76,9 +77,10 @@ with teach:
         else:
             state.teach_examples = []
             state.teach_done = created["name"]
+            state.my_categories[created["name"]] = created["delete_token"]
             st.rerun()
     if state.teach_done:
-        st.success(f"Learned “{state.teach_done}”. Draw it on the right.", icon=":material/check:")
+        st.success(f"Learned “{ui.text(state.teach_done)}”. Draw it on the right.", icon=":material/check:")
 
 with test:
     st.subheader("2. Draw it again")
@@ -93,7 +95,7 @@ with test:
         else:
             top = answer["predictions"][0]
             taught = " (taught)" if top.get("kind") == "taught" else ""
-            st.markdown(f"**I think it is: {top['label']}**{taught}")
+            st.markdown(f"**I think it is: {ui.text(top['label'])}**{taught}")
             ui.guesses_chart(answer["predictions"])
 
 st.divider()
@@ -107,12 +109,16 @@ if not taught_list:
     st.info("None yet.")
 for item in taught_list:
     label, examples, remove = st.columns([4, 2, 2])
-    label.write(item["name"])
+    label.markdown(ui.text(item["name"]))
     examples.write(f"{item['examples']} examples")
-    if remove.button("Delete", key=f"teach_delete_{item['name']}", icon=":material/delete:"):
+    token = state.my_categories.get(item["name"])
+    if token is None:
+        remove.caption("taught by someone else")  # only its teacher holds the delete token
+    elif remove.button("Delete", key=f"teach_delete_{item['name']}", icon=":material/delete:"):
         try:
-            delete_category(item["name"])
+            delete_category(item["name"], token)
         except ApiError as exc:
             ui.show_api_error(exc, "teach_delete")
         else:
+            state.my_categories.pop(item["name"], None)
             st.rerun()
