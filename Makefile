@@ -7,6 +7,8 @@ DATA_DIR ?= $(if $(wildcard ../shared/quickdraw),../shared/quickdraw,data/quickd
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 FRONTEND_PORT ?= 8501
+# The app relays teach, delete and submit for whoever reaches it: this machine only, unless opened.
+FRONTEND_HOST ?= 127.0.0.1
 MLFLOW_PORT ?= 5000
 WORKERS ?= 2
 
@@ -26,11 +28,12 @@ $(VENV)/.installed: requirements.txt requirements/*.txt pyproject.toml
 install: $(VENV)/.installed ## create .venv and install the pinned dependencies
 
 demo: install ## run the API and the Streamlit app on the shipped model (Ctrl-C stops both)
-	@echo "API on http://$(API_HOST):$(API_PORT)/docs, app on http://127.0.0.1:$(FRONTEND_PORT)"
+	@echo "API on http://$(API_HOST):$(API_PORT)/docs, app on http://$(FRONTEND_HOST):$(FRONTEND_PORT)"
 	@trap 'kill 0' INT TERM EXIT; \
 	$(PY) -m api.serve --host $(API_HOST) --port $(API_PORT) & \
 	API_URL=http://$(API_HOST):$(API_PORT) $(VENV)/bin/streamlit run frontend/app.py \
-		--server.port $(FRONTEND_PORT) --server.headless true --browser.gatherUsageStats false & \
+		--server.address $(FRONTEND_HOST) --server.port $(FRONTEND_PORT) --server.headless true \
+		--browser.gatherUsageStats false & \
 	wait
 
 api: install ## run the API alone, one worker per core (one process: uvicorn api.main:app)
@@ -38,7 +41,8 @@ api: install ## run the API alone, one worker per core (one process: uvicorn api
 
 frontend: install ## run the Streamlit app alone (API_URL defaults to the local API)
 	API_URL=$${API_URL:-http://$(API_HOST):$(API_PORT)} $(VENV)/bin/streamlit run frontend/app.py \
-		--server.port $(FRONTEND_PORT) --server.headless true --browser.gatherUsageStats false
+		--server.address $(FRONTEND_HOST) --server.port $(FRONTEND_PORT) --server.headless true \
+		--browser.gatherUsageStats false
 
 migrate: install ## bring $$DATABASE_URL (default the SQLite file under data/) to the newest schema
 	$(PY) -m store.migrate

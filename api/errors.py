@@ -84,6 +84,8 @@ def allowed_methods(app, scope: dict) -> list[str]:
         probe = {**scope, "method": method}
         if any(route.matches(probe)[0] == Match.FULL for route in app.router.routes):
             allowed.append(method)
+    if "GET" in allowed and "HEAD" not in allowed:  # api.methods answers HEAD for every GET route
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
     return allowed
 
 
@@ -100,6 +102,9 @@ def install(app) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
+        detail = str(exc.detail)
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
-        return JSONResponse({"detail": encodable(str(exc.detail))}, status_code=exc.status_code, headers=headers)
+        if exc.status_code == 404 and detail == "Not Found":  # no route matched: say which path
+            detail = f"no route for {request.method} {request.url.path} (the routes are listed at /docs)"
+        return JSONResponse({"detail": encodable(detail)}, status_code=exc.status_code, headers=headers)

@@ -19,6 +19,7 @@ from api import errors
 from api.access import AccessMiddleware
 from api.inference import predict, prepare
 from api.limits import BodySizeLimit
+from api.methods import HeadAsGet
 from api.metrics import router as metrics_router
 from api.routes import categories, health, models, scores, submissions
 from api.routes import predict as predict_routes
@@ -118,6 +119,7 @@ def create_app() -> FastAPI:
         allow_headers=["*"],
         expose_headers=["X-Request-ID"],
     )
+    app.add_middleware(HeadAsGet)
     app.add_middleware(AccessMiddleware, log_requests=settings.access_log)  # outermost: sees every answer
 
     errors.install(app)

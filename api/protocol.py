@@ -7,7 +7,9 @@ is kept for ever. Here:
   idle keep-alive connection;
 - a request's line and headers must all arrive within ``TIMEOUT_HEADER_S`` of its first byte
   (an absolute deadline, so trickling bytes does not extend it), else 408 and close;
-- headers larger than ``MAX_HEADER_BYTES`` get 431 and close.
+- headers larger than ``MAX_HEADER_BYTES`` get 431 and close;
+- an answer the client stops reading (the socket's send buffer stays full for ``TIMEOUT_SEND_S``)
+  is dropped with its connection, so a client that never reads cannot hold the answer's memory.
 Stalled bodies are the ASGI middleware's job (api.limits). Used by ``python -m api.serve``; for
 one process: ``uvicorn api.main:app --http api.protocol:DeadlineHttpToolsProtocol``.
 """
@@ -29,6 +31,8 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         settings = get_settings()
         self.timeout_header = settings.timeout_header_s
         self.max_header_bytes = settings.max_header_bytes
+        self.timeout_send = settings.timeout_send_s
+        self._send_deadline: asyncio.TimerHandle | None = None
         self._head_deadline: asyncio.TimerHandle | None = None
         self._head_bytes = 0  # raw bytes of a head that has not ended yet (it may never end)
         self._head_parsed = 0  # request line and header bytes the parser has seen
@@ -40,7 +44,26 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
+        self._end_send_deadline()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_deadline is None:
+            self._send_deadline = self.loop.call_later(self.timeout_send, self._send_timed_out)
+
+    def resume_writing(self) -> None:
+        self._end_send_deadline()
+        super().resume_writing()
+
+    def _end_send_deadline(self) -> None:
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+
+    def _send_timed_out(self) -> None:
+        self._send_deadline = None
+        self.transport.abort()  # drops what is buffered; the answer's task sees the connection lost
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)

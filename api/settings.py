@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     timeout_keep_alive_s: int = 5
     timeout_header_s: float = 10.0
     timeout_body_s: float = 30.0
+    timeout_send_s: float = 30.0  # an answer the client stops reading: the connection is dropped
     timeout_graceful_shutdown_s: int = 10
     max_header_bytes: int = 64 * 1024
     # One JSON line per request on stderr (api.access); metrics are kept either way.

@@ -30,6 +30,12 @@ DEFAULT_DATABASE_URL = "sqlite:///data/submissions.db"
 SQLITE_BUSY_TIMEOUT_S = 10.0
 # A PostgreSQL server that does not answer is reported (503) after this, not waited for.
 PG_CONNECT_TIMEOUT_S = 5
+# No query of this service takes long: one that does is stopped by the server (then a 503).
+PG_STATEMENT_TIMEOUT_MS = 5_000
+# TCP keep-alive probes and an unacknowledged-data deadline: a server host or network that is gone
+# is noticed in seconds, not after the kernel's default of hours.
+PG_TCP = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+PG_TCP_USER_TIMEOUT_MS = 10_000
 
 # Errors that say the database cannot be reached or written (down, full disk, read-only, locked),
 # as opposed to a bug in a query.
@@ -123,7 +129,12 @@ def make_engine(database_url: str) -> Engine:
         # A server restarted since the connection was pooled: check before use instead of failing once.
         pool_pre_ping=True,
         pool_timeout=PG_CONNECT_TIMEOUT_S,
-        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+        connect_args={
+            "connect_timeout": PG_CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}",
+            "tcp_user_timeout": PG_TCP_USER_TIMEOUT_MS,
+            **PG_TCP,
+        },
         json_deserializer=json_loads,
     )
 

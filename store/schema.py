@@ -46,6 +46,8 @@ def current(connection: Connection) -> str | None:
 @contextmanager
 def _locked(engine: Engine, connection: Connection) -> Iterator[None]:
     if engine.url.get_backend_name() == "postgresql":
+        # A migration may rewrite a large table, and waits its turn: no statement deadline here.
+        connection.exec_driver_sql("SET statement_timeout = 0")
         # Session-level: held across the migration's commit, released by the server if we die.
         connection.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_LOCK_KEY})")
         connection.commit()
@@ -53,6 +55,7 @@ def _locked(engine: Engine, connection: Connection) -> Iterator[None]:
             yield
         finally:
             connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})")
+            connection.exec_driver_sql("RESET statement_timeout")  # the pooled connection's own again
             connection.commit()
         return
     lock_path = f"{engine.url.database}.migrate-lock"

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from store.tables import EXPORTED_SOURCES, Submission
 
@@ -63,9 +63,10 @@ def get(session: Session, submission_id: int) -> Submission | None:
 
 
 def page(session: Session, label: str | None, limit: int, offset: int) -> tuple[list[Submission], int]:
-    """Newest first, with the total count of the (filtered) submissions."""
+    """Newest first, with the total count of the (filtered) submissions; the strokes are not read."""
     where = [Submission.label == label] if label is not None else []
-    rows = session.scalars(select(Submission).where(*where).order_by(Submission.id.desc()).limit(limit).offset(offset))
+    query = select(Submission).options(defer(Submission.strokes), defer(Submission.simplified)).where(*where)
+    rows = session.scalars(query.order_by(Submission.id.desc()).limit(limit).offset(offset))
     total = session.scalar(select(func.count()).select_from(Submission).where(*where)) or 0
     return list(rows), total
 

@@ -364,3 +364,29 @@ def test_a_truncated_prototypes_file_leaves_the_other_models_serving(tmp_path):
         assert fallback.status_code == 200 and fallback.json()["model"]["name"] == "ensemble"
         refused = c.post("/predict", json={"strokes": strokes, "model": "prototypes"})
         assert refused.status_code == 503 and "is unreadable" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("DELETE", "/submissions/stats", 405, "GET, HEAD"),  # not taken for a submission id
+        ("OPTIONS", "/submissions/stats", 405, "GET, HEAD"),
+        ("PUT", "/predict", 405, "POST"),
+        ("OPTIONS", "/categories", 405, "GET, HEAD, POST"),
+    ],
+)
+def test_methods_a_path_does_not_serve_get_405_naming_those_it_does(client, method, path, status, allow):
+    resp = client.request(method, path)
+    assert (resp.status_code, resp.headers["allow"]) == (status, allow)
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready", "/models", "/classes", "/limits", "/submissions", "/scores"])
+def test_head_answers_every_get_route_without_a_body(client, path):
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == get.status_code and head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_an_unknown_path_is_named_in_its_404(client):
+    resp = client.get("/submissions/abc")
+    assert resp.status_code == 404 and resp.json()["detail"].startswith("no route for GET /submissions/abc")

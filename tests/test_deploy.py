@@ -345,3 +345,13 @@ def test_compose_merges_the_two_files():
     published = port.get("published") if isinstance(port, dict) else port.split(":")[-2]
     assert published in (None, "", 0)
     assert merged["services"]["frontend"]["environment"]["API_URL"] == "http://lb:80"
+
+
+@pytest.mark.parametrize(("env", "address"), [({}, "127.0.0.1"), ({"FRONTEND_HOST": "0.0.0.0"}, "0.0.0.0")])
+def test_make_demo_serves_the_app_on_this_machine_only_unless_opened(env, address):
+    # The app relays teach, delete and submit: it listens where the API does, unless FRONTEND_HOST says otherwise.
+    for target in ("demo", "frontend"):
+        plan = subprocess.run(
+            ["make", "-n", target], cwd=REPO, capture_output=True, text=True, env={**os.environ, **env}, check=True
+        ).stdout
+        assert f"--server.address {address} " in plan, plan

@@ -153,6 +153,7 @@ DEADLINE_S = 1
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     env = {"TIMEOUT_KEEP_ALIVE_S": "1", "TIMEOUT_HEADER_S": "1", "TIMEOUT_BODY_S": "1", "MAX_HEADER_BYTES": "8192"}
+    env |= {"TIMEOUT_SEND_S": "1"}
     with ApiServer(tmp_path_factory.mktemp("serve"), workers=1, env=env) as s:
         yield s
 
@@ -225,6 +226,19 @@ def test_oversized_headers_get_431(server):
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
         data, _ = _read_all(sock)
     assert _status(data) == 431 and "headers larger than 8192 bytes" in _json_detail(data)
+
+
+def test_a_client_that_stops_reading_is_dropped(server):
+    """Answers asked for and never read: the connection goes once the send buffer stays full."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+        sock.connect(("127.0.0.1", server.port))
+        request = b"GET /openapi.json HTTP/1.1\r\nHost: t\r\n\r\n"
+        sock.sendall(request * 200)  # pipelined: megabytes of answers queue up on the server
+        time.sleep(DEADLINE_S + 2)
+        data, took = _read_all(sock, limit_s=5)
+    assert took < 5  # closed by the server, not by our read timeout
+    assert data.count(b"HTTP/1.1 200") < 200
 
 
 def test_stalled_body_gets_408(server):

@@ -7,6 +7,7 @@ import io
 import json
 import signal
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from api.thumbnails import canvas_side, render_png
 from sketch.raster import render_simplified
 from store import submissions as queries
 from store.db import Database, parse_database_url
+from store.schema import head
 from store.submissions import hash_token
 from tests.utils.app import app_client
 from tests.utils.postgres import postgres_server
@@ -58,7 +60,7 @@ def test_database_url_forms():
 
 
 def test_schema_is_migrated_at_start(client, database_url):
-    assert raw_rows(database_url, "SELECT version_num FROM alembic_version") == [("0003",)]
+    assert raw_rows(database_url, "SELECT version_num FROM alembic_version") == [(head(),)]
     assert raw_rows(database_url, "SELECT COUNT(*) FROM submissions") == [(0,)]
     if database_url.startswith("sqlite"):
         assert Path(parse_database_url(database_url).database).is_file()  # the folder was created too
@@ -106,7 +108,16 @@ def test_list_is_paged_newest_first_and_filtered(client):
     assert [i["id"] for i in page["items"]] == ids[::-1][:2]
     page2 = client.get("/submissions", params={"limit": 2, "offset": 2}).json()
     assert [i["id"] for i in page2["items"]] == ids[::-1][2:4]
-    assert all("strokes" in i and "id" in i for i in page["items"])
+    # A list carries no strokes: the thumbnail's path and the counts; the drawing is one GET away.
+    first = page["items"][0]
+    assert "strokes" not in first and "simplified" not in first
+    assert first["thumbnail"] == f"/submissions/{first['id']}/thumbnail.png"
+    assert client.get(first["thumbnail"]).headers["content-type"] == "image/png"
+    full = client.get(f"/submissions/{first['id']}").json()
+    assert (first["strokes_count"], first["points_count"]) == (
+        len(full["strokes"]),
+        sum(len(s[0]) for s in full["strokes"]),
+    )
 
     cats = client.get("/submissions", params={"label": "cat"}).json()
     assert cats["total"] == 3
@@ -387,3 +398,29 @@ def test_thumbnail_of_a_pathological_drawing_is_drawn_small_and_scaled_up():
     image = Image.open(io.BytesIO(render_png(zigzag, 256)))
     assert image.size == (256, 256)
     assert np.asarray(image).min() < 128  # ink is there
+
+
+def test_a_page_of_fat_drawings_stays_small(client):
+    """100 legal drawings of 20,000 points each: the list answers without their strokes."""
+    zigzag = [[[float(i % 2 * 300) for i in range(20_000)], [float(i) for i in range(20_000)]]]
+    for _ in range(100):
+        assert client.post("/submissions", json=body(strokes=zigzag)).status_code == 201
+    resp = client.get("/submissions", params={"limit": 100})
+    assert resp.status_code == 200 and len(resp.json()["items"]) == 100
+    assert len(resp.content) < 100_000  # ~270 KB of strokes per drawing stay in the database
+
+
+def test_a_postgresql_query_that_hangs_is_stopped_and_answered_503(postgres):
+    """The statement deadline: a query the server does not finish in time becomes a 503, not a wait."""
+    from sqlalchemy import text
+
+    from store.db import PG_STATEMENT_TIMEOUT_MS, StoreUnavailableError
+
+    db = Database(postgres.create_database())
+    with db.session() as session:
+        assert session.execute(text("SHOW statement_timeout")).scalar() == f"{PG_STATEMENT_TIMEOUT_MS // 1000}s"
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError), db.session() as session:
+        session.execute(text("SELECT pg_sleep(30)"))
+    assert time.monotonic() - started < PG_STATEMENT_TIMEOUT_MS / 1000 + 3
+    db.dispose()

@@ -33,7 +33,7 @@ POST_ERRORS = error_responses(
 )
 GET_ERRORS = error_responses(503)
 DELETE_ERRORS = error_responses(
-    403, 404, 503, e403="missing or wrong X-Delete-Token", e404="no taught category of that name"
+    403, 404, 422, 503, e403="missing or wrong X-Delete-Token", e404="no taught category of that name"
 )
 
 

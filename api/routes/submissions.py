@@ -47,8 +47,23 @@ class CreatedSubmission(Submission):
     )
 
 
+class SubmissionSummary(BaseModel):
+    """A submission in a list: everything but its strokes (``GET /submissions/{id}`` has them), so a
+    page stays small whatever was drawn."""
+
+    id: int
+    created_at: str
+    label: str
+    label_source: str = Field(..., description="player, prompt, confirmed, or unknown for rows stored before it")
+    canvas: Canvas
+    predictions: list[Prediction] | None = None
+    strokes_count: int = Field(..., description="strokes in the drawing")
+    points_count: int = Field(..., description="points in the drawing, all strokes")
+    thumbnail: str = Field(..., description="the drawing as a PNG: GET this path (optionally with ?size=)")
+
+
 class SubmissionPage(BaseModel):
-    items: list[Submission]
+    items: list[SubmissionSummary]
     total: int
     limit: int
     offset: int
@@ -69,6 +84,20 @@ def _out(row: Row) -> dict:
         "simplified": row.simplified,
         "canvas": {"width": row.canvas_width, "height": row.canvas_height},
         "predictions": row.predictions,
+    }
+
+
+def _summary(row: Row) -> dict:
+    return {
+        "id": row.id,
+        "created_at": row.created_at,
+        "label": row.label,
+        "label_source": row.label_source,
+        "canvas": {"width": row.canvas_width, "height": row.canvas_height},
+        "predictions": row.predictions,
+        "strokes_count": row.n_strokes,
+        "points_count": row.n_points,
+        "thumbnail": f"/submissions/{row.id}/thumbnail.png",
     }
 
 
@@ -115,9 +144,9 @@ def list_submissions(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ):
-    """Submissions, newest first."""
+    """Submissions, newest first, without their strokes (``GET /submissions/{id}`` has them)."""
     rows, total = queries.page(session, label.strip() if label else None, limit, offset)
-    return {"items": [_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    return {"items": [_summary(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 @router.get(
@@ -132,14 +161,14 @@ def submission_stats(session: SessionDep):
 
 
 @router.get(
-    "/submissions/{submission_id}", operation_id="get_submission", response_model=Submission, responses=READ_ERRORS
+    "/submissions/{submission_id:int}", operation_id="get_submission", response_model=Submission, responses=READ_ERRORS
 )
 def get_submission(submission_id: SubmissionId, session: SessionDep):
     return _out(_found(session, submission_id))
 
 
 @router.get(
-    "/submissions/{submission_id}/thumbnail.png",
+    "/submissions/{submission_id:int}/thumbnail.png",
     operation_id="submission_thumbnail",
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "the drawing as a PNG"}, **READ_ERRORS},
@@ -156,7 +185,7 @@ def submission_thumbnail(
 
 
 @router.delete(
-    "/submissions/{submission_id}",
+    "/submissions/{submission_id:int}",
     operation_id="delete_submission",
     status_code=204,
     response_class=Response,

@@ -126,7 +126,16 @@ class FakeApi:
         if path == "/submissions" and method == "GET":
             label = request.url.params.get("label")
             limit, offset = int(request.url.params["limit"]), int(request.url.params["offset"])
-            items = [s for s in reversed(self.submissions) if label in (None, s["label"])]
+            items = [
+                {k: v for k, v in s.items() if k not in ("strokes", "simplified")}
+                | {
+                    "strokes_count": len(s["strokes"]),
+                    "points_count": sum(len(stroke[0]) for stroke in s["strokes"]),
+                    "thumbnail": f"/submissions/{s['id']}/thumbnail.png",
+                }
+                for s in reversed(self.submissions)
+                if label in (None, s["label"])
+            ]
             page = {"items": items[offset : offset + limit], "total": len(items), "limit": limit, "offset": offset}
             return httpx.Response(200, json=page)
         if path == "/submissions/stats":
