@@ -74,27 +74,24 @@ class SubmissionStats(BaseModel):
     labels: dict[str, int] = Field(..., description="number of submissions per label, most first")
 
 
-def _out(row: Row) -> dict:
+def _described(row: Row) -> dict:
+    """What a list and a single read both say of a submission."""
     return {
         "id": row.id,
         "created_at": row.created_at,
         "label": row.label,
         "label_source": row.label_source,
-        "strokes": row.strokes,
-        "simplified": row.simplified,
         "canvas": {"width": row.canvas_width, "height": row.canvas_height},
         "predictions": row.predictions,
     }
 
 
+def _out(row: Row) -> dict:
+    return _described(row) | {"strokes": row.strokes, "simplified": row.simplified}
+
+
 def _summary(row: Row) -> dict:
-    return {
-        "id": row.id,
-        "created_at": row.created_at,
-        "label": row.label,
-        "label_source": row.label_source,
-        "canvas": {"width": row.canvas_width, "height": row.canvas_height},
-        "predictions": row.predictions,
+    return _described(row) | {
         "strokes_count": row.n_strokes,
         "points_count": row.n_points,
         "thumbnail": f"/submissions/{row.id}/thumbnail.png",
