@@ -15,6 +15,9 @@ This process is the workers' supervisor:
   standby is forked; without a standby the replacement joins the port only once its models are
   warm (uvicorn listens after the lifespan), so meanwhile the surviving workers take every new
   connection;
+- a worker whose event loop stops (a hang, ``kill -STOP``) is killed and replaced like a dead one:
+  each worker's loop writes a heartbeat to a pipe every ``HEARTBEAT_S``, and one silent for
+  ``LIVENESS_S`` is no longer answering anything (its socket would still take connections);
 - workers die with it (``PR_SET_PDEATHSIG``: even a ``kill -9`` of this process leaves no orphan);
 - a second instance on the same port is refused with a message, not silently run beside it;
 - with several workers, Prometheus metrics are collected across processes
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import logging
 import multiprocessing as mp
@@ -47,6 +51,10 @@ log = logging.getLogger("api.serve")
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app or the socket cannot start: restarting will not help
 _PR_SET_PDEATHSIG = 1
 _MIN_LIFETIME_S = 1.0  # a worker that dies younger than this is restarted after a pause, not in a tight loop
+HEARTBEAT_S = 1.0
+# A serving worker's loop silent this long is hung: killed and replaced (well within the
+# Kubernetes liveness probe's window, which restarts the whole pod).
+LIVENESS_S = 5.0
 
 
 class PortTaken(SystemExit):
@@ -97,8 +105,37 @@ def _standby(lifespan: type, go: int) -> type:
     return Standby
 
 
+def _beating(lifespan: type, beat: int) -> type:
+    """A lifespan whose event loop writes a byte to ``beat`` every HEARTBEAT_S while it runs."""
+
+    class Beating(lifespan):  # type: ignore[misc, valid-type]
+        async def startup(self) -> None:
+            await super().startup()  # the models load first: a worker is watched once it beats
+            os.set_blocking(beat, False)  # a slow reader never blocks the loop
+            self._heart = asyncio.get_running_loop().create_task(self._beat())
+
+        async def _beat(self) -> None:
+            while True:
+                try:
+                    os.write(beat, b".")
+                except BlockingIOError:
+                    pass  # the pipe is full: the supervisor has beats enough to read
+                except OSError:
+                    return  # the supervisor is gone
+                await asyncio.sleep(HEARTBEAT_S)
+
+    return Beating
+
+
 def _worker(
-    parent: int, host: str, port: int, sock: socket.socket | None, log_level: str, go: int | None, inherited: list[int]
+    parent: int,
+    host: str,
+    port: int,
+    sock: socket.socket | None,
+    log_level: str,
+    go: int | None,
+    beat: int,
+    inherited: list[int],
 ) -> None:
     _die_with_parent(parent)
     # Forked from the supervisor: drop its signal handlers (uvicorn installs its own), its port lock
@@ -108,7 +145,8 @@ def _worker(
     if _port_lock is not None:
         _port_lock.close()
     for fd in inherited:
-        os.close(fd)
+        with contextlib.suppress(OSError):  # a dead worker's, closed already
+            os.close(fd)
     import uvicorn
 
     if sock is None:
@@ -119,6 +157,7 @@ def _worker(
             sys.exit(STARTUP_FAILURE)
     config = uvicorn.Config("api.main:app", **_uvicorn_options(get_settings(), log_level))
     config.load()
+    config.lifespan_class = _beating(config.lifespan_class, beat)
     if go is not None:
         config.lifespan_class = _standby(config.lifespan_class, go)
     uvicorn.Server(config).run(sockets=[sock])
@@ -152,7 +191,12 @@ def claim_port(host: str, port: int) -> socket.socket:
 class _Worker:
     proc: BaseProcess
     started: float
+    heart: int  # the read end of its heartbeat pipe
     go: int | None = None  # a standby's pipe: one byte and it serves; None once it serves
+    beat: float = 0.0  # when its loop was last heard from (or it began to serve); 0: not yet
+
+    def serving(self) -> None:
+        self.go, self.beat = None, time.monotonic()
 
 
 class Supervisor:
@@ -178,15 +222,18 @@ class Supervisor:
 
     def _fork(self, standby: bool) -> _Worker:
         read, write = os.pipe() if standby else (None, None)
+        heart, beat = os.pipe()
+        # The supervisor's ends of every pipe: a worker closes those it inherits.
         inherited = [w.go for w in self._everyone() if w.go is not None] + ([write] if write is not None else [])
-        proc = self.ctx.Process(
-            target=_worker, args=(os.getpid(), self.host, self.port, self.sock, self.log_level, read, inherited)
-        )
+        inherited += [w.heart for w in self._everyone()] + [heart]
+        args = (os.getpid(), self.host, self.port, self.sock, self.log_level, read, beat, inherited)
+        proc = self.ctx.Process(target=_worker, args=args)
         proc.start()
-        if read is not None:
-            os.close(read)
+        for fd in (read, beat):
+            if fd is not None:
+                os.close(fd)
         log.info("%s started (pid %s)", "standby worker" if standby else "worker", proc.pid)
-        return _Worker(proc, time.monotonic(), write)
+        return _Worker(proc, time.monotonic(), heart, write)
 
     def _replacement(self) -> _Worker:
         """The warm standby if there is one (it serves at once), else a new worker."""
@@ -195,7 +242,7 @@ class Supervisor:
             try:
                 os.write(spare.go, b"g")
                 os.close(spare.go)
-                spare.go = None
+                spare.serving()
                 return spare
             except OSError:  # it died meanwhile: its exit is reaped in the loop
                 os.close(spare.go)
@@ -208,19 +255,41 @@ class Supervisor:
             if self.want_standby and self.standby is None:
                 self.standby = self._fork(standby=True)
             workers = {w.proc.sentinel: w for w in self._everyone()}
-            for sentinel in wait(list(workers), timeout=0.5):
-                if self._reap(workers[sentinel]) is not None:
+            hearts = {w.heart: w for w in self._everyone()}
+            for ready in wait([*workers, *hearts], timeout=0.5):
+                if ready in hearts:
+                    self._heard(hearts[ready])
+                    continue
+                if self._reap(workers[ready]) is not None:
                     self._shutdown()
                     return STARTUP_FAILURE
                 if self.stopping:
                     break
+            self._kill_the_silent()
             self.metrics.set_workers_alive(sum(1 for w in self.active if w is not None and w.proc.is_alive()))
         self._shutdown()
         return 0
 
+    def _heard(self, worker: _Worker) -> None:
+        try:
+            if os.read(worker.heart, 4096):
+                worker.beat = max(worker.beat, time.monotonic())
+        except OSError:
+            pass
+
+    def _kill_the_silent(self) -> None:
+        """Kill a serving worker whose loop has not beaten for LIVENESS_S; its exit is then reaped."""
+        now = time.monotonic()
+        for slot, w in enumerate(self.active):
+            if w is not None and w.go is None and 0 < w.beat < now - LIVENESS_S and w.proc.is_alive():
+                log.error("worker %d (pid %s) has not answered for %.0f s: killing it", slot, w.proc.pid, now - w.beat)
+                w.proc.kill()  # SIGKILL ends a stopped process too
+                w.beat = float("inf")  # once
+
     def _reap(self, dead: _Worker) -> int | None:
         """Replace a worker that exited; STARTUP_FAILURE when it could not start (restarting would not help)."""
         dead.proc.join()
+        os.close(dead.heart)
         self.metrics.worker_exited(dead.proc.pid)
         if self.stopping:
             return None

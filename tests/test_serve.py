@@ -105,6 +105,32 @@ def test_killed_worker_is_replaced_under_load_and_nothing_acknowledged_is_lost(t
             assert restarts == ["deepdraw_worker_restarts_total 1.0"]
 
 
+def test_a_hung_worker_is_replaced(tmp_path):
+    """A worker stopped with SIGSTOP still takes connections on its socket; the supervisor hears its
+    loop go silent, kills it and lets the standby serve: /health answers every probe again."""
+    with ApiServer(tmp_path, workers=2) as server:
+        for _ in range(20):  # new connections: both serving workers answer some (the standby none)
+            httpx.get(f"{server.url}/health", timeout=5)
+        victim = min({line.get("pid") for line in server.log_lines()} & server.workers_pids())
+        os.kill(victim, signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            while alive(victim) and time.monotonic() - stopped < 30:
+                time.sleep(0.2)
+            replaced_after = time.monotonic() - stopped
+            assert not alive(victim), "the stopped worker was never killed"
+            assert replaced_after < 10
+            # Every new connection is answered now (a stopped worker's socket would hold some).
+            probes = [httpx.get(f"{server.url}/health", timeout=2).status_code for _ in range(40)]
+            assert probes == [200] * 40
+            assert len(server.workers_pids()) == server.processes and victim not in server.workers_pids()
+            assert "has not answered for" in server.log_path.read_text()
+        finally:
+            if alive(victim):
+                os.kill(victim, signal.SIGCONT)
+        print(f"worker {victim} stopped; killed and replaced {replaced_after:.1f} s later")
+
+
 def test_killing_the_supervisor_leaves_no_orphan(tmp_path):
     server = ApiServer(tmp_path, workers=2).start()
     assert server.proc is not None
