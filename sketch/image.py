@@ -38,6 +38,17 @@ def _bytes_per_pixel(img: Image.Image) -> int:
     return len(img.getbands()) * (2 if ";16" in str(rawmode) or "I;16" in img.mode else 1)
 
 
+def header_pixels(data: bytes) -> int:
+    """Width x height as the image's header says (the pixels are not decoded); 0 when unreadable.
+    The header is near the start: the first tens of kilobytes of a PNG or JPEG are enough."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 0
+    return w * h
+
+
 def open_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Bytes of a PNG/JPEG -> a loaded Pillow image, upright (EXIF orientation applied).
 

@@ -131,6 +131,38 @@ def test_a_hung_worker_is_replaced(tmp_path):
         print(f"worker {victim} stopped; killed and replaced {replaced_after:.1f} s later")
 
 
+def _peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
+def test_large_images_take_turns_so_memory_stays_bounded(tmp_path):
+    """A small PNG of 4096x4096 pixels decodes to hundreds of MB of work: such images are gated by
+    their pixels (read from the header), one at a time per worker, however many arrive at once."""
+    import base64
+    import io
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("L", (4096, 4096), 255)
+    ImageDraw.Draw(picture).ellipse((800, 800, 3300, 3300), outline=0, width=60)
+    buf = io.BytesIO()
+    picture.save(buf, "PNG", optimize=True)
+    body = {"image": base64.b64encode(buf.getvalue()).decode()}
+    assert len(buf.getvalue()) < 200_000  # small on the wire
+    with ApiServer(tmp_path, workers=1, standby=False) as server:
+        (worker,) = server.workers_pids()
+        httpx.post(f"{server.url}/predict", json=body, timeout=60)  # warm: the first decode's peak
+        before = _peak_rss_mb(worker)
+        with ThreadPoolExecutor(6) as pool:
+            statuses = list(pool.map(lambda _: httpx.post(f"{server.url}/predict", json=body, timeout=120), range(6)))
+        grew = _peak_rss_mb(worker) - before
+    assert [r.status_code for r in statuses] == [200] * 6
+    print(f"6 concurrent 4096x4096 images: peak RSS grew {grew:.0f} MB")
+    assert grew < 150  # one decode at a time: no more than the warm-up's peak, give or take
+
+
 def test_killing_the_supervisor_leaves_no_orphan(tmp_path):
     server = ApiServer(tmp_path, workers=2).start()
     assert server.proc is not None

@@ -9,6 +9,9 @@ and the answer is serialised once, straight to bytes (returning a ``Response`` s
 second validation of the answer).
 """
 
+import base64
+import binascii
+
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +31,7 @@ from api.schemas import (
 )
 from api.settings import Settings, get_settings
 from models.loading import LoadedModels
+from sketch.image import header_pixels
 from sketch.strokes import EmptyDrawingError
 
 router = APIRouter(tags=["predict"])
@@ -37,6 +41,10 @@ ERRORS = error_responses(400, 413, 415, 422, 503)
 # PNG ~10-40 KB): such requests take turns in the thread pool (see _in_pool).
 COSTLY_POINTS = 5_000
 COSTLY_IMAGE_CHARS = 400_000
+# What an image costs is its pixels, not its bytes: a 70 KB PNG may hold 4096x4096 of them.
+COSTLY_IMAGE_PIXELS = 1_000_000
+# Base64 characters read for an image's header (PNG: the first 33 bytes; JPEG: after its metadata).
+HEADER_CHARS = 64 * 1024
 # Up to here a drawing is answered on the event loop: ~0.2 ms of preprocessing for a typical one,
 # 1.5 ms for the longest official drawings (compiled: sketch.simplify), plus the model. A player's
 # drawing has 50-300 points.
@@ -64,13 +72,23 @@ def _points(items: list[PredictRequest]) -> int:
     return sum(len(axes[0]) for item in items if item.strokes for axes in item.strokes)
 
 
+def _image_pixels(image: str) -> int:
+    """An image field's pixels from its header; 0 when it cannot be read (prepare then says why)."""
+    text = image.partition(",")[2] if image.startswith("data:") else image
+    head = text[:HEADER_CHARS]
+    try:
+        data = base64.b64decode(head[: len(head) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError):
+        return 0
+    return header_pixels(data)
+
+
 def _costly(items: list[PredictRequest], points: int) -> bool:
     # An explanation runs the model once per stroke (or patch), and the pairs of strokes after that.
-    return (
-        any(item.explain for item in items)
-        or points >= COSTLY_POINTS
-        or sum(len(item.image or "") for item in items) >= COSTLY_IMAGE_CHARS
-    )
+    if any(item.explain for item in items) or points >= COSTLY_POINTS:
+        return True
+    images = [item.image for item in items if item.image]
+    return sum(map(len, images)) >= COSTLY_IMAGE_CHARS or sum(map(_image_pixels, images)) >= COSTLY_IMAGE_PIXELS
 
 
 async def _in_pool(
