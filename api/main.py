@@ -80,11 +80,11 @@ async def lifespan(app: FastAPI):
 
 
 def _with_request_schemas(app: FastAPI) -> None:
-    """The predict routes read their raw bodies (``api.routes.predict``): publish the models they
-    validate against, which FastAPI does not see as body parameters, in the schema's components."""
+    """The JSON routes read their raw bodies (``api.bodies``): publish the models they validate
+    against, which FastAPI does not see as body parameters, in the schema's components."""
     from pydantic.json_schema import models_json_schema
 
-    from api.schemas import BatchRequest
+    from api.schemas import BatchRequest, CategoryRequest, ScoreRequest, SubmissionRequest
 
     build = app.openapi
 
@@ -92,7 +92,10 @@ def _with_request_schemas(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = build()
             _, defs = models_json_schema(
-                [(PredictRequest, "validation"), (BatchRequest, "validation")],
+                [
+                    (model, "validation")
+                    for model in (PredictRequest, BatchRequest, SubmissionRequest, CategoryRequest, ScoreRequest)
+                ],
                 ref_template="#/components/schemas/{model}",
             )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])

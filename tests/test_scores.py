@@ -91,7 +91,7 @@ def test_names_are_trimmed_and_may_be_any_script(db_client):
 def test_lone_surrogate_name_is_422(db_client):
     raw = b'{"name": "A\\ud800", "rounds_won": 1, "rounds_played": 1, "total_seconds": 5}'
     r = db_client.post("/scores", content=raw, headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "lone surrogate" in r.json()["detail"]
+    assert r.status_code == 422 and "hex escape at line 1 column" in r.json()["detail"]  # by the JSON parser
 
 
 @pytest.mark.parametrize("limit", [0, 101, -1, "ten"])

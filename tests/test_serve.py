@@ -163,6 +163,44 @@ def test_large_images_take_turns_so_memory_stays_bounded(tmp_path):
     assert grew < 150  # one decode at a time: no more than the warm-up's peak, give or take
 
 
+def test_large_bodies_are_parsed_off_the_event_loop(tmp_path):
+    """8 legal-size (2 MB) teaches at once, each refused only once parsed (two drawings, three
+    needed): /health keeps answering meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    axis = ",".join(["123.5"] * 20_000)
+    stroke = f"[[{axis}], [{axis}]]"
+    body = f'{{"name": "big", "drawings": [[{",".join([stroke] * 7)}], [[[1, 2], [1, 2]]]]}}'.encode()
+    assert 1_500_000 < len(body) < 2_000_000
+    with ApiServer(tmp_path, workers=1, standby=False) as server:
+        probes: list[float] = []
+        done = threading.Event()
+
+        def probe() -> None:
+            with httpx.Client(timeout=10) as client:
+                while not done.is_set():
+                    started = time.monotonic()
+                    assert client.get(f"{server.url}/health").status_code == 200
+                    probes.append(time.monotonic() - started)
+                    time.sleep(0.02)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                post = lambda _: httpx.post(  # noqa: E731
+                    f"{server.url}/categories", content=body, headers={"content-type": "application/json"}, timeout=60
+                )
+                answers = list(pool.map(post, range(8)))
+        finally:
+            done.set()
+            prober.join()
+    assert [r.status_code for r in answers] == [422] * 8
+    assert "drawings: List should have at least 3 items" in answers[0].json()["detail"]
+    print(f"/health during 8 x 2 MB teaches: {len(probes)} probes, worst {max(probes) * 1000:.0f} ms")
+    assert max(probes) < 0.25
+
+
 def test_killing_the_supervisor_leaves_no_orphan(tmp_path):
     server = ApiServer(tmp_path, workers=2).start()
     assert server.proc is not None

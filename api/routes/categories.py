@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from api.bodies import body_of, openapi_body
 from api.deps import SettingsDep
 from api.errors import error_responses
 from api.schemas import CategoryRequest
@@ -88,8 +89,16 @@ def _create(body: CategoryRequest, taught: TaughtClasses, max_categories: int) -
     )
 
 
-@router.post("/categories", operation_id="create_category", status_code=201, responses=POST_ERRORS)
-async def create_category(body: CategoryRequest, taught: TaughtDep, settings: SettingsDep) -> CategoryCreated:
+@router.post(
+    "/categories",
+    operation_id="create_category",
+    status_code=201,
+    responses=POST_ERRORS,
+    openapi_extra=openapi_body(CategoryRequest),
+)
+async def create_category(
+    body: Annotated[CategoryRequest, Depends(body_of(CategoryRequest))], taught: TaughtDep, settings: SettingsDep
+) -> CategoryCreated:
     """Teach a category from a few drawings; it is guessed among all the others from the next request on."""
     return await run_in_threadpool(_create, body, taught, settings.max_taught_categories)
 

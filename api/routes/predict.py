@@ -14,10 +14,9 @@ import binascii
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from pydantic_core import to_json
 
+from api.bodies import openapi_body, parse
 from api.errors import error_responses
 from api.inference import InputError, UnavailableError, predict, prepare
 from api.schemas import (
@@ -49,23 +48,6 @@ HEADER_CHARS = 64 * 1024
 # 1.5 ms for the longest official drawings (compiled: sketch.simplify), plus the model. A player's
 # drawing has 50-300 points.
 INLINE_POINTS = 1_000
-
-
-def _body(model: type[PredictRequest] | type[BatchRequest], raw: bytes, max_values: int):
-    """Parse and validate in one pass, after a byte count that refuses a body with more numbers or
-    lists than any drawing within the limits could have (parsing a million of them would cost more
-    than the whole request should)."""
-    values = raw.count(b",") + raw.count(b"[")
-    if values > max_values:
-        raise HTTPException(422, f"too many values in the body: {values} commas and lists, at most {max_values}")
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
-
-
-def _json_body(model: str) -> dict:
-    return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}}
 
 
 def _points(items: list[PredictRequest]) -> int:
@@ -127,13 +109,13 @@ def _answer(items: list[PredictRequest], settings: Settings, loaded: LoadedModel
     response_model=PredictResponse,
     response_model_exclude_none=True,
     responses=ERRORS,
-    openapi_extra={"requestBody": _json_body("PredictRequest")},
+    openapi_extra=openapi_body(PredictRequest),
 )
 async def predict_one(request: Request) -> Response:
     # The app's state read directly, not through FastAPI dependencies: resolving them cost ~20 µs,
     # 4% of a bitmap's whole request.
     settings, loaded = get_settings(), request.app.state.models
-    body = _body(PredictRequest, await request.body(), MAX_VALUES)
+    body = await parse(request, PredictRequest, MAX_VALUES)
     points = _points([body])
     inline = body.bitmap is not None or (body.strokes is not None and points <= INLINE_POINTS)
     if inline and not body.explain:
@@ -149,11 +131,11 @@ async def predict_one(request: Request) -> Response:
     response_model=BatchResponse,
     response_model_exclude_none=True,
     responses=ERRORS,
-    openapi_extra={"requestBody": _json_body("BatchRequest")},
+    openapi_extra=openapi_body(BatchRequest),
 )
 async def predict_batch(request: Request) -> Response:
     settings, loaded = get_settings(), request.app.state.models
-    body = _body(BatchRequest, await request.body(), MAX_BATCH_VALUES)
+    body = await parse(request, BatchRequest, MAX_BATCH_VALUES)
     points = _points(body.items)
     explained = [i for i, item in enumerate(body.items) if item.explain]
     if explained:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from api.bodies import body_of, openapi_body
 from api.deps import SessionDep
 from api.errors import error_responses
 from api.schemas import ScoreRequest
@@ -37,8 +38,9 @@ class Leaderboard(BaseModel):
     status_code=201,
     response_model=Score,
     responses=error_responses(400, 413, 415, 422, 503),
+    openapi_extra=openapi_body(ScoreRequest),
 )
-def create_score(body: ScoreRequest, session: SessionDep):
+def create_score(body: Annotated[ScoreRequest, Depends(body_of(ScoreRequest))], session: SessionDep):
     """Store a finished game's score (self-reported; see the module note); 201 once committed."""
     row = queries.add(session, **body.model_dump())
     return Score.model_validate(row, from_attributes=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from api.bodies import body_of, openapi_body
 from api.deps import SessionDep
 from api.errors import error_responses
 from api.schemas import MAX_POINTS, Canvas, Prediction, Stroke, SubmissionRequest
@@ -112,8 +113,9 @@ def _found(session: SessionDep, submission_id: int) -> Row:
     status_code=201,
     response_model=CreatedSubmission,
     responses=POST_ERRORS,
+    openapi_extra=openapi_body(SubmissionRequest),
 )
-def create_submission(body: SubmissionRequest, session: SessionDep):
+def create_submission(body: Annotated[SubmissionRequest, Depends(body_of(SubmissionRequest))], session: SessionDep):
     """Store a drawing; the 201 comes only after the row is committed (on disk, or in PostgreSQL)."""
     try:
         parsed = parse_strokes(body.strokes, None, MAX_POINTS)

@@ -1,0 +1,61 @@
+"""JSON request bodies: refused by a byte count before parsing when they hold more values than any
+body within the limits could, then parsed and validated in one pass by pydantic-core straight from
+the bytes. A large body is parsed in the thread pool, one at a time per process (with the other
+costly requests, ``app.state.costly``): parsing 2 MB takes long enough to hold up every other
+request, ``/health`` included, if it ran on the event loop.
+
+Routes that read their body this way declare it with ``openapi_body`` (FastAPI does not see it as
+a body parameter); ``api.main`` publishes the models in the schema's components.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from fastapi import HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+Body = TypeVar("Body", bound=BaseModel)
+
+# Below this a body is parsed right on the event loop (a player's drawing: a few kilobytes).
+LARGE_BODY_BYTES = 256 * 1024
+
+
+def _validate(model: type[Body], raw: bytes) -> Body:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+def check_values(raw: bytes, max_values: int) -> None:
+    values = raw.count(b",") + raw.count(b"[")
+    if values > max_values:
+        raise HTTPException(422, f"too many values in the body: {values} commas and lists, at most {max_values}")
+
+
+async def parse(request: Request, model: type[Body], max_values: int | None = None) -> Body:
+    raw = await request.body()
+    if max_values is not None:
+        check_values(raw, max_values)
+    if len(raw) < LARGE_BODY_BYTES:
+        return _validate(model, raw)
+    async with request.app.state.costly:
+        return await run_in_threadpool(_validate, model, raw)
+
+
+def openapi_body(model: type[BaseModel]) -> dict:
+    """The ``openapi_extra`` of a route that reads ``model`` with ``parse``."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def body_of(model: type[Body]):
+    """A dependency giving the route ``model`` read with ``parse`` (declare ``openapi_body(model)`` too)."""
+
+    async def read(request: Request) -> Body:
+        return await parse(request, model)
+
+    return read
