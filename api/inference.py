@@ -39,7 +39,8 @@ class UnavailableError(RuntimeError):
 def decode_bitmap(values: list) -> np.ndarray:
     """28x28 nested or 784 flat list -> float32 (28, 28) in 0-255."""
     try:
-        arr = np.asarray(values, dtype=np.float32)
+        # float64 first: ink is any value above 0 (as the schema says), even one float32 rounds to 0.
+        arr = np.asarray(values, dtype=np.float64)
     except ValueError:
         raise InputError("bitmap must be 28 rows of 28 numbers, or 784 numbers") from None
     if arr.shape not in ((28, 28), (784,)):
@@ -51,7 +52,7 @@ def decode_bitmap(values: list) -> np.ndarray:
         arr = arr * 255.0  # floats 0-1
     if not arr.any():
         raise EmptyDrawingError("empty drawing: the bitmap has no ink")
-    return arr
+    return arr.astype(np.float32)
 
 
 def decode_image_field(text: str, settings: Settings) -> np.ndarray:

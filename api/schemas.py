@@ -6,10 +6,10 @@ import re
 import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from models.explain import GRID, MAX_STROKES, PAIR_CANDIDATES, PATCH
-from models.kinds import KINDS
+from models.kinds import KINDS, SEQUENCE
 from store.names import disguised, invisible
 from store.tables import (
     MAX_CATEGORY_NAME_LENGTH,
@@ -38,13 +38,21 @@ ModelName = Literal[tuple(KINDS)]
 INPUTS = ("bitmap", "image", "strokes")
 
 _PIXEL = {"type": "number", "minimum": 0, "maximum": 255}
+# A drawing has a point: some stroke's x list is not empty (an empty drawing is a 422).
+INKED = {"contains": {"type": "array", "prefixItems": [{"minItems": 1}]}}
 _INK = {"type": "number", "exclusiveMinimum": 0}
+
+
+def _whole(value: object) -> object:
+    """5.0 is the integer 5 in JSON Schema: taken as such; 5.5 and "5" stay refused (strict)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _state_the_rules(schema: dict) -> None:
     """Rules the validators below enforce with their own messages, stated in the schema as well, so
     a client generated from it sends nothing the API refuses for shape: exactly one input, a bitmap
-    of 28x28 or 784 values in 0-255 with some ink, at least one point."""
+    of 28x28 or 784 values in 0-255 with some ink, at least one point, strokes for a model that
+    reads them."""
     schema["oneOf"] = [
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}, "title": f"{name} input"}
         for name in INPUTS
@@ -55,6 +63,9 @@ def _state_the_rules(schema: dict) -> None:
         {"type": "array", "items": _PIXEL, "minItems": 784, "maxItems": 784, "contains": _INK},
         {"type": "null"},
     ]  # fmt: skip
+    stroke_readers = [name for name, kind in KINDS.items() if SEQUENCE in kind.reads]
+    schema["if"] = {"required": ["model"], "properties": {"model": {"enum": stroke_readers}}}
+    schema["then"] = {"required": ["strokes"], "properties": {"strokes": {"type": "array"}}}
 
 
 class PredictRequest(BaseModel):
@@ -75,10 +86,13 @@ class PredictRequest(BaseModel):
     strokes: list[Stroke] | None = Field(
         None,
         max_length=MAX_POINTS,
+        json_schema_extra=INKED,
         description=f"strokes [[x...], [y...]] or [[x...], [y...], [t...]] in any coordinate space; "
         f"at most {MAX_POINTS} points in all",
     )
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many guesses to return")
+    top_k: Annotated[int, BeforeValidator(_whole)] = Field(
+        5, ge=1, le=MAX_TOP_K, description="how many guesses to return"
+    )
     model: ModelName | None = Field(
         None,
         description="which model answers (GET /models lists those loaded); default: the ensemble for strokes "
@@ -180,7 +194,15 @@ class BatchRequest(BaseModel):
         ...,
         min_length=1,
         max_length=MAX_BATCH_ITEMS,
-        description=f"at most {MAX_BATCH_POINTS} stroke points in all the items together",
+        description=f"at most {MAX_BATCH_POINTS} stroke points in all the items together; explain is for /predict only",
+        json_schema_extra={
+            "items": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/PredictRequest"},
+                    {"properties": {"explain": {"const": False}}},
+                ]
+            }
+        },
     )
 
 
@@ -219,7 +241,10 @@ def valid_label(label: str) -> str:
     return label
 
 
-Label = Annotated[str, AfterValidator(valid_label)]
+# What JSON Schema can say of valid_label (Python's regex semantics, as schemathesis reads them): not
+# blank, no control character. Other unprintable characters (format, separators) stay unsaid.
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+Label = Annotated[str, AfterValidator(valid_label), Field(json_schema_extra={"pattern": LABEL_PATTERN})]
 
 
 class Canvas(BaseModel):
@@ -247,6 +272,7 @@ class SubmissionRequest(BaseModel):
     strokes: list[Stroke] = Field(
         ...,
         max_length=MAX_POINTS,
+        json_schema_extra=INKED,
         description=f"strokes [[x...], [y...]] (or with [t...]) in canvas pixels; at most {MAX_POINTS} points in all",
     )
     canvas: Canvas
@@ -277,11 +303,20 @@ def valid_name(name: str) -> str:
     return name
 
 
+# What JSON Schema can say of the name rules below, in Python's regex semantics (as schemathesis
+# reads them): the whitespace str.split() and str.strip() remove, except the blanks store.names refuses.
+_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\u1680\u2000-\u2006\u2008-\u200a\u2028\u2029\u205f"
+PLAYER_NAME_PATTERN = rf"^[{_SPACE}]*[\w.\-]([\w .\-]*[\w.\-])?[{_SPACE}]*$"
+CATEGORY_NAME_PATTERN = rf"^[{_SPACE}]*\w[\w{_SPACE}'\-.]*$"
+
+
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: Annotated[str, AfterValidator(valid_name)] = Field(
-        ..., description=f"1-{MAX_NAME_LENGTH} letters, digits, spaces, '_', '-', '.'"
+        ...,
+        description=f"1-{MAX_NAME_LENGTH} letters, digits, spaces, '_', '-', '.'",
+        json_schema_extra={"pattern": PLAYER_NAME_PATTERN},
     )
     rounds_won: int = Field(..., ge=0, le=MAX_ROUNDS)
     rounds_played: int = Field(..., ge=1, le=MAX_ROUNDS)
@@ -310,8 +345,12 @@ class ScoreRequest(BaseModel):
 class CategoryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(..., description=f"the new category's name (1-{MAX_CATEGORY_NAME_LENGTH} characters)")
-    drawings: list[Annotated[list[Stroke], Field(max_length=MAX_POINTS)]] = Field(
+    name: str = Field(
+        ...,
+        description=f"the new category's name (1-{MAX_CATEGORY_NAME_LENGTH} characters, spaces collapsed)",
+        json_schema_extra={"pattern": CATEGORY_NAME_PATTERN},
+    )
+    drawings: list[Annotated[list[Stroke], Field(max_length=MAX_POINTS, json_schema_extra=INKED)]] = Field(
         ...,
         min_length=MIN_DRAWINGS,
         max_length=MAX_DRAWINGS,

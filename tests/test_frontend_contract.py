@@ -43,7 +43,7 @@ def check_exchange(schema: dict, request: httpx.Request, response: httpx.Respons
     op = operation(schema, request.method, request.url.path)
     known = {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
     assert set(request.url.params) <= known, f"{where}: query {set(request.url.params) - known} unknown"
-    if request.content:
+    if request.content and response.status_code != 422:  # what a player typed may break a rule: then a 422
         body_schema = op["requestBody"]["content"]["application/json"]["schema"]
         conforms(schema, body_schema, json.loads(request.content), f"{where} request")
     answer = op["responses"].get(str(response.status_code))
