@@ -62,7 +62,7 @@ async def lifespan(app: FastAPI):
     app.state.ready = False
     app.state.costly = asyncio.Semaphore(1)  # routes.predict: costly requests take turns
     # Migrated here; a database that cannot be opened yet answers 503 and is retried per call.
-    app.state.database = Database(settings.database_url)
+    app.state.database = Database(settings.database_url, migrate=settings.migrate_on_start)
     app.state.database.open()  # logs the reason when it fails
     warm_up(loaded, settings)
     app.state.taught = TaughtClasses(app.state.database, loaded)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     timeout_send_s: float = 30.0  # an answer the client stops reading: the connection is dropped
     timeout_graceful_shutdown_s: int = 10
     max_header_bytes: int = 64 * 1024
+    # Migrate the database when a worker starts. Default: a SQLite file yes, PostgreSQL no (the
+    # deploy step, python -m store.migrate, runs once; /ready says when it has not).
+    migrate_on_start: bool | None = None
     # One JSON line per request on stderr (api.access); metrics are kept either way.
     access_log: bool = True
 

@@ -125,11 +125,21 @@ def seed_tensorflow(port: int) -> Server:
     return Server("FastAPI + TensorFlow `model.predict` (the seed)", "1", [*uvicorn, "--no-access-log"], env=env)
 
 
-def plain_onnx(port: int, workers: int) -> Server:
-    """FastAPI, a sync route, a pydantic body, one onnxruntime session (project venv)."""
+def plain_onnx(port: int, workers: int, tuned: bool = False) -> Server:
+    """FastAPI, a sync route, a pydantic body, one onnxruntime session (project venv); ``tuned``: one
+    intra-op thread per process, as onnxruntime advises for a tiny model with a process per core."""
     uvicorn = [sys.executable, "-m", "uvicorn", "plain_onnx:app", "--host", "127.0.0.1", "--port", str(port)]
-    name = "FastAPI + onnxruntime" + (f", `uvicorn --workers {workers}`" if workers > 1 else "")
-    return Server(name, str(workers), [*uvicorn, "--workers", str(workers), "--no-access-log"], env=peer_env())
+    name = "FastAPI + onnxruntime" + (", 1 intra-op thread" if tuned else "")
+    name += f", `uvicorn --workers {workers}`" if workers > 1 else ""
+    env = peer_env() | ({"PEER_ORT_THREADS": "1"} if tuned else {})
+    return Server(name, str(workers), [*uvicorn, "--workers", str(workers), "--no-access-log"], env=env)
+
+
+def granian_app(port: int, workers: int, app: str, name: str, env: dict[str, str], cwd: Path = APPS) -> Server:
+    """An ASGI app under granian (Rust HTTP core, its own supervised workers), from the project venv."""
+    command = [sys.executable, "-m", "granian", "--interface", "asgi", app, "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    return Server(f"{name}, `granian --workers {workers}`", str(workers), command, cwd=cwd, env=env)
 
 
 def bentoml(port: int, workers: int) -> Server:
@@ -160,13 +170,16 @@ def deep_draw(port: int, workers: int | None) -> Server:
     else:
         name, procs = f"**Deep Draw**, `python -m api.serve --workers {workers}`", str(workers)
         command = [sys.executable, "-m", "api.serve", *where, "--workers", str(workers), "--log-level", "warning"]
+    return Server(name, procs, command, cwd=REPO, env=deep_draw_env())
+
+
+def deep_draw_env() -> dict[str, str]:
     store = WORK / "model_store"  # the CNN alone, as the peers serve it
     store.mkdir(parents=True, exist_ok=True)
     if not (store / "cnn").exists():
         (store / "cnn").symlink_to(REPO / "model_store" / "cnn")
     # Access logs off, as for every server in the bench.
-    env = {"MODEL_STORE": str(store), "DATABASE_URL": f"sqlite:///{WORK / 'submissions.db'}", "ACCESS_LOG": "false"}
-    return Server(name, procs, command, cwd=REPO, env=env)
+    return {"MODEL_STORE": str(store), "DATABASE_URL": f"sqlite:///{WORK / 'submissions.db'}", "ACCESS_LOG": "false"}
 
 
 def servers(cores: int) -> dict[str, Callable[[int], Server]]:
@@ -174,10 +187,21 @@ def servers(cores: int) -> dict[str, Callable[[int], Server]]:
         "seed": seed_tensorflow,
         "plain": lambda port: plain_onnx(port, 1),
         "plain-workers": lambda port: plain_onnx(port, cores),
+        "plain-tuned": lambda port: plain_onnx(port, cores, tuned=True),
+        "plain-granian": lambda port: granian_app(
+            port,
+            cores,
+            "plain_onnx:app",
+            "FastAPI + onnxruntime, 1 intra-op thread",
+            peer_env() | {"PEER_ORT_THREADS": "1"},
+        ),
         "bentoml": lambda port: bentoml(port, cores),
         "ray": lambda port: ray_serve(port, cores),
         "deepdraw": lambda port: deep_draw(port, None),
         "deepdraw-serve": lambda port: deep_draw(port, cores),
+        "deepdraw-granian": lambda port: granian_app(
+            port, cores, "api.main:app", "**Deep Draw**", deep_draw_env(), cwd=REPO
+        ),
     }
 
 

@@ -153,10 +153,14 @@ class Database:
     a full or read-only disk) keeps the API up: the routes that need it answer 503 with the reason.
     """
 
-    def __init__(self, database_url: str = DEFAULT_DATABASE_URL, migrate: bool = True):
-        """``migrate=False`` for readers (the export): the schema must already be there."""
+    def __init__(self, database_url: str = DEFAULT_DATABASE_URL, migrate: bool | None = None):
+        """``migrate``: bring the schema to the newest on open. By default a SQLite file is (it is
+        this process's own), a server database (PostgreSQL) is not: migrating it is a deploy step
+        (``python -m store.migrate``) run once before the new code serves, and until it has run the
+        database is reported as behind (``schema_behind``)."""
         self.engine = make_engine(database_url)
-        self.migrate = migrate
+        self.migrate = self.is_sqlite if migrate is None else migrate
+        self.schema_behind: str | None = None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.error: str | None = None
         self._ready = False
@@ -186,8 +190,11 @@ class Database:
                 elif self.is_sqlite and not Path(self.engine.url.database or "").is_file():
                     raise FileNotFoundError(f"no such file: {self.engine.url.database}")
                 else:
-                    with self.engine.connect():
-                        pass
+                    self.schema_behind = self._behind()
+                    if self.schema_behind:
+                        self.error = self.schema_behind
+                        log.error("%s: %s", self.name, self.error)
+                        return False
             except (*UNAVAILABLE_ERRORS, SQLAlchemyError) as exc:
                 # Clients get the reason; the log also names the database (never its password).
                 self.error = f"the database cannot be opened: {reason(exc)}"
@@ -195,6 +202,19 @@ class Database:
                 return False
             self._ready, self.error = True, None
             return True
+
+    def _behind(self) -> str | None:
+        """Why the schema is not the one this code needs, or None when it is."""
+        from store.schema import current, head
+
+        with self.engine.connect() as conn:
+            at, needed = current(conn), head()
+        if at == needed:
+            return None
+        return (
+            f"the database schema is at revision {at or 'none'}, this code needs {needed}: run "
+            "python -m store.migrate (the deploy step), or set MIGRATE_ON_START=true"
+        )
 
     def require(self) -> None:
         if not self._ready and not self.open():

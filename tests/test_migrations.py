@@ -136,3 +136,31 @@ def test_categories_taught_before_owners_keep_their_rows(fresh_database_url):
         rows = conn.execute(text("SELECT name, name_key, delete_token_hash FROM taught_categories ORDER BY id")).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("Rex", "rex", None), ("rex", "rex#2", None), ("letter K", "letter k", None)]
+
+
+def test_a_postgresql_database_is_migrated_by_the_deploy_step_not_by_the_api(postgres):
+    """PostgreSQL: the API does not migrate (MIGRATE_ON_START unset means no for a server database);
+    until ``python -m store.migrate`` has run, /ready says the schema is behind and stores nothing."""
+    url = postgres.create_database()
+    with app_client(url, MIGRATE_ON_START=None) as c:
+        ready = c.get("/ready")
+        assert ready.status_code == 503
+        assert "schema is at revision none, this code needs" in ready.json()["detail"]
+        assert "python -m store.migrate" in ready.json()["detail"]
+        refused = c.post("/scores", json={"name": "Ada", "rounds_won": 1, "rounds_played": 1, "total_seconds": 5})
+        assert refused.status_code == 503
+        assert c.post("/predict", json={"strokes": [[[0, 9], [0, 9]]]}).status_code == 200  # needs no database
+        done = subprocess.run(
+            [sys.executable, "-m", "store.migrate", "--database-url", url], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert c.get("/ready").status_code == 200
+        stored = c.post("/scores", json={"name": "Ada", "rounds_won": 1, "rounds_played": 1, "total_seconds": 5})
+        assert stored.status_code == 201
+
+
+def test_a_sqlite_file_is_migrated_by_the_api_itself(tmp_path, no_models):
+    with app_client(f"sqlite:///{tmp_path}/own.db", no_models, MIGRATE_ON_START=None) as c:
+        assert c.post(
+            "/scores", json={"name": "Ada", "rounds_won": 1, "rounds_played": 1, "total_seconds": 5}
+        ).is_success

@@ -418,7 +418,7 @@ def test_a_postgresql_query_that_hangs_is_stopped_and_answered_503(postgres):
 
     from store.db import PG_STATEMENT_TIMEOUT_MS, StoreUnavailableError
 
-    db = Database(postgres.create_database())
+    db = Database(postgres.create_database(), migrate=True)
     with db.session() as session:
         assert session.execute(text("SHOW statement_timeout")).scalar() == f"{PG_STATEMENT_TIMEOUT_MS // 1000}s"
     started = time.monotonic()

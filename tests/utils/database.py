@@ -37,7 +37,7 @@ def shared_postgres_url(postgres: PostgresServer) -> str:
     from store.db import Database
 
     url = postgres.create_database()
-    database = Database(url)
+    database = Database(url, migrate=True)
     assert database.open(), database.error
     database.dispose()
     return url

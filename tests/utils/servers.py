@@ -48,8 +48,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def api_env(database_url: str, **extra: str) -> dict[str, str]:
-    """The environment of an API process under test: the shipped models, a throwaway database."""
-    return {**os.environ, "MODEL_STORE": str(MODEL_STORE), "DATABASE_URL": database_url, **extra}
+    """The environment of an API process under test: the shipped models, a throwaway database that
+    the API migrates itself (PostgreSQL included: tests/test_migrations.py covers the deploy step)."""
+    env = {"MODEL_STORE": str(MODEL_STORE), "DATABASE_URL": database_url, "MIGRATE_ON_START": "true"}
+    return {**os.environ, **env, **extra}
 
 
 def start_api(port: int, env: dict[str, str], log: Path, workers: int | None = None) -> subprocess.Popen:
