@@ -76,7 +76,7 @@ def _route_template(scope: Scope) -> str:
             if candidate.matches(scope)[0] is not Match.NONE:
                 route = candidate
                 break
-    return getattr(route, "path", None) or _UNMATCHED
+    return getattr(route, "path_format", None) or getattr(route, "path", None) or _UNMATCHED  # without convertors
 
 
 class AccessMiddleware:

@@ -384,7 +384,9 @@ def test_guesses_change_during_one_long_stroke(page, api):
     assert page.get_by_text("I think it is:").count() == 1
     assert guesses(page)
     inked = page.locator(".sketchpad canvas").first.evaluate(
-        "(c) => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 0 && v < 128)"
+        # Ink of any colour: on the Draw page the strokes are repainted by what the guess needs.
+        "(c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] < 600) return true; return false; }"
     )
     assert inked
     waits = delays(log)
