@@ -75,10 +75,13 @@ class TaughtClasses:
     def refresh(self) -> None:
         """Bring the model's taught classes up to the database's version (cheap when nothing changed)."""
         model = self.model
-        if model is None or taught_rows.version(self.database) == self.version:
+        if model is None:
             return
-        with self._lock:
-            now = taught_rows.snapshot(self.database, frozenset(self._embeddings), model.cnn.version)
+        with self.database.session() as session:
+            if taught_rows.version(session) == self.version:
+                return
+        with self._lock, self.database.session() as session:
+            now = taught_rows.snapshot(session, frozenset(self._embeddings), model.cnn.version)
             if now.version == self.version:
                 return
             dim = model.cnn.card.embedding.dim
@@ -88,8 +91,8 @@ class TaughtClasses:
                 embedded = self.embed(drawings)
                 self._embeddings[cid] = np.frombuffer(embedded.vectors, np.float32).reshape(-1, dim)
                 # For the other workers; each computes them again if this write fails.
-                with contextlib.suppress(StoreUnavailableError):
-                    taught_rows.keep_embeddings(self.database, cid, embedded)
+                with contextlib.suppress(StoreUnavailableError), self.database.session() as writer:
+                    taught_rows.keep_embeddings(writer, cid, embedded)
             self._embeddings = {c.id: self._embeddings[c.id] for c in now.categories}
             self._apply(model, now.categories)
             self.version = now.version

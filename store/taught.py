@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from store.db import Database
 from store.names import key
 from store.submissions import Deleted, hash_token, utc_now
 from store.tables import TaughtCategory, TaughtDrawing, TaughtVersion
@@ -39,9 +39,8 @@ def _bump(session) -> None:
     session.execute(update(TaughtVersion).where(TaughtVersion.id == 1).values(version=TaughtVersion.version + 1))
 
 
-def version(db: Database) -> int:
-    with db.session() as session:
-        return int(session.scalar(select(TaughtVersion.version).where(TaughtVersion.id == 1)) or 0)
+def version(session: Session) -> int:
+    return int(session.scalar(select(TaughtVersion.version).where(TaughtVersion.id == 1)) or 0)
 
 
 @dataclass(frozen=True)
@@ -53,60 +52,59 @@ class Embedded:
 
 
 def create(
-    db: Database, name: str, sent: list, simplified: list, max_categories: int, embedded: Embedded | None = None
+    session: Session, name: str, sent: list, simplified: list, max_categories: int, embedded: Embedded | None = None
 ) -> tuple[Category, str]:
     """Store a category, its drawings and their embeddings in one transaction, committed before this
     returns; also returns the delete token (stored only hashed)."""
     token = secrets.token_urlsafe(24)
-    with db.session() as session:
-        _bump(session)  # first: holds the counter row's lock until the commit
-        count = session.scalar(select(func.count()).select_from(TaughtCategory))
-        if count >= max_categories:
-            raise TooManyCategoriesError(
-                f"there are already {count} taught categories (at most {max_categories}): delete one first"
-            )
-        taken = session.scalar(select(TaughtCategory.name).where(TaughtCategory.name_key == key(name)))
-        if taken is not None:
-            raise NameTakenError(f"a taught category named {taken!r} exists already")
-        category = TaughtCategory(
-            name=name,
-            name_key=key(name),
-            created_at=utc_now(),
-            delete_token_hash=hash_token(token),
-            embeddings=embedded.vectors if embedded else None,
-            embedded_by=embedded.by if embedded else None,
+    _bump(session)  # first: holds the counter row's lock until the commit
+    count = session.scalar(select(func.count()).select_from(TaughtCategory))
+    if count >= max_categories:
+        raise TooManyCategoriesError(
+            f"there are already {count} taught categories (at most {max_categories}): delete one first"
         )
-        session.add(category)
-        try:
-            session.flush()
-        except IntegrityError:  # taken meanwhile (another database writer)
-            session.rollback()
-            raise NameTakenError(f"a taught category named {name!r} exists already") from None
-        pairs = zip(sent, simplified, strict=True)
-        session.add_all(TaughtDrawing(category_id=category.id, strokes=s, simplified=d) for s, d in pairs)
-        session.commit()
-        return Category(category.id, category.name, category.created_at, len(simplified)), token
+    taken = session.scalar(select(TaughtCategory.name).where(TaughtCategory.name_key == key(name)))
+    if taken is not None:
+        raise NameTakenError(f"a taught category named {taken!r} exists already")
+    category = TaughtCategory(
+        name=name,
+        name_key=key(name),
+        created_at=utc_now(),
+        delete_token_hash=hash_token(token),
+        embeddings=embedded.vectors if embedded else None,
+        embedded_by=embedded.by if embedded else None,
+    )
+    session.add(category)
+    try:
+        session.flush()
+    except IntegrityError:  # taken meanwhile (another database writer)
+        session.rollback()
+        raise NameTakenError(f"a taught category named {name!r} exists already") from None
+    pairs = zip(sent, simplified, strict=True)
+    session.add_all(TaughtDrawing(category_id=category.id, strokes=s, simplified=d) for s, d in pairs)
+    session.commit()
+    return Category(category.id, category.name, category.created_at, len(simplified)), token
 
 
-def remove(db: Database, name: str, token: str | None) -> Deleted:
+def remove(session: Session, name: str, token: str | None) -> Deleted:
     """Delete the category named ``name`` (any name with the same key) when ``token`` is its delete token."""
-    with db.session() as session:
-        _bump(session)  # first, as in create: a read that upgrades to a write fails at once on SQLite
-        row = session.execute(
-            select(TaughtCategory.id, TaughtCategory.delete_token_hash).where(TaughtCategory.name_key == key(name))
-        ).first()
-        if row is None:
-            return Deleted.NOT_FOUND  # rolled back: nothing changed, the counter neither
-        cid, stored = row
-        if token is None or stored is None or not hmac.compare_digest(stored, hash_token(token)):
-            return Deleted.WRONG_TOKEN
-        session.execute(delete(TaughtDrawing).where(TaughtDrawing.category_id == cid))
-        session.execute(delete(TaughtCategory).where(TaughtCategory.id == cid))
-        session.commit()
-        return Deleted.DELETED
+    _bump(session)  # first, as in create: a read that upgrades to a write fails at once on SQLite
+    row = session.execute(
+        select(TaughtCategory.id, TaughtCategory.delete_token_hash).where(TaughtCategory.name_key == key(name))
+    ).first()
+    if row is None:
+        return Deleted.NOT_FOUND  # rolled back: nothing changed, the counter neither
+    cid, stored = row
+    if token is None or stored is None or not hmac.compare_digest(stored, hash_token(token)):
+        return Deleted.WRONG_TOKEN
+    session.execute(delete(TaughtDrawing).where(TaughtDrawing.category_id == cid))
+    session.execute(delete(TaughtCategory).where(TaughtCategory.id == cid))
+    session.commit()
+    return Deleted.DELETED
 
 
-def _listing(session) -> list[Category]:
+def listing(session: Session) -> list[Category]:
+    """Every taught category with its number of drawings, oldest first."""
     query = (
         select(TaughtCategory.id, TaughtCategory.name, TaughtCategory.created_at, func.count(TaughtDrawing.id))
         .join(TaughtDrawing, TaughtDrawing.category_id == TaughtCategory.id)
@@ -114,11 +112,6 @@ def _listing(session) -> list[Category]:
         .order_by(TaughtCategory.id)
     )
     return [Category(*row) for row in session.execute(query)]
-
-
-def listing(db: Database) -> list[Category]:
-    with db.session() as session:
-        return _listing(session)
 
 
 @dataclass(frozen=True)
@@ -129,40 +122,38 @@ class Snapshot:
     drawings: dict[int, list] = field(default_factory=dict)  # simplified drawings of the others
 
 
-def snapshot(db: Database, known: frozenset[int] = frozenset(), embedded_by: str = "") -> Snapshot:
+def snapshot(session: Session, known: frozenset[int] = frozenset(), embedded_by: str = "") -> Snapshot:
     """The version and the categories, and for those not in ``known`` their embeddings by
     ``embedded_by`` when stored, else their drawings; read in one session: a category deleted
     meanwhile is absent, never listed without what it needs."""
-    with db.session() as session:
-        version = int(session.scalar(select(TaughtVersion.version).where(TaughtVersion.id == 1)) or 0)
-        categories = _listing(session)
-        ids = [c.id for c in categories if c.id not in known]
-        embedded: dict[int, bytes] = {}
-        if ids:
-            query = select(TaughtCategory.id, TaughtCategory.embeddings).where(
-                TaughtCategory.id.in_(ids), TaughtCategory.embedded_by == embedded_by
-            )
-            embedded = {cid: vectors for cid, vectors in session.execute(query) if vectors}
-        missing = [cid for cid in ids if cid not in embedded]
-        drawings: dict[int, list] = {}
-        if missing:
-            query = (
-                select(TaughtDrawing.category_id, TaughtDrawing.simplified)
-                .where(TaughtDrawing.category_id.in_(missing))
-                .order_by(TaughtDrawing.id)
-            )
-            for cid, simplified in session.execute(query):
-                drawings.setdefault(cid, []).append(simplified)
+    version = int(session.scalar(select(TaughtVersion.version).where(TaughtVersion.id == 1)) or 0)
+    categories = listing(session)
+    ids = [c.id for c in categories if c.id not in known]
+    embedded: dict[int, bytes] = {}
+    if ids:
+        query = select(TaughtCategory.id, TaughtCategory.embeddings).where(
+            TaughtCategory.id.in_(ids), TaughtCategory.embedded_by == embedded_by
+        )
+        embedded = {cid: vectors for cid, vectors in session.execute(query) if vectors}
+    missing = [cid for cid in ids if cid not in embedded]
+    drawings: dict[int, list] = {}
+    if missing:
+        query = (
+            select(TaughtDrawing.category_id, TaughtDrawing.simplified)
+            .where(TaughtDrawing.category_id.in_(missing))
+            .order_by(TaughtDrawing.id)
+        )
+        for cid, simplified in session.execute(query):
+            drawings.setdefault(cid, []).append(simplified)
     present = set(known) | set(embedded) | set(drawings)
     return Snapshot(version, [c for c in categories if c.id in present], embedded, drawings)
 
 
-def keep_embeddings(db: Database, category_id: int, embedded: Embedded) -> None:
+def keep_embeddings(session: Session, category_id: int, embedded: Embedded) -> None:
     """Store a category's embeddings by a new model version, so the other workers need not compute them."""
-    with db.session() as session:
-        session.execute(
-            update(TaughtCategory)
-            .where(TaughtCategory.id == category_id)
-            .values(embeddings=embedded.vectors, embedded_by=embedded.by)
-        )
-        session.commit()
+    session.execute(
+        update(TaughtCategory)
+        .where(TaughtCategory.id == category_id)
+        .values(embeddings=embedded.vectors, embedded_by=embedded.by)
+    )
+    session.commit()

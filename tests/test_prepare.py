@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tests.utils.fixtures import FIXTURES, PAIR_CATEGORIES, every_stroke_source
-from training import data as qd
 from training import prepare, records, shards
+from training.data import BITMAP_SIZE, SPLITS, DataError, cap_order, split_of, strokes_key
 
 
 def official_folder(root: Path) -> Path:
@@ -53,12 +53,12 @@ def test_every_bitmap_lands_once_in_its_split(prepared):
     prefix = records.bitmap_record_prefix()
     for cat in PAIR_CATEGORIES:
         rows = np.load(root / "numpy_bitmap" / f"{cat}.npy")
-        expected = Counter(qd.split_of(r.tobytes()) for r in rows)
-        assert info["counts"][cat] == {s: expected[s] for s in qd.SPLITS}
-        for split in qd.SPLITS:
+        expected = Counter(split_of(r.tobytes()) for r in rows)
+        assert info["counts"][cat] == {s: expected[s] for s in SPLITS}
+        for split in SPLITS:
             written = read_records([str(out / rel) for rel in info["shards"][cat][split]])
             got = sorted(r.removeprefix(prefix) for r in written)
-            assert got == sorted(r.tobytes() for r in rows if qd.split_of(r.tobytes()) == split)
+            assert got == sorted(r.tobytes() for r in rows if split_of(r.tobytes()) == split)
             # Shards of 8 records: every file but the last of a split is full.
             sizes = [len(read_records([str(out / rel)])) for rel in info["shards"][cat][split]]
             assert all(n == 8 for n in sizes[:-1]) and 0 < sizes[-1] <= 8
@@ -69,7 +69,7 @@ def test_every_bitmap_lands_once_in_its_split(prepared):
 
 def test_the_fast_record_is_the_protobuf_record():
     rng = np.random.default_rng(0)
-    row = rng.integers(0, 256, qd.BITMAP_SIZE, dtype=np.uint8)
+    row = rng.integers(0, 256, BITMAP_SIZE, dtype=np.uint8)
     assert records.bitmap_record_prefix() + row.tobytes() == records.bitmap_record(row)
 
 
@@ -86,15 +86,15 @@ def test_strokes_are_normalised_deduplicated_and_split_like_the_rnn(prepared):
     expected = {}
     for line in lines:
         strokes = normalize(parse_strokes(line["drawing"]))
-        key = qd.strokes_key(to_dataset_format(strokes))
-        expected[key] = qd.split_of(key)
+        key = strokes_key(to_dataset_format(strokes))
+        expected[key] = split_of(key)
     data = shards.ShardSet(out, "strokes", ["cat"])
     got = {}
-    for split in qd.SPLITS:
+    for split in SPLITS:
         for points, lengths, label in data.strokes(split).as_numpy_iterator():
             assert label == 0
             strokes = shards.split_strokes(points, lengths)
-            got[qd.strokes_key(to_dataset_format(strokes))] = split
+            got[strokes_key(to_dataset_format(strokes))] = split
     assert got == expected
 
 
@@ -110,7 +110,7 @@ def test_reader_streams_every_record_with_its_label(prepared):
     assert len(y) == data.size("train") == sum(manifest["kinds"]["bitmap"]["counts"][c]["train"] for c in data.classes)
     for label, cat in enumerate(data.classes):
         rows = np.load(FIXTURES / "pairs" / f"{cat}.npy")
-        train = sorted(r.tobytes() for r in rows if qd.split_of(r.tobytes()) == "train")
+        train = sorted(r.tobytes() for r in rows if split_of(r.tobytes()) == "train")
         assert sorted(r.astype(np.uint8).tobytes() for r in x[y == label].reshape(-1, 784)) == train
     # Class weights from the manifest's counts are those of the labels themselves.
     from training.fitting import class_weights, weights_for_counts
@@ -174,11 +174,11 @@ def test_shards_of_a_cap_or_a_subset(tmp_path):
     manifest = prepare.prepare(root, tmp_path / "s", ["dog"], ("bitmap",), max_per_class=7, workers=1, log=print)
     assert manifest["kinds"]["bitmap"]["classes"] == ["dog"]
     assert sum(manifest["kinds"]["bitmap"]["counts"]["dog"].values()) == 7
-    with pytest.raises(qd.DataError, match=r"unknown categories \['unicorn'\]; available: airplane, cat, dog"):
+    with pytest.raises(DataError, match=r"unknown categories \['unicorn'\]; available: airplane, cat, dog"):
         prepare.prepare(root, tmp_path / "s", ["unicorn"], ("bitmap",), workers=1)
-    with pytest.raises(qd.DataError, match=r"unknown categories \['cat'\]; available: dog"):
+    with pytest.raises(DataError, match=r"unknown categories \['cat'\]; available: dog"):
         shards.ShardSet(tmp_path / "s", "bitmap", ["cat"])
-    with pytest.raises(qd.DataError, match=r"no manifest\.json"):
+    with pytest.raises(DataError, match=r"no manifest\.json"):
         shards.ShardSet(tmp_path / "nothing", "bitmap")
 
 
@@ -198,7 +198,7 @@ def test_shards_of_a_cap_or_a_subset(tmp_path):
 def test_bad_bitmap_files_are_named(tmp_path, name, content, message):
     (tmp_path / "numpy_bitmap").mkdir()
     content(tmp_path / "numpy_bitmap" / name)
-    with pytest.raises(qd.DataError, match=message):
+    with pytest.raises(DataError, match=message):
         prepare.prepare(tmp_path, tmp_path / "out", kinds=("bitmap",), workers=1, log=lambda *_: None)
     assert not list((tmp_path / "out").glob("**/*.tfrecord")), "no shard of a bad file may be left"
 
@@ -215,7 +215,7 @@ def test_bad_ndjson_lines_are_named_with_their_line(tmp_path, line, message):
     (tmp_path / "simplified").mkdir()
     good = '{"key_id": "1", "drawing": [[[0, 10, 20], [0, 10, 0]]]}'
     (tmp_path / "simplified" / "cat.ndjson").write_text(good + "\n" + line + "\n")
-    with pytest.raises(qd.DataError, match=message):
+    with pytest.raises(DataError, match=message):
         prepare.prepare(tmp_path, tmp_path / "out", kinds=("strokes",), workers=1, log=lambda *_: None)
 
 
@@ -223,7 +223,7 @@ def test_train_reuses_a_prepared_folder_and_says_what_is_missing(prepared, tmp_p
     _, out, _ = prepared
     assert records.is_shard_dir(out) and not records.is_shard_dir(FIXTURES)
     assert prepare.ensure_shards(out, "bitmap") == str(out)
-    with pytest.raises(qd.DataError, match="no numpy_bitmap/ folder with data files"):
+    with pytest.raises(DataError, match="no numpy_bitmap/ folder with data files"):
         prepare.ensure_shards(tmp_path, "bitmap", shards_dir=tmp_path / "s")
 
 
@@ -231,7 +231,7 @@ def shard_keys(data: shards.ShardSet, split: str) -> list[tuple[str, bytes]]:
     from sketch.strokes import to_dataset_format
 
     return sorted(
-        (data.classes[label], qd.strokes_key(to_dataset_format(shards.split_strokes(points, lengths))))
+        (data.classes[label], strokes_key(to_dataset_format(shards.split_strokes(points, lengths))))
         for points, lengths, label in data.strokes(split).as_numpy_iterator()
     )
 
@@ -255,7 +255,7 @@ def test_stroke_shards_read_every_rnn_source_once(tmp_path):
     # The in-memory loader (training.compare's) reads the same drawings into the same splits.
     memory = load_stroke_data(root, max_per_class=None, min_per_class=1)
     data = shards.ShardSet(tmp_path / "s", "strokes")
-    for split in qd.SPLITS:
+    for split in SPLITS:
         assert shard_keys(data, split) == sorted((e.category, e.key) for e in memory.examples[split])
     assert data.counts() == memory.counts()
 
@@ -268,13 +268,13 @@ def test_a_stroke_cap_keeps_the_drawings_the_rnn_always_kept(tmp_path):
     data = shards.ShardSet(tmp_path / "s", "strokes")
     memory = load_stroke_data(root, max_per_class=7, min_per_class=1)
     assert all(sum(n.values()) == 7 for n in data.counts().values())
-    for split in qd.SPLITS:
+    for split in SPLITS:
         assert shard_keys(data, split) == sorted((e.category, e.key) for e in memory.examples[split])
     # The 7 of smallest cap order among all of a category's drawings, wherever they are in its files.
     everything = load_stroke_data(root, max_per_class=None, min_per_class=1)
     for cat in data.classes:
-        keys = sorted((e.key for s in qd.SPLITS for e in everything.examples[s] if e.category == cat), key=qd.cap_order)
-        assert sorted(k for split in qd.SPLITS for c, k in shard_keys(data, split) if c == cat) == sorted(keys[:7])
+        keys = sorted((e.key for s in SPLITS for e in everything.examples[s] if e.category == cat), key=cap_order)
+        assert sorted(k for split in SPLITS for c, k in shard_keys(data, split) if c == cat) == sorted(keys[:7])
 
 
 def test_stroke_shards_of_an_older_version_are_prepared_again(tmp_path):
@@ -289,7 +289,7 @@ def test_stroke_shards_of_an_older_version_are_prepared_again(tmp_path):
         entry = json.loads(done.read_text())
         del entry["options"]["strokes_version"]
         done.write_text(json.dumps(entry))
-    with pytest.raises(qd.DataError, match=r"stroke shards of an older version .* prepare them again"):
+    with pytest.raises(DataError, match=r"stroke shards of an older version .* prepare them again"):
         shards.ShardSet(out, "strokes")
     logs: list[str] = []
     prepare.prepare(root, out, kinds=("strokes",), workers=1, log=logs.append)
@@ -339,6 +339,6 @@ def bad_npz(path: Path, drawings: list) -> None:
 def test_bad_stroke_sources_are_named(tmp_path, folder, name, write, message):
     (tmp_path / folder).mkdir()
     write(tmp_path / folder / name)
-    with pytest.raises(qd.DataError, match=message):
+    with pytest.raises(DataError, match=message):
         prepare.prepare(tmp_path, tmp_path / "out", kinds=("strokes",), workers=1, log=lambda *_: None)
     assert not list((tmp_path / "out").glob("**/*.tfrecord")), "no shard of a bad file may be left"

@@ -49,9 +49,10 @@ def make_deepdraw(num_classes: int, width: int = 32) -> keras.Model:
     x = _conv_bn(x, 4 * width)
     x = _conv_bn(x, 4 * width)
     x = layers.MaxPooling2D()(x)
-    x = layers.Flatten()(x)
+    # Named: training.embedding finds them by name, whatever else this process built before.
+    x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(0.3)(x)
-    x = layers.Dense(256, activation="relu")(x)
+    x = layers.Dense(256, activation="relu", name="dense")(x)
     x = layers.Dropout(0.3)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="deepdraw_cnn")

@@ -41,7 +41,7 @@ from models.kinds import BITMAP, SEQUENCE
 from models.loading import latest_version
 from models.network import Network, load_network
 from sketch.raster import render_simplified
-from training import data as qd
+from training.data import DataError, category_files, read_bitmaps, split_of
 from training.evaluate import mcnemar
 from training.export import new_version
 from training.proto_data import proto_split
@@ -56,7 +56,7 @@ def cnn_seen_duplicates(data_dir: Path, examples: list[StrokeExample], cnn_class
     """True for each stroke example the CNN could have trained on: its 28x28 rendering matches a
     ``numpy_bitmap`` row outside the CNN's test split, or, for a category the CNN knows from rendered
     strokes (``training.records.rendered_items``), the rendering is in that category's training split."""
-    files = qd.category_files(data_dir, "numpy_bitmap") if (Path(data_dir) / "numpy_bitmap").is_dir() else {}
+    files = category_files(data_dir, "numpy_bitmap") if (Path(data_dir) / "numpy_bitmap").is_dir() else {}
     dup = np.zeros(len(examples), dtype=bool)
     by_class: dict[str, list[int]] = {}
     for i, e in enumerate(examples):
@@ -67,8 +67,8 @@ def cnn_seen_duplicates(data_dir: Path, examples: list[StrokeExample], cnn_class
         if category not in files:
             dup[idx] = [proto_split(render_simplified(examples[i].strokes)) == "bank" for i in idx]
             continue
-        rows = qd.read_bitmaps(files[category])
-        seen = rows[np.array([qd.split_of(r.tobytes()) != "test" for r in rows], dtype=bool)].astype(np.float32)
+        rows = read_bitmaps(files[category])
+        seen = rows[np.array([split_of(r.tobytes()) != "test" for r in rows], dtype=bool)].astype(np.float32)
         renders = np.stack([render_simplified(examples[i].strokes).ravel() for i in idx]).astype(np.float32)
         best = (_standardise(renders) @ _standardise(seen).T).max(axis=1)
         dup[idx] = best > DUPLICATE_R
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         run(args.model_store, args.data_dir)
-    except qd.DataError as exc:
+    except DataError as exc:
         parser.exit(2, f"error: {exc}\n")
 
 

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 
-from training import data as qd
+from training.data import SPLITS, TEST_PERCENT, VAL_PERCENT, DataError, open_binary, select_categories
 from training.records import (
     KINDS,
     STROKES_VERSION,
@@ -71,7 +71,7 @@ def fingerprint(path: str) -> dict:
 
 def _file_sha256(path: str) -> str:
     h = hashlib.sha256()
-    with qd.open_binary(path) as f:
+    with open_binary(path) as f:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
@@ -109,16 +109,16 @@ def convert_category(job: dict) -> dict:
     started_path = done_path.replace("/_done/", "/_started/")
     started = json.dumps({"options": options, "sources": sources}, sort_keys=True)
     if gfile.exists(done_path) or (gfile.exists(started_path) and gfile.GFile(started_path).read() != started):
-        for split in qd.SPLITS:
+        for split in SPLITS:
             for old in gfile.glob(join(out_dir, kind, split, f"{category.replace('/', '_')}-*.tfrecord")):
                 gfile.remove(old)
         if gfile.exists(done_path):
             gfile.remove(done_path)
-    for folder in [join(out_dir, kind, s) for s in qd.SPLITS] + [join(out_dir, "_started", kind)]:
+    for folder in [join(out_dir, kind, s) for s in SPLITS] + [join(out_dir, "_started", kind)]:
         gfile.makedirs(folder)
     _write_atomic(started_path, started)
     t0 = time.monotonic()
-    writers = {s: ShardWriter(out_dir, kind, s, category, job["shard_size"]) for s in qd.SPLITS}
+    writers = {s: ShardWriter(out_dir, kind, s, category, job["shard_size"]) for s in SPLITS}
     skipped: dict[str, int] = {}
     per_source: dict[str, int] = {}
     if kind == "bitmap" and is_rendered(files):
@@ -187,14 +187,14 @@ def prepare(
     for kind in kinds:
         try:
             available = list_sources(data_dir, kind)
-        except qd.DataError:
+        except DataError:
             if len(kinds) > 1:
                 continue  # a folder with only bitmaps (or only strokes) is fine
             raise
-        found[kind] = qd.select_categories(available, categories)
+        found[kind] = select_categories(available, categories)
     if not found:
         folders = [f + "/" for kind in kinds for f in KINDS[kind]]
-        raise qd.DataError(f"no data files in {data_dir} (looked in {', '.join(folders)})")
+        raise DataError(f"no data files in {data_dir} (looked in {', '.join(folders)})")
     for kind, wanted in found.items():
         for category in sorted(wanted):
             files = wanted[category]
@@ -263,7 +263,7 @@ def build_manifest(data_dir, found, jobs, results, max_per_class, shard_size) ->
         "data_dir": data_dir,
         "max_per_class": max_per_class,
         "shard_size": shard_size,
-        "split": f"content hash: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train",
+        "split": f"content hash: {TEST_PERCENT}% test, {VAL_PERCENT}% val, rest train",
         "records": {
             "bitmap": {"bitmap": "bytes, uint8 28x28 (784)"},
             "strokes": {
@@ -292,7 +292,7 @@ def ensure_shards(
     """
     if is_shard_dir(data_dir):
         if max_per_class is not None:
-            raise qd.DataError(f"{data_dir} holds prepared shards: --max-per-class applies when preparing them")
+            raise DataError(f"{data_dir} holds prepared shards: --max-per-class applies when preparing them")
         return str(data_dir)
     out = str(shards_dir or default_shard_dir(data_dir, max_per_class))
     prepare(data_dir, out, categories, (kind,), max_per_class, workers)
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
             args.workers,
             args.shard_size,
         )
-    except qd.DataError as exc:
+    except DataError as exc:
         parser.exit(2, f"error: {exc}\n")
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from sketch.raster import render_simplified
-from training import data as qd
 from training.augment import augment
+from training.data import BITMAP_SIZE, STROKE_FOLDERS, DataError, iter_bitmap_chunks, split_of
 from training.proto_data import RENDERED_STROKE_FOLDERS, proto_split, rendered_drawings
 
 
@@ -71,7 +71,7 @@ def join(*parts: str | Path) -> str:
 
 # Source folders of each kind of record, in the order they are read. A category with no
 # numpy_bitmap file gets bitmap records rendered from RENDERED_FOLDERS (``rendered_items``).
-KINDS = {"bitmap": ("numpy_bitmap",), "strokes": qd.STROKE_FOLDERS}
+KINDS = {"bitmap": ("numpy_bitmap",), "strokes": STROKE_FOLDERS}
 SUFFIXES = {"bitmap": (".npy",), "strokes": (".ndjson.gz", ".ndjson", ".npz")}
 RENDERED_FOLDERS = ("numpy_bitmap_samples", *RENDERED_STROKE_FOLDERS)
 # Training copies of each rendered stroke drawing, each with its own random stroke-level
@@ -91,7 +91,7 @@ def list_sources(data_dir: str | Path, kind: str) -> dict[str, list[str]]:
         rendered = _list_folders(data_dir, RENDERED_FOLDERS, (".npy", ".ndjson.gz", ".ndjson"))
         found.update({c: files for c, files in rendered.items() if c not in found})
     if not found:
-        raise qd.DataError(f"no {' or '.join(f + '/' for f in KINDS[kind])} folder with data files in {data_dir}")
+        raise DataError(f"no {' or '.join(f + '/' for f in KINDS[kind])} folder with data files in {data_dir}")
     return found
 
 
@@ -142,10 +142,10 @@ def bitmap_record(row: np.ndarray) -> bytes:
 def bitmap_record_prefix() -> bytes:
     """The serialised ``Example`` of a bitmap is a constant prefix then the 784 bytes: building
     the bytes directly is ~10x faster than the protobuf API (a test checks they are identical)."""
-    record = bitmap_record(np.zeros(qd.BITMAP_SIZE, np.uint8))
-    prefix = record[: -qd.BITMAP_SIZE]
-    assert record == prefix + bytes(qd.BITMAP_SIZE) and bitmap_record(np.ones(qd.BITMAP_SIZE, np.uint8)) == (
-        prefix + bytes([1]) * qd.BITMAP_SIZE
+    record = bitmap_record(np.zeros(BITMAP_SIZE, np.uint8))
+    prefix = record[:-BITMAP_SIZE]
+    assert record == prefix + bytes(BITMAP_SIZE) and bitmap_record(np.ones(BITMAP_SIZE, np.uint8)) == (
+        prefix + bytes([1]) * BITMAP_SIZE
     ), "unexpected Example layout"
     return prefix
 
@@ -164,10 +164,10 @@ def strokes_record(strokes: list[np.ndarray]) -> bytes:
 def bitmap_items(files: list[str], limit: int | None) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """``(split, record maker)`` per drawing: a record is only built when its shard is not done yet."""
     prefix = bitmap_record_prefix()
-    for chunk in qd.iter_bitmap_chunks(files[0], limit=limit):
+    for chunk in iter_bitmap_chunks(files[0], limit=limit):
         for row in chunk:
             content = row.tobytes()
-            yield qd.split_of(content), lambda record=prefix + content: record
+            yield split_of(content), lambda record=prefix + content: record
 
 
 def rendered_items(

@@ -34,8 +34,8 @@ import numpy as np
 from models.inputs import Inputs
 from models.loading import latest_version
 from models.network import Network, load_network
-from training import data as qd
 from training import export_submissions, prepare, shards
+from training.data import DataError
 from training.evaluate import mcnemar
 
 SIGNIFICANCE = 0.05
@@ -90,7 +90,7 @@ def compare(new_dir: Path, served_dir: Path, data_dir: str, export_dir: Path) ->
         )
     test = report["test_split"]
     if not test["n"]:
-        raise qd.DataError(f"{data_dir}: no test drawings of the classes both CNNs know")
+        raise DataError(f"{data_dir}: no test drawings of the classes both CNNs know")
     gain = test["new"]["top1"] - test["served"]["top1"]
     report["better"] = bool(gain > 0 and test["mcnemar_p"] < SIGNIFICANCE)
     report["verdict"] = (
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--init-from", str(served_dir), "--learning-rate", "1e-3"]
         new_dir = train.main([*command, "--output-dir", str(args.output_dir), *train_args])
         report = compare(Path(new_dir), served_dir, args.data_dir, args.export_dir)
-    except (qd.DataError, OSError, ValueError) as exc:
+    except (DataError, OSError, ValueError) as exc:
         print(f"retrain failed: {exc}", file=sys.stderr)
         return 1
     (Path(new_dir) / "report" / "vs_served.json").write_text(json.dumps(report, indent=2) + "\n")

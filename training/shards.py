@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training import data as qd
+from training.data import SPLITS, DataError, select_categories
 from training.records import STROKES_VERSION, join
 
 SHUFFLE_BUFFER = 20_000  # records (~16 MB of bitmaps)
@@ -28,7 +28,7 @@ def read_manifest(shard_dir: str | Path) -> dict:
 
     path = join(shard_dir, "manifest.json")
     if not tf.io.gfile.exists(path):
-        raise qd.DataError(f"{shard_dir}: no manifest.json (run python -m training.prepare)")
+        raise DataError(f"{shard_dir}: no manifest.json (run python -m training.prepare)")
     return json.loads(tf.io.gfile.GFile(path).read())
 
 
@@ -53,10 +53,10 @@ class ShardSet:
         self.manifest = read_manifest(shard_dir)
         self.kind = kind
         self.info = self._kind_info(self.shard_dir, self.manifest)
-        self.classes = sorted(qd.select_categories({c: c for c in self.info["classes"]}, categories))
+        self.classes = sorted(select_categories({c: c for c in self.info["classes"]}, categories))
         # class -> split -> [(shard path, records)]
-        self._files = {c: {s: [] for s in qd.SPLITS} for c in self.classes}
-        self._add(self.shard_dir, self.manifest, qd.SPLITS)
+        self._files = {c: {s: [] for s in SPLITS} for c in self.classes}
+        self._add(self.shard_dir, self.manifest, SPLITS)
         self.extra_counts: dict[str, dict[str, int]] = {}
         self.extra_ignored: dict[str, int] = {}
         self.extra_infos: list[dict] = []
@@ -68,18 +68,18 @@ class ShardSet:
             for c in info["classes"]:
                 n = info["counts"][c]
                 if c in self._files:
-                    mine = self.extra_counts.setdefault(c, dict.fromkeys(qd.SPLITS, 0))
-                    for split in qd.SPLITS:
+                    mine = self.extra_counts.setdefault(c, dict.fromkeys(SPLITS, 0))
+                    for split in SPLITS:
                         mine[split] += n[split]
                 else:
                     self.extra_ignored[c] = self.extra_ignored.get(c, 0) + sum(n.values())
 
     def _kind_info(self, folder: str, manifest: dict) -> dict:
         if manifest["kinds"].get(self.kind) is None:
-            raise qd.DataError(f"{folder}: no {self.kind} shards (prepared: {', '.join(manifest['kinds'])})")
+            raise DataError(f"{folder}: no {self.kind} shards (prepared: {', '.join(manifest['kinds'])})")
         info = manifest["kinds"][self.kind]
         if self.kind == "strokes" and info.get("strokes_version") != STROKES_VERSION:
-            raise qd.DataError(
+            raise DataError(
                 f"{folder}: stroke shards of an older version (simplified/ and raw/ only): prepare them again "
                 "from the official files (python -m training.prepare --kinds strokes)"
             )
@@ -135,7 +135,7 @@ class ShardSet:
             index, count = shard
             paths, labels, sizes = paths[index::count], labels[index::count], sizes[index::count]
             if not paths:
-                raise qd.DataError(f"{self.shard_dir}: {split} has fewer shards than the {count} workers")
+                raise DataError(f"{self.shard_dir}: {split} has fewer shards than the {count} workers")
 
         def read(path):
             return tf.data.TFRecordDataset(path, buffer_size=READ_BUFFER)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes, to_dataset_format
-from training import data as qd
+from training.data import SPLITS, DataError, cap_order, iter_stroke_drawings, select_categories, split_of, strokes_key
 from training.records import list_sources, strokes_record
 
 
@@ -34,7 +34,7 @@ class StrokeExample:
 
     @property
     def split(self) -> str:
-        return qd.split_of(self.key)
+        return split_of(self.key)
 
 
 @dataclass
@@ -51,10 +51,10 @@ class StrokeData:
 
     def counts(self) -> dict[str, dict[str, int]]:
         per: dict[str, Counter] = {c: Counter() for c in self.classes}
-        for s in qd.SPLITS:
+        for s in SPLITS:
             for e in self.examples[s]:
                 per[e.category][s] += 1
-        return {c: {s: per[c][s] for s in qd.SPLITS} for c in self.classes}
+        return {c: {s: per[c][s] for s in SPLITS} for c in self.classes}
 
 
 Drawing = tuple[str, list[np.ndarray], bytes, int]  # source folder, normalised strokes, content key, cap order
@@ -72,7 +72,7 @@ def unique_drawings(files: list[str], skipped: dict[str, int]) -> Iterator[Drawi
     seen: set[int] = set()
     for path in files:
         source = path.rsplit("/", 2)[-2]
-        for where, key_id, drawing in qd.iter_stroke_drawings(path):
+        for where, key_id, drawing in iter_stroke_drawings(path):
             if key_id is not None:
                 if key_id in seen_ids:
                     skipped["same key_id"] = skipped.get("same key_id", 0) + 1
@@ -84,9 +84,9 @@ def unique_drawings(files: list[str], skipped: dict[str, int]) -> Iterator[Drawi
                 skipped["no points"] = skipped.get("no points", 0) + 1
                 continue
             except ValueError as exc:
-                raise qd.DataError(f"{where}: {exc}") from None
-            key = qd.strokes_key(to_dataset_format(strokes))
-            order = qd.cap_order(key)  # 8 bytes of content hash: also the duplicate check
+                raise DataError(f"{where}: {exc}") from None
+            key = strokes_key(to_dataset_format(strokes))
+            order = cap_order(key)  # 8 bytes of content hash: also the duplicate check
             if order in seen:
                 skipped["identical strokes"] = skipped.get("identical strokes", 0) + 1
                 continue
@@ -112,7 +112,7 @@ def strokes_items(
         if threshold is not None and order > threshold:
             continue
         per_source[source] = per_source.get(source, 0) + 1
-        yield qd.split_of(key), lambda strokes=strokes: strokes_record(strokes)
+        yield split_of(key), lambda strokes=strokes: strokes_record(strokes)
 
 
 def _category_drawings(files: list[str]) -> tuple[list[Drawing], dict[str, int]]:
@@ -134,7 +134,7 @@ def load_stroke_data(
     is deterministic and leaves the split proportions alone. Classes with fewer than
     ``min_per_class`` drawings are left out. Categories are read in ``workers`` processes.
     """
-    wanted = qd.select_categories(list_sources(data_dir, "strokes"), categories)
+    wanted = select_categories(list_sources(data_dir, "strokes"), categories)
     jobs = [wanted[c] for c in wanted]
     if workers > 1 and len(jobs) > 1:
         from multiprocessing import get_context
@@ -161,7 +161,7 @@ def load_stroke_data(
                 duplicates["same drawing in two categories"] += 1
 
     classes = sorted(c for c, items in per_class.items() if len(items) >= min_per_class)
-    examples: dict[str, list[StrokeExample]] = {s: [] for s in qd.SPLITS}
+    examples: dict[str, list[StrokeExample]] = {s: [] for s in SPLITS}
     sources: dict[str, dict[str, int]] = {}
     for c in classes:
         kept = [e for e, _ in sorted(per_class[c].values(), key=lambda item: item[1])[:max_per_class]]
@@ -169,5 +169,5 @@ def load_stroke_data(
         for e in kept:
             examples[e.split].append(e)
     if not classes:
-        raise qd.DataError(f"no category has {min_per_class} stroke drawings in {data_dir}")
+        raise DataError(f"no category has {min_per_class} stroke drawings in {data_dir}")
     return StrokeData(classes, examples, sources, dict(duplicates), [Path(f) for c in classes for f in wanted[c]])

@@ -17,8 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from training import data as qd
 from training import distributed, tracking, train_cnn, train_rnn
+from training.data import DataError
 from training.fitting import SEED
 
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> Path | None:
         # One MLflow run around the whole training run (only the chief's, with several workers).
         with tracking.Run(args.kind, params, enabled=args.mlflow and distributed.is_chief()) as run:
             return args.func(args, run)
-    except qd.DataError as exc:
+    except DataError as exc:
         parser.exit(2, f"error: {exc}\n")
 
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from models.card import DataInfo, ExtraData, InputSpec, read_card
 from models.loading import latest_version
-from training import data as qd
 from training import distributed, prepare, prior, proto_data, shards
+from training.data import SPLITS, TEST_PERCENT, VAL_PERCENT, DataError, category_files
 from training.export import evaluate_and_export
 from training.fitting import SEED, cosine_over_budget, time_budget, weights_for_counts
 from training.tracking import Run
@@ -66,7 +66,7 @@ def init_folder(path: Path) -> Path:
 
 def read_data(args: argparse.Namespace) -> shards.ShardSet:
     data = shards.ShardSet(shard_dir(args), "bitmap", args.categories, extra_shard_dirs(args))
-    print(f"{len(data.classes)} classes; " + ", ".join(f"{s}: {data.size(s)}" for s in qd.SPLITS))
+    print(f"{len(data.classes)} classes; " + ", ".join(f"{s}: {data.size(s)}" for s in SPLITS))
     if args.extra_data:
         extra = sum(n["train"] + n["val"] for n in data.extra_counts.values())
         print(f"extra data: {extra} drawings in {len(data.extra_counts)} classes (their test split held out)")
@@ -146,7 +146,7 @@ def warm_start(model, folder: Path, classes: list[str]) -> None:
     theirs = [layer for layer in theirs if layer.name not in ("projection", "probabilities")]
     shapes = [[w.shape for w in layer.get_weights()] for layer in mine]
     if shapes != [[w.shape for w in layer.get_weights()] for layer in theirs]:
-        raise qd.DataError(f"{folder}: not the same architecture as --arch {model.name}")
+        raise DataError(f"{folder}: not the same architecture as --arch {model.name}")
     for layer, source in zip(mine, theirs, strict=True):
         layer.set_weights(source.get_weights())
     kernel, bias = head.get_weights()
@@ -234,7 +234,7 @@ def export(args: argparse.Namespace, data: shards.ShardSet, model, history: dict
             format="numpy_bitmap, else strokes (simplified, simplified_kaggle) and numpy_bitmap_samples rendered "
             "by sketch, with augmented training copies (TFRecord shards)",
             manifest_hash=prepare.data_hash(data.info),
-            split=f"numpy_bitmap: content hash, {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train; "
+            split=f"numpy_bitmap: content hash, {TEST_PERCENT}% test, {VAL_PERCENT}% val, rest train; "
             f"rendered: hash of the bitmap, {proto_data.TEST_PERCENT}% test, {proto_data.VAL_PERCENT}% val, "
             "rest train (training.proto_data)",
             counts=data.counts(),
@@ -292,7 +292,7 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
 def settle_defaults(args: argparse.Namespace) -> None:
     """The seed model is trained as it originally was: Adam, batch 32, no class weights."""
     if args.only_bitmaps and not args.categories:
-        args.categories = sorted(qd.category_files(args.data_dir, "numpy_bitmap"))
+        args.categories = sorted(category_files(args.data_dir, "numpy_bitmap"))
     seed = args.arch == "seed"
     args.batch_size = args.batch_size or (32 if seed else 256)
     if args.class_weight_power is None:

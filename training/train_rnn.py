@@ -18,8 +18,8 @@ import numpy as np
 
 from models.card import DataInfo, InputSpec
 from sketch.sequence import FEATURES, MAX_LEN
-from training import data as qd
 from training import prepare, records, shards
+from training.data import SPLITS, STROKE_FOLDERS, TEST_PERCENT, VAL_PERCENT, DataError
 from training.export import evaluate_and_export
 from training.fitting import cosine_over_budget, time_budget, weights_for_counts
 from training.stroke_batches import batches, counted
@@ -48,7 +48,7 @@ def stroke_shards(args: argparse.Namespace) -> shards.ShardSet:
     train_counts = dict(zip(data.classes, data.class_counts("train"), strict=True))
     kept = [c for c, n in train_counts.items() if n >= args.min_per_class]
     if not kept:
-        raise qd.DataError(f"no category has {args.min_per_class} training stroke drawings in {folder}")
+        raise DataError(f"no category has {args.min_per_class} training stroke drawings in {folder}")
     if len(kept) < len(data.classes):
         print(f"left out, fewer than {args.min_per_class} training drawings: {len(data.classes) - len(kept)} classes")
         data = shards.ShardSet(folder, "strokes", kept)
@@ -65,7 +65,7 @@ def train_rnn(args: argparse.Namespace, run: Run) -> Path:
             dropped[reason] = dropped.get(reason, 0) + n
     print(
         f"{len(classes)} classes; "
-        + ", ".join(f"{s}: {data.size(s)}" for s in qd.SPLITS)
+        + ", ".join(f"{s}: {data.size(s)}" for s in SPLITS)
         + f"; duplicates dropped: {dropped}"
     )
     model, history = fit(args, data, run)
@@ -79,9 +79,9 @@ def train_rnn(args: argparse.Namespace, run: Run) -> Path:
             max_len=args.max_len,
         ),
         "data": DataInfo(
-            format="strokes: " + ", ".join(qd.STROKE_FOLDERS) + " (TFRecord shards)",
+            format="strokes: " + ", ".join(STROKE_FOLDERS) + " (TFRecord shards)",
             manifest_hash=prepare.data_hash(data.info),
-            split=f"content hash of the normalised strokes: {qd.TEST_PERCENT}% test, {qd.VAL_PERCENT}% val, rest train",
+            split=f"content hash of the normalised strokes: {TEST_PERCENT}% test, {VAL_PERCENT}% val, rest train",
             counts=data.counts(),
             sources_per_class={c: data.info["per_source"][c] for c in classes},
             duplicates_dropped=dropped,

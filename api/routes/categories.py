@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.bodies import body_of, openapi_body
-from api.deps import SettingsDep
+from api.deps import SessionDep, SettingsDep
 from api.errors import error_responses
 from api.schemas import CategoryRequest
 from api.taught import TaughtClasses, simplify_drawings
@@ -76,9 +76,8 @@ def _create(body: CategoryRequest, taught: TaughtClasses, max_categories: int) -
     # Embedded once, here: every worker loads the stored vectors.
     embedded = taught.embed(simplified)
     try:
-        created, token = taught_rows.create(
-            taught.database, body.name, body.drawings, simplified, max_categories, embedded
-        )
+        with taught.database.session() as session:
+            created, token = taught_rows.create(session, body.name, body.drawings, simplified, max_categories, embedded)
     except (NameTakenError, TooManyCategoriesError) as exc:
         raise HTTPException(409, str(exc)) from None
     # Committed: the answer says so whatever happens next. This replica answers it at once, the
@@ -104,9 +103,9 @@ async def create_category(
 
 
 @router.get("/categories", operation_id="list_categories", responses=GET_ERRORS)
-def list_categories(taught: TaughtDep, settings: SettingsDep) -> CategoryList:
+def list_categories(session: SessionDep, settings: SettingsDep) -> CategoryList:
     """Taught categories, oldest first, with how many drawings each was taught from."""
-    items = taught_rows.listing(taught.database)
+    items = taught_rows.listing(session)
     return CategoryList(
         items=[CategoryOut(name=c.name, examples=c.examples, created_at=c.created_at) for c in items],
         max_categories=settings.max_taught_categories,
@@ -117,10 +116,11 @@ def list_categories(taught: TaughtDep, settings: SettingsDep) -> CategoryList:
 def delete_category(
     name: str,
     taught: TaughtDep,
+    session: SessionDep,
     x_delete_token: Annotated[str | None, Header(max_length=256, description="the token from the 201")] = None,
 ) -> Response:
     """Delete a taught category: only with the delete token its teacher was given."""
-    outcome = taught_rows.remove(taught.database, name, x_delete_token)
+    outcome = taught_rows.remove(session, name, x_delete_token)
     if outcome is Deleted.NOT_FOUND:
         raise HTTPException(404, f"no taught category named {name!r}")
     if outcome is Deleted.WRONG_TOKEN:
