@@ -348,7 +348,10 @@ def test_challenge_round_ends_on_i_know(page, api):
     page.get_by_role("button", name="See the score").click()
     page.get_by_text("Game over: you scored 1 out of 6").wait_for(timeout=30_000)
     page.get_by_text(re.compile(rf"I knew it was {re.escape(prompt)} in \d+\.\d s")).wait_for(timeout=30_000)
-    page.get_by_text("The stroke that decided it (red): your ").wait_for(timeout=30_000)
+    why = r"^(The stroke that decided it \(red\): your |Without your |No stroke or two alone|Your one stroke)"
+    page.get_by_text(re.compile(why)).first.wait_for(timeout=30_000)
+    page.get_by_text("Nothing was drawn.").nth(4).wait_for(timeout=30_000)  # the summary renders round by round
+    settle(page)
     assert page.get_by_text("Nothing was drawn.").count() == 5
     page.set_viewport_size({"width": 1280, "height": 1500})
     settle(page, quiet_ms=800)
