@@ -7,16 +7,16 @@ socket with ``SO_REUSEPORT`` and the kernel spreads new connections evenly acros
 (``--socket shared`` gives the one-socket design, for comparison: bench/api_latency.py).
 
 This process is the workers' supervisor:
-- it imports the app once and forks the workers from it, so a worker starts in a fraction of a
-  second (importing the app's libraries takes seconds on a busy machine); models are loaded in
-  each worker, after the fork;
+- it imports the app once and forks the workers from it (what runs in one: ``api.worker``), so a
+  worker starts in a fraction of a second (importing the app's libraries takes seconds on a busy
+  machine); models are loaded in each worker, after the fork;
 - one more worker is kept warm, models loaded but not listening (``--no-standby`` saves its
   memory): a worker that dies (crash, OOM kill, ``kill -9``) is replaced by it at once, and a new
   standby is forked; without a standby the replacement joins the port only once its models are
   warm (uvicorn listens after the lifespan), so meanwhile the surviving workers take every new
   connection;
 - a worker whose event loop stops (a hang, ``kill -STOP``) is killed and replaced like a dead one:
-  each worker's loop writes a heartbeat to a pipe every ``HEARTBEAT_S``, and one silent for
+  each worker's loop writes a heartbeat to a pipe every ``api.worker.HEARTBEAT_S``, and one silent for
   ``LIVENESS_S`` is no longer answering anything (its socket would still take connections);
 - workers die with it (``PR_SET_PDEATHSIG``: even a ``kill -9`` of this process leaves no orphan);
 - a second instance on the same port is refused with a message, not silently run beside it;
@@ -27,9 +27,6 @@ This process is the workers' supervisor:
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import ctypes
 import logging
 import multiprocessing as mp
 import os
@@ -44,14 +41,12 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from api.settings import Settings, get_settings
+from api.settings import get_settings
+from api.worker import STARTUP_FAILURE, listen_socket, run_worker
 
 log = logging.getLogger("api.serve")
 
-STARTUP_FAILURE = 3  # uvicorn's exit code when the app or the socket cannot start: restarting will not help
-_PR_SET_PDEATHSIG = 1
 _MIN_LIFETIME_S = 1.0  # a worker that dies younger than this is restarted after a pause, not in a tight loop
-HEARTBEAT_S = 1.0
 # A serving worker's loop silent this long is hung: killed and replaced (well within the
 # Kubernetes liveness probe's window, which restarts the whole pod).
 LIVENESS_S = 5.0
@@ -59,108 +54,6 @@ LIVENESS_S = 5.0
 
 class PortTaken(SystemExit):
     pass
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask the kernel for SIGTERM when the supervisor goes, however it goes (Linux)."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the supervisor died before the request above
-        os._exit(0)
-
-
-def _listen_socket(host: str, port: int, reuseport: bool) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuseport:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
-def _uvicorn_options(settings: Settings, log_level: str) -> dict:
-    from api.protocol import DeadlineHttpToolsProtocol
-
-    return {
-        "log_level": log_level,
-        "access_log": False,  # api.access writes one JSON line per request instead
-        "http": DeadlineHttpToolsProtocol,
-        "timeout_keep_alive": settings.timeout_keep_alive_s,
-        "timeout_graceful_shutdown": settings.timeout_graceful_shutdown_s,
-    }
-
-
-def _standby(lifespan: type, go: int) -> type:
-    """A lifespan that, once the app is warm, waits for the supervisor's word before uvicorn listens."""
-
-    class Standby(lifespan):  # type: ignore[misc, valid-type]
-        async def startup(self) -> None:
-            await super().startup()
-            if not self.should_exit and not await asyncio.get_running_loop().run_in_executor(None, os.read, go, 1):
-                os._exit(0)  # end of file: the supervisor is gone or stopping; this worker never served
-
-    return Standby
-
-
-def _beating(lifespan: type, beat: int) -> type:
-    """A lifespan whose event loop writes a byte to ``beat`` every HEARTBEAT_S while it runs."""
-
-    class Beating(lifespan):  # type: ignore[misc, valid-type]
-        async def startup(self) -> None:
-            await super().startup()  # the models load first: a worker is watched once it beats
-            os.set_blocking(beat, False)  # a slow reader never blocks the loop
-            self._heart = asyncio.get_running_loop().create_task(self._beat())
-
-        async def _beat(self) -> None:
-            while True:
-                try:
-                    os.write(beat, b".")
-                except BlockingIOError:
-                    pass  # the pipe is full: the supervisor has beats enough to read
-                except OSError:
-                    return  # the supervisor is gone
-                await asyncio.sleep(HEARTBEAT_S)
-
-    return Beating
-
-
-def _worker(
-    parent: int,
-    host: str,
-    port: int,
-    sock: socket.socket | None,
-    log_level: str,
-    go: int | None,
-    beat: int,
-    inherited: list[int],
-) -> None:
-    _die_with_parent(parent)
-    # Forked from the supervisor: drop its signal handlers (uvicorn installs its own), its port lock
-    # and its ends of the standby pipes (else a standby would never see its pipe close).
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if _port_lock is not None:
-        _port_lock.close()
-    for fd in inherited:
-        with contextlib.suppress(OSError):  # a dead worker's, closed already
-            os.close(fd)
-    import uvicorn
-
-    if sock is None:
-        try:
-            sock = _listen_socket(host, port, reuseport=True)
-        except OSError as exc:
-            print(f"api.serve worker: cannot bind {host}:{port}: {exc}", file=sys.stderr)
-            sys.exit(STARTUP_FAILURE)
-    config = uvicorn.Config("api.main:app", **_uvicorn_options(get_settings(), log_level))
-    config.load()
-    config.lifespan_class = _beating(config.lifespan_class, beat)
-    if go is not None:
-        config.lifespan_class = _standby(config.lifespan_class, go)
-    uvicorn.Server(config).run(sockets=[sock])
 
 
 _port_lock: socket.socket | None = None
@@ -180,7 +73,7 @@ def claim_port(host: str, port: int) -> socket.socket:
         lock.close()
         raise PortTaken(f"api.serve: another api.serve already serves port {port}; refusing to share it") from None
     try:
-        _listen_socket(host, port, reuseport=False).close()
+        listen_socket(host, port, reuseport=False).close()
     except OSError as exc:
         lock.close()
         raise PortTaken(f"api.serve: {host}:{port} is already in use ({exc.strerror}); refusing to share it") from None
@@ -207,7 +100,7 @@ class Supervisor:
         self.ctx = mp.get_context("fork")
         # Shared: one socket bound and listening here, inherited by every worker. Otherwise each
         # worker binds its own SO_REUSEPORT socket.
-        self.sock = _listen_socket(host, port, reuseport=False) if shared_socket else None
+        self.sock = listen_socket(host, port, reuseport=False) if shared_socket else None
         if self.sock is not None:
             self.sock.listen(2048)
         self.active: list[_Worker | None] = [None] * workers
@@ -225,9 +118,9 @@ class Supervisor:
         heart, beat = os.pipe()
         # The supervisor's ends of every pipe: a worker closes those it inherits.
         inherited = [w.go for w in self._everyone() if w.go is not None] + ([write] if write is not None else [])
-        inherited += [w.heart for w in self._everyone()] + [heart]
+        inherited += [w.heart for w in self._everyone()] + [heart] + ([_port_lock.fileno()] if _port_lock else [])
         args = (os.getpid(), self.host, self.port, self.sock, self.log_level, read, beat, inherited)
-        proc = self.ctx.Process(target=_worker, args=args)
+        proc = self.ctx.Process(target=run_worker, args=args)
         proc.start()
         for fd in (read, beat):
             if fd is not None:

@@ -97,6 +97,7 @@ UNSTATED = re.compile(
             r"rounds_won \(\d+\) > rounds_played|total_seconds \(",  # one field bounded by another
             r"exists already|is already a category|taught categories \(at most",  # what is stored: 409
             r"^no (submission|taught category)",  # ids and names that are not stored: 404
+            r"X-Delete-Token is missing or does not match",  # a stored one, without its secret: 403
         ]
     )
 )
