@@ -231,7 +231,13 @@ class SubmittedPrediction(BaseModel):
 class SubmissionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    label: Label = Field(..., description=f"what the drawing shows (1-{MAX_LABEL_LENGTH} printable characters)")
+    label: Label = Field(
+        ...,
+        description=(
+            f"what the drawing shows (1-{MAX_LABEL_LENGTH} characters; "
+            "no control, line-break or text-direction characters)"
+        ),
+    )
     label_source: LabelSource = Field(
         "player",
         description="who gave the label: 'player' (typed or chose it), 'prompt' (the game's prompt, not "

@@ -27,20 +27,26 @@ def valid_unicode(text: str) -> str:
     return text
 
 
+# Characters a label may not hold: controls, line and paragraph separators, and the bidirectional
+# controls that would reorder what other viewers read. Other format characters stay allowed, since
+# emoji need them (the zero-width joiner of a family, a variation selector).
+_HIDDEN_IN_LABELS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_LABEL_REFUSED = re.compile(f"[{_HIDDEN_IN_LABELS}]")
+
+
 def valid_label(label: str) -> str:
     label = valid_unicode(label).strip()
     if not label:
         raise ValueError("label must not be empty")
     if len(label) > MAX_LABEL_LENGTH:
         raise ValueError(f"label is too long: {len(label)} > {MAX_LABEL_LENGTH} characters")
-    if not label.isprintable():
-        raise ValueError("label must not contain control characters")
+    if _LABEL_REFUSED.search(label):
+        raise ValueError("label must not contain control, line-break or text-direction characters")
     return label
 
 
-# What JSON Schema can say of valid_label: not blank, no control character. Other unprintable
-# characters (format, separators) stay unsaid.
-LABEL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+# valid_label, as JSON Schema says it: not blank, none of the refused characters.
+LABEL_PATTERN = rf"^[^{_HIDDEN_IN_LABELS}]*[^\s{_HIDDEN_IN_LABELS}][^{_HIDDEN_IN_LABELS}]*$"
 Label = Annotated[str, AfterValidator(valid_label), Field(json_schema_extra={"pattern": LABEL_PATTERN})]
 
 

@@ -1,16 +1,21 @@
 """The OpenAPI contract tells the truth: schemathesis against a real server, and a fuzz of extremes.
 
 Every operation of the published schema gets generated requests (valid and invalid); every answer
-must be a documented status with a body matching its declared schema, and never a 5xx. The one
-check left out is ``positive_data_acceptance``: some rules cannot be written in JSON Schema (a
-stroke's x and y lists of the same length, base64 that decodes to a picture), so a schema-valid
-request can still be refused, with a 422 naming the rule.
+must be a documented status with a body matching its declared schema, and never a 5xx. Some rules
+cannot be written in JSON Schema (a stroke's x and y lists of the same length, base64 that decodes
+to a picture, seconds bounded by the rounds played), so schemathesis' own
+``positive_data_acceptance`` check is left out; instead a schema-valid request may be refused only
+for those rules, and once a request obeys them, most must be accepted.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 import re
+from collections import Counter
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -19,10 +24,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from PIL import Image, ImageDraw
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.config import SchemathesisConfig
 
+from store.tables import MAX_SECONDS_PER_ROUND, MIN_SECONDS_PER_ROUND
 from tests.utils.servers import running_api
 
 EXAMPLES_PER_OPERATION = 60
@@ -91,7 +98,6 @@ UNSTATED = re.compile(
             r"have different lengths",  # a stroke's x and y (and t) lists of one length
             r"too many points",  # points summed over strokes, or over a batch's items
             r"image (is not valid base64|is empty|could not be decoded|too large)",  # a picture in the base64
-            r"must not contain control characters",  # printable beyond the control characters stated
             r"must not hold invisible characters|mixes scripts",  # store.names
             r"name is too long|name must be 1-\d+ characters",  # counted after spaces are collapsed
             r"rounds_won \(\d+\) > rounds_played|total_seconds \(",  # one field bounded by another
@@ -102,25 +108,93 @@ UNSTATED = re.compile(
     )
 )
 WRITES = [label for label in sorted(OPERATIONS) if label.split()[0] in ("POST", "DELETE") or "{" in label]
+# Operations whose answer does not hang on what is stored: once a request obeys the rules above
+# that a client can obey (equal x and y, a picture in the base64, seconds that fit the rounds),
+# most schema-valid requests must be accepted.
+STATELESS = [label for label in WRITES if label.startswith("POST")]
 
 
-@pytest.mark.parametrize("label", WRITES)
-def test_schema_valid_requests_are_refused_only_for_rules_the_schema_cannot_state(label, live_api):
+def _picture() -> str:
+    image = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(image).ellipse((8, 8, 56, 56), outline=0, width=3)
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+PICTURE = _picture()
+
+
+def _same_length_axes(stroke: list) -> list:
+    """A stroke's axes padded to the longest with their last value (0 for an empty one)."""
+    n = max(len(axis) for axis in stroke)
+    return [axis + [axis[-1] if axis else 0.0] * (n - len(axis)) for axis in stroke]
+
+
+def obey_unstated_rules(value, key: str = ""):
+    """A generated body changed only where it breaks a rule JSON Schema cannot state."""
+    if isinstance(value, dict):
+        value = {k: obey_unstated_rules(v, k) for k, v in value.items()}
+        if "rounds_played" in value and "total_seconds" in value:
+            rounds = value["rounds_played"]
+            value["rounds_won"] = min(value.get("rounds_won", 0), rounds)
+            low, high = MIN_SECONDS_PER_ROUND * rounds, MAX_SECONDS_PER_ROUND * rounds
+            value["total_seconds"] = min(max(value["total_seconds"], low), high)
+        return value
+    if key == "image" and isinstance(value, str):
+        return PICTURE
+    if key == "strokes" and isinstance(value, list):
+        return [_same_length_axes(stroke) for stroke in value]
+    if key == "drawings" and isinstance(value, list):
+        return [[_same_length_axes(stroke) for stroke in drawing] for drawing in value]
+    if isinstance(value, list):
+        return [obey_unstated_rules(v, key) for v in value]
+    return value
+
+
+def _positive_answers(label: str, live_api: str, fix) -> list[tuple[int, str]]:
     session = requests.Session()
     answers: list[tuple[int, str]] = []
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
     @given(case=OPERATIONS[label].as_strategy(GenerationMode.POSITIVE))
     def check(case):
+        if fix and isinstance(case.body, dict):
+            case.body = obey_unstated_rules(case.body)
         response = case.call(base_url=live_api, session=session, timeout=30)
         detail = response.json().get("detail", "") if response.status_code >= 400 else ""
         answers.append((response.status_code, str(detail)))
+        if fix and label == "POST /categories" and response.status_code == 201:
+            # Taught names are unique: the next example may reuse this one, so it goes again.
+            taught = response.json()
+            gone = session.delete(
+                f"{live_api}/categories/{quote(taught['name'], safe='')}",
+                headers={"X-Delete-Token": taught["delete_token"]},
+                timeout=30,
+            )
+            assert gone.status_code == 204, gone.text
 
     check()
+    return answers
+
+
+@pytest.mark.parametrize("label", WRITES)
+def test_schema_valid_requests_are_refused_only_for_rules_the_schema_cannot_state(label, live_api):
+    answers = _positive_answers(label, live_api, fix=False)
     gaps = [(status, detail) for status, detail in answers if status >= 400 and not UNSTATED.search(detail)]
     accepted = sum(status < 300 for status, _ in answers)
     print(f"{label}: {accepted} of {len(answers)} schema-valid requests accepted")
     assert not gaps, gaps[:5]
+
+
+@pytest.mark.parametrize("label", STATELESS)
+def test_most_schema_valid_requests_are_accepted_once_they_obey_the_unstated_rules(label, live_api):
+    answers = _positive_answers(label, live_api, fix=True)
+    gaps = [(status, detail) for status, detail in answers if status >= 400 and not UNSTATED.search(detail)]
+    accepted = sum(status < 300 for status, _ in answers)
+    print(f"{label}, unstated rules obeyed: {accepted} of {len(answers)} schema-valid requests accepted")
+    assert not gaps, gaps[:5]
+    assert accepted > len(answers) / 2, Counter(detail for status, detail in answers if status >= 300).most_common(5)
 
 
 def test_enough_requests_were_sent():

@@ -176,7 +176,11 @@ def test_the_largest_offset_is_an_empty_page(client):
         ({"label": "   "}, 422, "label must not be empty"),
         ({"label": "x" * 65}, 422, "label is too long"),
         ({"label": "cat\n"}, 201, None),  # surrounding whitespace is stripped
-        ({"label": "c\x00t"}, 422, "control characters"),
+        ({"label": "c\x00t"}, 422, "must not contain control"),
+        ({"label": "dog\u202ecat"}, 422, "text-direction"),  # would read backwards to other players
+        ({"label": "a\u2028b"}, 422, "line-break"),
+        ({"label": "family \U0001f468\u200d\U0001f469\u200d\U0001f467"}, 201, None),  # joined emoji
+        ({"label": "caf\u00e9\u00a0cr\u00e8me"}, 201, None),  # a no-break space
         ({"label": None}, 422, "label"),
         ({"label_source": "prompt"}, 201, None),
         ({"label_source": "confirmed"}, 201, None),
