@@ -18,24 +18,14 @@ import json
 import multiprocessing as mp
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "tests" / "fixtures"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.harness import FIXTURES, REPO, NotReady, Started, api_command, cpu_seconds, free_port, running, tree
 
 
 def request_bytes(method: str, path: str, body: dict | None) -> bytes:
@@ -63,29 +53,6 @@ async def _client(port: int, req: bytes, deadline: float, max_requests: int, out
                 errors.append(head[9:12].decode())
     finally:
         writer.close()
-
-
-def _stat(pid: str) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return []
-
-
-def server_cpu_seconds(root: int) -> float:
-    """CPU time (user + system) of a process and all its descendants, from /proc (Linux).
-
-    Throughput on a machine shared with other jobs moves with their load; the server's CPU time
-    per request does not, so it is the fairer figure for comparing two server designs.
-    """
-    stats = {p.name: _stat(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
-    tree, grew = {str(root)}, True
-    while grew:
-        more = {pid for pid, st in stats.items() if st[1:2] and st[1] in tree} - tree
-        tree |= more
-        grew = bool(more)
-    ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in tree if len(stats.get(pid, [])) > 12)
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_load(port: int, req: bytes, clients: int, seconds: float, max_requests: int) -> dict:
@@ -148,6 +115,39 @@ def bodies(models: list[str]) -> dict[str, tuple[str, str, dict | None]]:
     return cases
 
 
+def table(server: Started, args: argparse.Namespace) -> None:
+    """Every input at every client count, ``--repeats`` runs each: the median run, and every run's req/s."""
+    print(
+        "| input | clients | requests | p50 ms | p90 ms | p99 ms | req/s | server CPU ms/req | errors "
+        "| req/s of each run |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        for name, (method, path, body) in bodies(list(server.answer["models"])).items():
+            if args.cases and name not in args.cases:
+                continue
+            req = request_bytes(method, path, body)
+            for clients in args.clients:
+                load = (server.port, req, clients, args.seconds, 200_000)
+                runs = []
+                for _ in range(args.repeats):
+                    cpu = cpu_seconds(tree(server.proc))
+                    run = pool.apply(run_load, load)
+                    run["cpu_ms"] = (cpu_seconds(tree(server.proc)) - cpu) * 1000 / max(run["served"], 1)
+                    runs.append(run)
+                # The kernel spreads keep-alive connections unevenly over the workers, so runs vary:
+                # show the median run and every run's throughput.
+                r = sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
+                each = " / ".join(f"{run['rps']:.0f}" for run in runs)
+                print(
+                    f"| {name} | {clients} | {r['n']} | {r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} "
+                    f"| {r['rps']:.0f} | {np.median([run['cpu_ms'] for run in runs]):.3f} "
+                    f"| {sum(run['errors'] for run in runs)} | {each} |",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2, help="worker processes (one per core)")
@@ -167,66 +167,26 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still stop the server (finally) when stopped
 
     port = free_port()
-    env = {**os.environ, "MODEL_STORE": args.model_store, "DATABASE_URL": "sqlite:////tmp/deepdraw-bench.db"}
-    where = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"]
-    if args.launcher.startswith("serve"):
-        command = [sys.executable, "-m", "api.serve", *where]
-        if args.launcher == "serve-shared":
-            command += ["--socket", "shared"]
+    env = {"MODEL_STORE": args.model_store, "DATABASE_URL": "sqlite:////tmp/deepdraw-bench.db"}
+    quiet = ["--log-level", "warning"]
+    if args.launcher == "serve":
+        command = api_command(port, args.workers, *quiet)
+    elif args.launcher == "serve-shared":
+        command = api_command(port, args.workers, *quiet, "--socket", "shared")
     else:
-        command = [sys.executable, "-m", "uvicorn", "api.main:app", *where, "--no-access-log"]
+        command = api_command(port, None, "--workers", str(args.workers), *quiet, "--no-access-log")
     # The server's own output (one JSON access-log line per request) goes to a file, not between the figures.
     server_log = Path(tempfile.gettempdir()) / f"deepdraw-bench-server-{port}.log"
-    with server_log.open("wb") as log:
-        server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
-                    models = json.load(r)["models"]
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    sys.exit("server did not become ready")
-                time.sleep(0.5)
-        names = list(models)
-        print(
-            f"python {' '.join(command[1:])}: models {models}, {os.cpu_count()} cores, {args.seconds:.0f} s per case, "
-            f"ACCESS_LOG={os.environ.get('ACCESS_LOG', 'true')}, server log {server_log}\n"
-        )
-        print(
-            "| input | clients | requests | p50 ms | p90 ms | p99 ms | req/s | server CPU ms/req | errors "
-            "| req/s of each run |"
-        )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(1) as pool:
-            for name, (method, path, body) in bodies(names).items():
-                if args.cases and name not in args.cases:
-                    continue
-                req = request_bytes(method, path, body)
-                for clients in args.clients:
-                    load = (port, req, clients, args.seconds, 200_000)
-                    runs = []
-                    for _ in range(args.repeats):
-                        cpu = server_cpu_seconds(server.pid)
-                        run = pool.apply(run_load, load)
-                        run["cpu_ms"] = (server_cpu_seconds(server.pid) - cpu) * 1000 / max(run["served"], 1)
-                        runs.append(run)
-                    # The kernel spreads keep-alive connections unevenly over the workers, so runs vary:
-                    # show the median run and every run's throughput.
-                    r = sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
-                    each = " / ".join(f"{run['rps']:.0f}" for run in runs)
-                    print(
-                        f"| {name} | {clients} | {r['n']} | {r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} "
-                        f"| {r['rps']:.0f} | {np.median([run['cpu_ms'] for run in runs]):.3f} "
-                        f"| {sum(run['errors'] for run in runs)} | {each} |",
-                        flush=True,
-                    )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        with running(command, port, server_log, env=env) as server:
+            print(
+                f"python {' '.join(command[1:])}: models {server.answer['models']}, {os.cpu_count()} cores, "
+                f"{args.seconds:.0f} s per case, ACCESS_LOG={os.environ.get('ACCESS_LOG', 'true')}, "
+                f"server log {server_log}\n"
+            )
+            table(server, args)
+    except NotReady as e:
+        sys.exit(f"server did not become ready: {e}")
 
 
 if __name__ == "__main__":

@@ -19,12 +19,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 
-from tests.utils.fixtures import FIXTURES, read_ndjson
-from tests.utils.servers import running_api
+from bench.harness import FIXTURES, read_ndjson, running_api
 
 
 def drawings() -> dict[str, list]:
@@ -63,8 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     database = f"sqlite:///{tempfile.gettempdir()}/deepdraw-bench-explain.db"
     log = Path(tempfile.gettempdir()) / "deepdraw-bench-explain.log"
-    with running_api(database, log, ACCESS_LOG="false") as url:
-        conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=60)
+    with running_api(database, log, ACCESS_LOG="false") as api:
+        conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=60)
         print(f"uvicorn api.main:app, 1 process, {os.cpu_count()} cores, {args.rounds} rounds, one client\n")
         print("| model | drawing | plain p50 ms | explain p50 ms | ratio | strokes explained | pairs tried |")
         print("|---|---|---:|---:|---:|---:|---|")

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-
-from tests.utils.servers import running_api  # noqa: E402
+from bench.harness import running_api
 
 LIMIT = 2_000_000
 
@@ -97,8 +95,8 @@ def _proc_stats(pid: int) -> tuple[float, int]:
 
 def main() -> None:
     bodies = shapes()
-    with tempfile.TemporaryDirectory() as tmp, running_api(f"sqlite:///{tmp}/s.db", Path(tmp) / "api.log") as url:
-        pid = int(next(p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _is_server(p, url)))
+    with tempfile.TemporaryDirectory() as tmp, running_api(f"sqlite:///{tmp}/s.db", Path(tmp) / "api.log") as api:
+        url, pid = api.url, api.proc.pid
         headers = {"content-type": "application/json"}
         print(f"server pid {pid}; bodies up to {LIMIT:,} bytes\n")
         print("| body | route | bytes | status | server CPU s | peak RSS growth MB |")
@@ -137,15 +135,6 @@ def main() -> None:
             f"\n/health while 4 x '{worst}' were in flight: {len(waits)} probes, "
             f"median {waits[len(waits) // 2]:.1f} ms, max {waits[-1]:.1f} ms"
         )
-
-
-def _is_server(proc: Path, url: str) -> bool:
-    try:
-        cmd = (proc / "cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    port = url.rsplit(":", 1)[1].encode()
-    return b"uvicorn" in b" ".join(cmd) and port in cmd
 
 
 if __name__ == "__main__":

@@ -13,19 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 
 import numpy as np
 
-from tests.utils.fixtures import FIXTURES
+from bench.harness import cat_body
 
 LAYERS = ("AccessMiddleware", "HeadAsGet", "CORSMiddleware", "BodySizeLimit")
-
-
-def bitmap_body() -> bytes:
-    bitmap = np.load(FIXTURES / "pairs" / "cat.npy")[0].reshape(28, 28)
-    return json.dumps({"bitmap": bitmap.tolist()}).encode()
 
 
 def scope(body: bytes) -> dict:
@@ -70,7 +64,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
     app = create_app()
     app.state.all_middleware = list(app.user_middleware)
-    body = bitmap_body()
+    body = cat_body()
     async with app.router.lifespan_context(app):
         variants = [None, *LAYERS]
         runs: dict[str | None, list[float]] = {v: [] for v in variants}

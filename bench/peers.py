@@ -17,26 +17,29 @@ reason. Only 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import psutil
+from bench.harness import (
+    REPO,
+    NotReady,
+    api_command,
+    cat_body,
+    cpu_seconds,
+    free_port,
+    rss_mb,
+    running,
+    tree,
+    wrk,
+    wrk_script,
+)
 
-REPO = Path(__file__).resolve().parent.parent
 APPS = REPO / "bench" / "peer_apps"
 WORK = REPO / "data" / "bench-peers"
 CONNECTIONS = 16
@@ -163,13 +166,12 @@ def ray_serve(port: int, workers: int) -> Server:
 
 def deep_draw(port: int, workers: int | None) -> Server:
     """Deep Draw itself: ``uvicorn api.main:app`` (one process) or ``python -m api.serve`` (workers)."""
-    where = ["--host", "127.0.0.1", "--port", str(port)]
     if workers is None:
         name, procs = "**Deep Draw**, `uvicorn api.main:app`", "1"
-        command = [sys.executable, "-m", "uvicorn", "api.main:app", *where, "--no-access-log"]
+        command = api_command(port, None, "--no-access-log")
     else:
         name, procs = f"**Deep Draw**, `python -m api.serve --workers {workers}`", str(workers)
-        command = [sys.executable, "-m", "api.serve", *where, "--workers", str(workers), "--log-level", "warning"]
+        command = api_command(port, workers, "--log-level", "warning")
     return Server(name, procs, command, cwd=REPO, env=deep_draw_env())
 
 
@@ -205,133 +207,33 @@ def servers(cores: int) -> dict[str, Callable[[int], Server]]:
     }
 
 
-# --- shared timing --------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cat_body() -> bytes:
-    bitmap = np.load(REPO / "tests" / "fixtures" / "pairs" / "cat.npy")[0].reshape(28, 28)
-    return json.dumps({"bitmap": bitmap.tolist()}).encode()
-
-
-def wrk_script(body: bytes) -> Path:
-    """POSTs the body; done() prints the figures as one JSON line (latency in microseconds)."""
-    script = WORK / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = [==[{body.decode()}]==]\n"
-        "done = function(summary, latency, requests)\n"
-        "  local e = summary.errors\n"
-        '  io.write(string.format(\'\\nRESULT {"requests": %d, "duration_us": %d, "p50_us": %.1f, '
-        '"p99_us": %.1f, "non2xx": %d, "socket_errors": %d}\\n\', summary.requests, summary.duration, '
-        "latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))\n"
-        "end\n"
-    )
-    return script
-
-
-def wrk(url: str, script: Path, seconds: float) -> dict:
-    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:.0f}s", "--timeout", "10s", "--latency", "-s", str(script)]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 60).stdout
-    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
-    r = json.loads(line.removeprefix("RESULT "))
-    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
-    return r
-
-
-def post(url: str, body: bytes) -> dict:
-    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.load(r)
-
-
-def wait_for_answer(proc: subprocess.Popen, url: str, body: bytes, timeout: float, log: Path) -> dict:
-    """Polls POST /predict until a 200; fails at once if the server exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise Skip(f"exited with {proc.returncode} before answering (log: {log.relative_to(REPO)})")
-        try:
-            return post(url, body)
-        except (OSError, urllib.error.HTTPError, ValueError):
-            time.sleep(0.1)
-    raise Skip(f"no 200 from {url} within {timeout:.0f} s")
-
-
-def tree(proc: subprocess.Popen) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(proc.pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            t = p.cpu_times()
-            total += t.user + t.system
-    return total
-
-
-def rss_mb(procs: list[psutil.Process]) -> float:
-    total = 0
-    for p in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += p.memory_info().rss
-    return total / 2**20
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Ends the server's process group, then whatever of its tree left the group (Ray's daemons)."""
-    procs = tree(proc)
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        for p in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.send_signal(sig)
-        _, alive = psutil.wait_procs(procs, timeout=wait)
-        if not alive:
-            break
-    proc.wait(10)
+# --- timing -------------------------------------------------------------------------------------
 
 
 def measure(key: str, server: Server, port: int, body: bytes, script: Path, args: argparse.Namespace) -> Result:
     log = WORK / f"{key}.log"
-    url = f"http://127.0.0.1:{port}{server.path}"
-    with log.open("w") as out:
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            server.command,
-            cwd=server.cwd,
-            env={**os.environ, **server.env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            answer = wait_for_answer(proc, url, body, args.start_timeout, log)
-            cold = time.monotonic() - start
-            label = answer["predictions"][0]["label"]
-            if label != "cat":
-                raise Skip(f"answered {label!r} for the cat bitmap, not timed")
-            load = os.getloadavg()[0]
-            wrk(url, script, args.warmup)
-            procs = tree(proc)
-            cpu_before = cpu_seconds(procs)
-            runs = [wrk(url, script, args.seconds) for _ in range(args.runs)]
-            cpu_ms = (cpu_seconds(procs) - cpu_before) * 1000 / sum(r["requests"] for r in runs)
-            return Result(server, runs, rss_mb(tree(proc)), cold, load, cpu_ms)
-        finally:
-            stop(proc)
+    run = running(
+        server.command,
+        port,
+        log,
+        cwd=server.cwd,
+        env=server.env,
+        probe=server.path,
+        body=body,
+        timeout=args.start_timeout,
+    )
+    with run as started:
+        label = started.answer["predictions"][0]["label"]
+        if label != "cat":
+            raise Skip(f"answered {label!r} for the cat bitmap, not timed")
+        url = f"{started.url}{server.path}"
+        load = os.getloadavg()[0]
+        wrk(url, script, args.warmup, CONNECTIONS)
+        procs = tree(started.proc)
+        cpu_before = cpu_seconds(procs)
+        runs = [wrk(url, script, args.seconds, CONNECTIONS) for _ in range(args.runs)]
+        cpu_ms = (cpu_seconds(procs) - cpu_before) * 1000 / sum(r["requests"] for r in runs)
+        return Result(server, runs, rss_mb(tree(started.proc)), started.ready_s, load, cpu_ms)
 
 
 def cpu_model() -> str:
@@ -383,7 +285,7 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install wrk (Debian)")
     WORK.mkdir(parents=True, exist_ok=True)
     body = cat_body()
-    script = wrk_script(body)
+    script = wrk_script(WORK / "post.lua", body)
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip()
 
     started = dt.datetime.now(dt.UTC)
@@ -403,7 +305,7 @@ def main() -> None:
             server = servers(cores)[key](port)
             results[key] = measure(key, server, port, body, script, args)
             print(f"  {row(results[key])}", flush=True)
-        except Skip as exc:
+        except (Skip, NotReady) as exc:
             skipped.append(f"- {key}: skipped, {exc}")
             print(f"  skipped: {exc}", flush=True)
 

@@ -30,17 +30,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "tests" / "fixtures"
+from bench.harness import FIXTURES, REPO, read_ndjson
+
 BASELINE = "ab034052"  # main before the cairo renderer and the vectorised normalisation
 PAIR_CATEGORIES = ("cat", "airplane", "dog")
 # Grey levels, through the baseline's renderer (so the renderer under test does not pick its own pairs):
 # the same drawings scored at most 2.5 there, the nearest different drawing 6.2.
 MATCH_MAE = 4.0
-
-
-def read_ndjson(path: Path) -> list[dict]:
-    return [json.loads(line) for line in gzip.decompress(path.read_bytes()).decode().splitlines()]
 
 
 def load_baseline(rev: str) -> object:

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from tests.utils.servers import running_api
+from bench.harness import running_api
 
 
 def heavy_drawing(seed: int, points: int = 3_000) -> list:
@@ -54,8 +54,8 @@ def main() -> None:
                 probes.append(float("inf"))
             time.sleep(0.02)
 
-    with running_api(database, tmp / "api.log", workers=2, ACCESS_LOG="false") as url:
-        prober = threading.Thread(target=probe, args=(url,))
+    with running_api(database, tmp / "api.log", workers=2, ACCESS_LOG="false") as api:
+        prober = threading.Thread(target=probe, args=(api.url,))
         prober.start()
         time.sleep(3)  # the probes alone first: what a probe costs on this machine
         idle = np.array(probes) * 1000
@@ -64,7 +64,7 @@ def main() -> None:
         for c in range(args.categories):
             drawings = [heavy_drawing(seed=100 * c + i) for i in range(20)]
             started = time.monotonic()
-            resp = httpx.post(f"{url}/categories", json={"name": f"heavy {c}", "drawings": drawings}, timeout=120)
+            resp = httpx.post(f"{api.url}/categories", json={"name": f"heavy {c}", "drawings": drawings}, timeout=120)
             taught_ms.append((time.monotonic() - started) * 1000)
             assert resp.status_code == 201, resp.text
         time.sleep(3)  # the other worker catches up meanwhile (one poll a second)
@@ -82,9 +82,9 @@ def main() -> None:
         f"worst {ms.max():.1f} ms"
     )
     started = time.monotonic()
-    with running_api(database, tmp / "api2.log", workers=2, ACCESS_LOG="false") as url:
+    with running_api(database, tmp / "api2.log", workers=2, ACCESS_LOG="false") as api:
         ready_s = time.monotonic() - started
-        listed = len(httpx.get(f"{url}/categories", timeout=10).json()["items"])
+        listed = len(httpx.get(f"{api.url}/categories", timeout=10).json()["items"])
     print(f"restart on the same database: /ready after {ready_s:.1f} s with {listed} taught categories stored")
 
 

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+from bench.harness import REPO, rss_mb, tree
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BATCH = 128
@@ -63,8 +64,6 @@ def run_measured(cmd: list[str]) -> tuple[float, float, str, float]:
     """
     import resource
 
-    import psutil
-
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0 = usage.ru_utime + usage.ru_stime
     start = time.monotonic()
@@ -73,13 +72,8 @@ def run_measured(cmd: list[str]) -> tuple[float, float, str, float]:
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
-    parent = psutil.Process(proc.pid)
     while proc.poll() is None:
-        try:
-            procs = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-        except psutil.Error:
-            pass
+        peak = max(peak, rss_mb(tree(proc)))
         time.sleep(0.2)
     reader.join()
     wall = time.monotonic() - start
@@ -87,7 +81,7 @@ def run_measured(cmd: list[str]) -> tuple[float, float, str, float]:
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out[-3000:]}")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, peak / 2**20, out, usage.ru_utime + usage.ru_stime - cpu0
+    return wall, peak, out, usage.ru_utime + usage.ru_stime - cpu0
 
 
 def du(path: Path) -> int:

@@ -21,6 +21,7 @@ unless --keep. Needs a Docker engine (scripts/docker_engine.sh), Compose and wrk
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -31,44 +32,14 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURE = REPO / "tests" / "fixtures" / "pairs" / "cat.simplified.ndjson.gz"
+from bench.harness import FIXTURES, REPO, http, wrk_command, wrk_figures, wrk_script
 
-# Status counts per wrk thread, gathered in done(); the summary line is JSON for this script.
-WRK_LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = [==[%(body)s]==]
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-statuses = {}
-function response(status, headers, body)
-  local key = tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
-end
-function done(summary, latency, requests)
-  local counts = {}
-  for _, t in ipairs(threads) do
-    for k, v in pairs(t:get("statuses")) do counts[k] = (counts[k] or 0) + v end
-  end
-  local parts = {}
-  for k, v in pairs(counts) do table.insert(parts, string.format('"%%s": %%d', k, v)) end
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, ' ..
-    '"max_us": %%d, "errors": {"connect": %%d, "read": %%d, "write": %%d, "timeout": %%d}, ' ..
-    '"statuses": {%%s}}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, e.connect, e.read, e.write, e.timeout, table.concat(parts, ", ")))
-end
-"""
+FIXTURE = FIXTURES / "pairs" / "cat.simplified.ndjson.gz"
 
 
 def log(message: str) -> None:
@@ -78,17 +49,6 @@ def log(message: str) -> None:
 def cat_strokes() -> list:
     with gzip.open(FIXTURE, "rt") as f:
         return json.loads(f.readline())["drawing"]
-
-
-def http(method: str, url: str, body: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"} if data else {}
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 
 class Compose:
@@ -169,17 +129,14 @@ def run_load(name: str, lb: str, args, lua: Path, strokes: list, during=None) ->
     submitter = Submitter(lb, strokes)
     thread = threading.Thread(target=submitter.run, daemon=True)
     thread.start()
-    cmd = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "10s", "-s", str(lua)]
-    log(f"run {name}: {' '.join(cmd)} {lb}/predict")
-    wrk = subprocess.Popen([*cmd, f"{lb}/predict"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = wrk_command(f"{lb}/predict", lua, args.duration, args.connections, threads=2)
+    log(f"run {name}: {' '.join(cmd)}")
+    wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     events = during() if during else {}
     output, _ = wrk.communicate(timeout=args.duration + 120)
     submitter.stop()
     thread.join(timeout=30)
-    line = next((ln for ln in output.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if wrk.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({wrk.returncode}):\n{output}")
-    result = json.loads(line.removeprefix("WRK_JSON "))
+    result = wrk_figures(output, wrk.returncode)
     result.update(name=name, events=events, submissions=submitter)
     return result
 
@@ -209,15 +166,14 @@ def report(result: dict) -> None:
 
 def stored_ids(compose: Compose, ids: list[int]) -> set[int]:
     """The acknowledged ids that PostgreSQL holds, asked of the server itself (psql in the db container)."""
-    db = compose.ids("db")[0]
     sql = f"SELECT id FROM submissions WHERE id IN ({','.join(map(str, ids))})" if ids else "SELECT 1 WHERE false"
-    out = subprocess.run(
-        ["docker", "exec", db, "psql", "-U", "deepdraw", "-d", "deepdraw", "-tAc", sql],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return {int(line) for line in out.stdout.split()}
+    return {int(line) for line in psql(compose, sql).split()}
+
+
+def psql(compose: Compose, sql: str) -> str:
+    """``sql``'s rows as psql prints them unaligned, from inside the db container."""
+    command = ["docker", "exec", compose.ids("db")[0], "psql", "-U", "deepdraw", "-d", "deepdraw", "-tAc", sql]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 def upstream_counts(compose: Compose) -> Counter:
@@ -256,7 +212,7 @@ def check_prometheus(port: int, replicas: int) -> None:
         raise RuntimeError(f"Prometheus scrapes {len(up)} replicas, not {replicas}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--duration", type=int, default=60, help="seconds per run")
@@ -270,8 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the stack running (no down -v)")
     parser.add_argument("--metrics", action="store_true", help="also run Prometheus and check it scrapes every replica")
     parser.add_argument("--prometheus-port", type=int, default=19090)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def compose_for(args: argparse.Namespace) -> Compose:
+    """The stack's Compose project, once docker, wrk and an engine are there (and, offline, the local images)."""
     for tool in ("docker", "wrk"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed (wrk: apt-get install wrk)")
@@ -286,76 +245,82 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["bash", script], cwd=REPO, check=True)
         env["WHEELHOUSE"] = "wheelhouse"
     env["PROMETHEUS_PORT"] = str(args.prometheus_port)
-    compose = Compose(args.project, env, ["metrics"] if args.metrics else [])
+    return Compose(args.project, env, ["metrics"] if args.metrics else [])
+
+
+def bring_up(compose: Compose, args: argparse.Namespace, lb: str, strokes: list) -> list[str]:
+    """``up``, until every replica is healthy and the balancer answers; the replicas' container ids."""
+    up = ["up", "-d", "--scale", f"api={args.replicas}"]
+    if not args.no_build:
+        up.append("--build")
+    log(f"{' '.join(compose.cmd)} {' '.join(up)}")
+    compose.run(*up, timeout=1800)
+    took = wait_for(
+        f"{args.replicas} healthy api replicas",
+        lambda: len(ids := compose.ids("api")) == args.replicas and all(health(c) == "healthy" for c in ids),
+        300,
+    )
+    replicas = compose.ids("api")
+    log(f"{len(replicas)} api replicas healthy after {took:.0f}s: {', '.join(c[:12] for c in replicas)}")
+    wait_for("the balancer", lambda: http("GET", f"{lb}/ready")[0] == 200, 60)
+    status, raw = http("POST", f"{lb}/predict", {"strokes": strokes})
+    top = [p["label"] for p in json.loads(raw)["predictions"][:5]] if status == 200 else raw[:200]
+    log(f"POST {lb}/predict -> {status}, top 5 {top}")
+    return replicas
+
+
+def kill_one(victim: str, after: float) -> dict:
+    """SIGKILL to ``victim``'s main process ``after`` seconds in; when its restart policy brings it back."""
+    time.sleep(after)
+    before = int(inspect(victim, "{{.RestartCount}}") or 0)
+    pid = int(inspect(victim, "{{.State.Pid}}"))
+    os.kill(pid, signal.SIGKILL)  # a crash, as far as Docker can tell
+    killed = time.monotonic()
+    events = {"killed": f"{victim[:12]} (SIGKILL to its pid {pid}) at t={after:.0f}s"}
+    try:
+        restarted = wait_for("restart", lambda: int(inspect(victim, "{{.RestartCount}}") or 0) > before, 60)
+        events["restarted by policy after"] = f"{restarted:.1f}s (restart count {inspect(victim, '{{.RestartCount}}')})"
+        wait_for("healthy again", lambda: health(victim) == "healthy", 120)
+        events["healthy again after"] = f"{time.monotonic() - killed:.1f}s from the kill"
+    except TimeoutError as e:
+        events["not back"] = str(e)
+    return events
+
+
+def check_after(compose: Compose, args: argparse.Namespace, acked: list[int]) -> bool:
+    """Prints what the stack holds after both runs; whether every acknowledged submission and replica is there."""
+    found = stored_ids(compose, acked)
+    missing = sorted(set(acked) - found)
+    total = psql(compose, "SELECT count(*) FROM submissions").strip()
+    print("== submissions")
+    print(f"  acknowledged (201) during both runs: {len(acked)}; found in PostgreSQL by id: {len(found)}")
+    print(f"  rows in PostgreSQL's submissions table: {total}; missing: {missing or 'none'}")
+    print("== requests per replica (nginx access log, upstream address; retries list several)")
+    for upstream, count in upstream_counts(compose).most_common():
+        print(f"  {upstream}: {count}")
+    if args.metrics:
+        check_prometheus(args.prometheus_port, args.replicas)
+    back = [c for c in compose.ids("api") if health(c) == "healthy"]
+    print(f"== replicas healthy at the end: {len(back)} of {args.replicas}")
+    return not missing and len(back) == args.replicas
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    compose = compose_for(args)
     lb = f"http://127.0.0.1:{args.lb_port}"
     strokes = cat_strokes()
     failed = False
     try:
-        up = ["up", "-d", "--scale", f"api={args.replicas}"]
-        if not args.no_build:
-            up.append("--build")
-        log(f"{' '.join(compose.cmd)} {' '.join(up)}")
-        compose.run(*up, timeout=1800)
-        took = wait_for(
-            f"{args.replicas} healthy api replicas",
-            lambda: len(ids := compose.ids("api")) == args.replicas and all(health(c) == "healthy" for c in ids),
-            300,
-        )
-        replicas = compose.ids("api")
-        log(f"{len(replicas)} api replicas healthy after {took:.0f}s: {', '.join(c[:12] for c in replicas)}")
-        wait_for("the balancer", lambda: http("GET", f"{lb}/ready")[0] == 200, 60)
-        status, raw = http("POST", f"{lb}/predict", {"strokes": strokes})
-        top = [p["label"] for p in json.loads(raw)["predictions"][:5]] if status == 200 else raw[:200]
-        log(f"POST {lb}/predict -> {status}, top 5 {top}")
-
+        victim = bring_up(compose, args, lb, strokes)[0]
         with tempfile.TemporaryDirectory() as tmp:
-            lua = Path(tmp) / "predict.lua"
-            lua.write_text(WRK_LUA % {"body": json.dumps({"strokes": strokes})})
+            lua = wrk_script(Path(tmp) / "predict.lua", json.dumps({"strokes": strokes}).encode(), statuses=True)
             steady = run_load("steady: 3 replicas" if args.replicas == 3 else "steady", lb, args, lua, strokes)
-
-            victim = replicas[0]
-
-            def kill_one() -> dict:
-                time.sleep(args.duration / 4)
-                before = int(inspect(victim, "{{.RestartCount}}") or 0)
-                pid = int(inspect(victim, "{{.State.Pid}}"))
-                os.kill(pid, signal.SIGKILL)  # a crash, as far as Docker can tell
-                killed = time.monotonic()
-                events = {"killed": f"{victim[:12]} (SIGKILL to its pid {pid}) at t={args.duration / 4:.0f}s"}
-                try:
-                    restarted = wait_for("restart", lambda: int(inspect(victim, "{{.RestartCount}}") or 0) > before, 60)
-                    events["restarted by policy after"] = (
-                        f"{restarted:.1f}s (restart count {inspect(victim, '{{.RestartCount}}')})"
-                    )
-                    wait_for("healthy again", lambda: health(victim) == "healthy", 120)
-                    events["healthy again after"] = f"{time.monotonic() - killed:.1f}s from the kill"
-                except TimeoutError as e:
-                    events["not back"] = str(e)
-                return events
-
-            failover = run_load("failover: one replica killed", lb, args, lua, strokes, during=kill_one)
+            kill = functools.partial(kill_one, victim, args.duration / 4)
+            failover = run_load("failover: one replica killed", lb, args, lua, strokes, during=kill)
         for result in (steady, failover):
             report(result)
-
-        acked = steady["submissions"].acked + failover["submissions"].acked
-        found = stored_ids(compose, acked)
-        missing = sorted(set(acked) - found)
-        total = subprocess.run(
-            ["docker", "exec", compose.ids("db")[0], "psql", "-U", "deepdraw", "-d", "deepdraw", "-tAc",
-             "SELECT count(*) FROM submissions"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        print("== submissions")
-        print(f"  acknowledged (201) during both runs: {len(acked)}; found in PostgreSQL by id: {len(found)}")
-        print(f"  rows in PostgreSQL's submissions table: {total}; missing: {missing or 'none'}")
-        print("== requests per replica (nginx access log, upstream address; retries list several)")
-        for upstream, count in upstream_counts(compose).most_common():
-            print(f"  {upstream}: {count}")
-        if args.metrics:
-            check_prometheus(args.prometheus_port, args.replicas)
-        back = [c for c in compose.ids("api") if health(c) == "healthy"]
-        print(f"== replicas healthy at the end: {len(back)} of {args.replicas}")
-        failed = bool(missing) or len(back) != args.replicas
+        failed = not check_after(compose, args, steady["submissions"].acked + failover["submissions"].acked)
     except (RuntimeError, TimeoutError, subprocess.SubprocessError) as e:
         print(f"FAILED: {e}")
         print(compose.run("logs", "--no-color", "--tail=40", check=False, timeout=120))
