@@ -98,8 +98,11 @@ def test_strokes_are_normalised_deduplicated_and_split_like_the_rnn(prepared):
     assert got == expected
 
 
-def test_reader_streams_every_record_with_its_label(prepared):
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in memory", "streamed"])
+def test_reader_gives_every_record_with_its_label(prepared, in_memory, monkeypatch):
     _, out, manifest = prepared
+    if not in_memory:  # as a split too large for memory is read
+        monkeypatch.setattr(shards, "IN_MEMORY_BYTES", 0)
     data = shards.ShardSet(out, "bitmap", ["dog", "cat"])
     assert data.classes == ["cat", "dog"]
     x, y = [], []

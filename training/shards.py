@@ -1,11 +1,12 @@
-"""Stream the shards written by ``training.prepare`` with ``tf.data``: memory independent of the data's size.
+"""Read the shards written by ``training.prepare`` with ``tf.data``, at any size of data.
 
-The pipeline: the manifest's shard files (one category each; the label is the category's index in
-the classes a run picks) -> one stream per class, mixed by drawing the class of each next record at
-random in proportion to its size -> a bounded shuffle buffer -> batch -> parse the whole batch in
-one op -> prefetch. What stays in memory is the shuffle buffer and one open reader per class,
-whatever the number of drawings. Class counts and weights come from the manifest, so
-nothing is counted by reading the data.
+A training split that fits in ``IN_MEMORY_BYTES`` is read once into memory and shuffled whole every
+epoch. A larger one streams: the manifest's shard files (one category each; the label is the
+category's index in the classes a run picks) -> one stream per class, mixed by drawing the class of
+each next record at random in proportion to its size -> a bounded shuffle buffer -> batch -> parse
+the whole batch in one op -> prefetch. What stays in memory then is the shuffle buffer and one open
+reader per class, whatever the number of drawings. Class counts and weights come from the
+manifest, so nothing is counted by reading the data.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from training.data import SPLITS, DataError, select_categories
 from training.records import STROKES_VERSION, join
 
 SHUFFLE_BUFFER = 20_000  # records (~16 MB of bitmaps)
+# A training split up to this size is read into memory once and shuffled whole: the shard readers
+# would otherwise compete with the training step for the same cores on every batch.
+IN_MEMORY_BYTES = 2 << 30
+BITMAP_BYTES = 28 * 28
 CYCLE_LENGTH = 64  # shards read at once when evaluating
 READ_BUFFER = 256 << 10  # bytes per open shard reader
 
@@ -180,7 +185,6 @@ class ShardSet:
         shard: tuple[int, int] | None = None,
         augment=None,
         weights: dict[int, float] | None = None,
-        shuffle_buffer: int = SHUFFLE_BUFFER,
     ):
         """Batches of ``(float32 (b, 28, 28, 1) bitmaps 0-255, int32 labels)``, and per-drawing
         weights from ``weights`` (class -> weight) when given.
@@ -192,9 +196,37 @@ class ShardSet:
 
         if self.kind != "bitmap":
             raise ValueError("bitmaps() reads bitmap shards")
+        if shuffle and shard is None and self.size(split) * BITMAP_BYTES <= IN_MEMORY_BYTES:
+            ds = self._in_memory(split, seed, repeat, batch_size)
+        else:
+            ds = self._streamed(split, shuffle, seed, repeat, shard, batch_size)
+        if augment is not None:
+            ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        if weights is not None:
+            table = tf.constant([weights[i] for i in range(len(self.classes))], tf.float32)
+            ds = ds.map(lambda x, y: (x, y, tf.gather(table, y)))
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def _in_memory(self, split: str, seed: int, repeat: bool, batch_size: int):
+        """The whole split, reshuffled every epoch, as float32 batches."""
+        import tensorflow as tf
+
+        x, y = self.arrays(split)
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        return ds.batch(batch_size).map(
+            lambda images, labels: (tf.cast(images[..., None], tf.float32), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    def _streamed(self, split: str, shuffle: bool, seed: int, repeat: bool, shard, batch_size: int):
+        """The split read from its shards as it goes, parsed a batch at a time."""
+        import tensorflow as tf
+
         ds = self.records(split, shuffle, seed, shard)
         if shuffle:
-            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
         spec = {"bitmap": tf.io.FixedLenFeature([], tf.string)}
@@ -203,13 +235,7 @@ class ShardSet:
             raw = tf.io.decode_raw(tf.io.parse_example(records, spec)["bitmap"], tf.uint8)
             return tf.cast(tf.reshape(raw, (-1, 28, 28, 1)), tf.float32), labels
 
-        ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-        if augment is not None:
-            ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-        if weights is not None:
-            table = tf.constant([weights[i] for i in range(len(self.classes))], tf.float32)
-            ds = ds.map(lambda x, y: (x, y, tf.gather(table, y)))
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
     def strokes(self, split: str, shuffle: bool = False, seed: int = 0, shard: tuple[int, int] | None = None):
         """``(uint8 (n, 2) normalised points, int64 stroke lengths, int32 label)`` per drawing.
