@@ -15,9 +15,9 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from k8s_render import render
 
 from tests.utils.fixtures import REPO
+from tests.utils.k8s_render import render
 
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
@@ -33,7 +33,7 @@ def kubectl_kustomize(folder: Path) -> list[dict]:
 
 
 def rendered(name: str) -> list[dict]:
-    """kubectl's rendering where kubectl is installed, the Python one (tests/k8s_render.py) elsewhere."""
+    """kubectl's rendering where kubectl is installed, the Python one (tests/utils/k8s_render.py) elsewhere."""
     return kubectl_kustomize(K8S / name) if KUBECTL else render(K8S / name)
 
 

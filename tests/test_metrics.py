@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.serving import ApiServer
+from tests.utils.serving import ApiServer
 
 BITMAP = {"bitmap": [0] * 300 + [255] * 184 + [0] * 300}
 SUBMISSION = {"label": "cat", "strokes": [[[0, 40, 80, 120], [0, 60, 0, 60]]], "canvas": {"width": 256, "height": 256}}

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving import ApiServer, alive, children
 from tests.utils.servers import REPO, api_env
+from tests.utils.serving import ApiServer, alive, children
 
 SUBMISSION = {"label": "cat", "strokes": [[[0, 40, 80, 120], [0, 60, 0, 60]]], "canvas": {"width": 256, "height": 256}}
 BITMAP = {"bitmap": [0] * 300 + [255] * 184 + [0] * 300}
