@@ -22,9 +22,9 @@ from models.explain import Explanation, explain_bitmap, explain_strokes
 from models.inputs import Inputs, bitmap_of, sequence_of
 from models.kinds import BITMAP, KINDS, SEQUENCE
 from models.loading import LoadedModels, Model
+from sketch.drawing import Drawing
 from sketch.image import image_bytes_to_bitmap
 from sketch.sequence import MAX_LEN
-from sketch.simplify import Strokes
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes
 
 
@@ -79,7 +79,7 @@ class Prepared:
     bitmap: np.ndarray | None  # float32 (28, 28), 0-255: what a bitmap reader sees
     sequence: np.ndarray | None  # float32 (n, 3) (dx, dy, end_of_stroke): what a sequence reader sees
     preprocess_ms: float
-    strokes: Strokes | None = None  # as parsed, before normalising: what an explanation leaves strokes out of
+    drawing: Drawing | None = None  # as parsed, before normalising: what an explanation leaves strokes out of
 
 
 def choose_model(req: PredictRequest, loaded: LoadedModels) -> Model:
@@ -106,16 +106,16 @@ def prepare(req: PredictRequest, settings: Settings, loaded: LoadedModels) -> Pr
     if SEQUENCE in reads and req.strokes is None:
         raise InputError(f"model '{model.name}' reads pen strokes: send 'strokes', not '{req.input_kind}'")
 
-    bitmap = normalized = strokes = None
+    bitmap = normalized = drawing = None
     if req.strokes is not None:
         try:
-            strokes = parse_strokes(req.strokes, max_points=MAX_POINTS)
+            drawing = parse_strokes(req.strokes, max_points=MAX_POINTS)
         except EmptyDrawingError:
             raise
         except ValueError as exc:
             raise InputError(str(exc)) from None
         # Normalised once: the ensemble's bitmap and sequence both start from it.
-        normalized = normalize(strokes)
+        normalized = normalize(drawing)
     if BITMAP in reads or req.return_bitmap:
         if req.bitmap is not None:
             bitmap = decode_bitmap(req.bitmap)
@@ -124,7 +124,7 @@ def prepare(req: PredictRequest, settings: Settings, loaded: LoadedModels) -> Pr
         else:
             bitmap = bitmap_of(normalized)
     sequence = sequence_of(normalized, model.max_len) if SEQUENCE in reads else None
-    return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000, strokes if req.explain else None)
+    return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000, drawing if req.explain else None)
 
 
 def _top_k(answer: Answer, row: np.ndarray, k: int) -> list[dict]:
@@ -183,9 +183,9 @@ def predict(items: list[Prepared], record: bool = True) -> list[dict]:
 def _explanation(p: Prepared, top: dict) -> dict:
     """An ``Explanation`` (api.schemas) of the top guess, as a plain dict like the rest of the answer."""
     label, probability = top["label"], top["probability"]
-    if p.strokes is not None:
+    if p.drawing is not None:
         reads = KINDS[p.model.name].reads
-        found = explain_strokes(p.model.predict, p.strokes, label, probability, reads, p.model.max_len or MAX_LEN)
+        found = explain_strokes(p.model.predict, p.drawing, label, probability, reads, p.model.max_len or MAX_LEN)
         # Strokes without a point were dropped when parsing: indices name the request's strokes.
         drawn = [i for i, stroke in enumerate(p.request.strokes) if stroke[0]]
         return _explanation_dict(found, "strokes", drawn) | {"strokes_total": len(p.request.strokes)}

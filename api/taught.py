@@ -26,7 +26,7 @@ from models.inputs import inputs_of
 from models.kinds import BITMAP
 from models.loading import LoadedModels
 from models.prototypes import PrototypeModel
-from sketch.strokes import normalize, parse_strokes, to_dataset_format
+from sketch.strokes import from_dataset_format, normalize, parse_strokes, to_dataset_format
 from store import taught as taught_rows
 from store.db import Database, StoreUnavailableError
 from store.taught import Category, Embedded
@@ -47,11 +47,6 @@ def simplify_drawings(drawings: list) -> list[list]:
     return out
 
 
-def _strokes(simplified: list) -> list[np.ndarray]:
-    """A stored simplified drawing back as normalised strokes (it is normalised already)."""
-    return [np.asarray(s, np.float64).T for s in simplified]
-
-
 class TaughtClasses:
     """The taught categories of the database, as the prototype model's taught classes."""
 
@@ -69,7 +64,7 @@ class TaughtClasses:
     def embed(self, simplified: list) -> Embedded:
         """Simplified drawings as the served network embeds them, ready to store with their category."""
         model = self.model
-        vectors = model.embed(inputs_of([_strokes(d) for d in simplified], frozenset({BITMAP})))
+        vectors = model.embed(inputs_of([from_dataset_format(d) for d in simplified], frozenset({BITMAP})))
         return Embedded(np.ascontiguousarray(vectors, np.float32).tobytes(), model.cnn.version)
 
     def refresh(self) -> None:

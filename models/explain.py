@@ -17,8 +17,8 @@ import numpy as np
 
 from models.answer import Answer
 from models.inputs import Inputs, inputs_of
+from sketch.drawing import Drawing
 from sketch.raster import SIDE
-from sketch.simplify import Strokes
 from sketch.strokes import EmptyDrawingError, normalize
 
 # A drawing's strokes explained one by one, at most: those with the longest pen path when it has more.
@@ -61,29 +61,28 @@ def _path_length(stroke: np.ndarray) -> float:
     return float(np.hypot(*np.diff(stroke, axis=0).T).sum()) if len(stroke) > 1 else 0.0
 
 
-def explained_strokes(strokes: Strokes) -> list[int]:
+def explained_strokes(drawing: Drawing) -> list[int]:
     """The strokes an explanation covers, in drawing order: all of them, or the MAX_STROKES longest."""
-    if len(strokes) <= MAX_STROKES:
-        return list(range(len(strokes)))
-    longest = sorted(range(len(strokes)), key=lambda i: -_path_length(strokes[i]))[:MAX_STROKES]
+    if len(drawing) <= MAX_STROKES:
+        return list(range(len(drawing)))
+    lengths = [_path_length(stroke) for stroke in drawing]
+    longest = sorted(range(len(drawing)), key=lambda i: -lengths[i])[:MAX_STROKES]
     return sorted(longest)
 
 
-def _without(strokes: Strokes, removed: Sequence[int]) -> Strokes | None:
+def _without(drawing: Drawing, removed: Sequence[int]) -> Drawing | None:
     """The drawing normalised without the ``removed`` strokes; None when nothing is left."""
-    gone = set(removed)
-    kept = [s for i, s in enumerate(strokes) if i not in gone]
     try:
-        return normalize(kept)
+        return normalize(drawing.without(removed))
     except EmptyDrawingError:
         return None
 
 
 def _answer_without(
-    predict: Predict, strokes: Strokes, removals: list[tuple[int, ...]], reads: frozenset[str], max_len: int, label: str
+    predict: Predict, drawing: Drawing, removals: list[tuple[int, ...]], reads: frozenset[str], max_len: int, label: str
 ) -> list[tuple[float, str | None]]:
     """(probability of ``label``, top guess) for the drawing without each removal, in one model call."""
-    variants = [_without(strokes, removal) for removal in removals]
+    variants = [_without(drawing, removal) for removal in removals]
     drawn = [v for v in variants if v is not None]
     if not drawn:
         return [(0.0, None)] * len(removals)
@@ -99,19 +98,19 @@ def _answer_without(
 
 
 def explain_strokes(
-    predict: Predict, strokes: Strokes, label: str, probability: float, reads: frozenset[str], max_len: int
+    predict: Predict, drawing: Drawing, label: str, probability: float, reads: frozenset[str], max_len: int
 ) -> Explanation:
-    """Leave-one-out over the raw ``strokes`` (as parsed, before normalising) for the top guess ``label``."""
-    indices = explained_strokes(strokes)
-    singles = _answer_without(predict, strokes, [(i,) for i in indices], reads, max_len, label)
+    """Leave-one-out over the strokes of the ``drawing`` as parsed (before normalising) for the top guess ``label``."""
+    indices = explained_strokes(drawing)
+    singles = _answer_without(predict, drawing, [(i,) for i in indices], reads, max_len, label)
     parts = [Part(i, round(probability - p, 4), top) for i, (p, top) in zip(indices, singles, strict=True)]
     return Explanation(
-        label, probability, parts, _counterfactual(predict, strokes, parts, reads, max_len, label), len(strokes)
+        label, probability, parts, _counterfactual(predict, drawing, parts, reads, max_len, label), len(drawing)
     )
 
 
 def _counterfactual(
-    predict: Predict, strokes: Strokes, parts: list[Part], reads: frozenset[str], max_len: int, label: str
+    predict: Predict, drawing: Drawing, parts: list[Part], reads: frozenset[str], max_len: int, label: str
 ) -> tuple[list[int], str] | None:
     """The fewest strokes (one, else two) whose removal leaves another top guess: of those, the
     removal that lowers ``label`` most."""
@@ -123,7 +122,7 @@ def _counterfactual(
     pairs = [tuple(sorted(pair)) for pair in combinations([p.index for p in candidates], 2)]
     if not pairs:
         return None
-    answers = _answer_without(predict, strokes, pairs, reads, max_len, label)
+    answers = _answer_without(predict, drawing, pairs, reads, max_len, label)
     flipped = [(p, pair, top) for pair, (p, top) in zip(pairs, answers, strict=True) if top not in (None, label)]
     if not flipped:
         return None

@@ -1,4 +1,4 @@
-"""What a model reads, prepared from a drawing once: the one way from normalised strokes to model inputs.
+"""What a model reads, prepared from a drawing once: the one way from a normalised drawing to model inputs.
 
 ``bitmap``: the dataset-exact 28x28 rendering (white ink 0-255 on black, as ``numpy_bitmap``);
 ``sequence``: the stroke RNN's ``(dx, dy, end_of_stroke)`` rows (``sketch.sequence``).
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.kinds import BITMAP, SEQUENCE
+from sketch.drawing import Drawing
 from sketch.raster import render_simplified
 from sketch.sequence import MAX_LEN, normalized_to_sequence
-from sketch.simplify import Strokes
 
 
 @dataclass
@@ -25,17 +25,17 @@ class Inputs:
     sequences: list[np.ndarray] | None = None  # float32 (len_i, 3) rows from sketch.sequence
 
 
-def bitmap_of(normalized: Strokes) -> np.ndarray:
-    """float32 (28, 28): normalised strokes as a bitmap reader sees them."""
+def bitmap_of(normalized: Drawing) -> np.ndarray:
+    """float32 (28, 28): a normalised drawing as a bitmap reader sees it."""
     return render_simplified(normalized).astype(np.float32)
 
 
-def sequence_of(normalized: Strokes, max_len: int = MAX_LEN) -> np.ndarray:
-    """float32 (n, 3): normalised strokes as a sequence reader sees them."""
+def sequence_of(normalized: Drawing, max_len: int = MAX_LEN) -> np.ndarray:
+    """float32 (n, 3): a normalised drawing as a sequence reader sees it."""
     return normalized_to_sequence(normalized, max_len)
 
 
-def inputs_of(drawings: Sequence[Strokes], reads: frozenset[str], max_len: int = MAX_LEN) -> Inputs:
+def inputs_of(drawings: Sequence[Drawing], reads: frozenset[str], max_len: int = MAX_LEN) -> Inputs:
     """A batch of normalised drawings as a model that reads ``reads`` sees them."""
     return Inputs(
         bitmaps=np.stack([bitmap_of(d) for d in drawings]) if BITMAP in reads else None,

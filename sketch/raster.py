@@ -18,7 +18,8 @@ import threading
 
 import numpy as np
 
-from sketch.strokes import EmptyDrawingError, Strokes, normalize
+from sketch.drawing import Drawing
+from sketch.strokes import EmptyDrawingError, normalize
 
 try:
     import cairocffi as cairo
@@ -91,24 +92,22 @@ def _path_data(points: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return data
 
 
-def render_simplified(strokes: Strokes, side: int = SIDE) -> np.ndarray:
-    """Rasterise strokes already in the simplified 0-255 space; uint8 (side, side), ink 255.
+def render_simplified(drawing: Drawing, side: int = SIDE) -> np.ndarray:
+    """Rasterise a drawing already in the simplified 0-255 space; uint8 (side, side), ink 255.
 
     Raises ``EmptyDrawingError`` for a drawing without points and ``ValueError`` for coordinates that
     are not finite or far outside the simplified space (normalise such strokes first).
     """
     if not 1 <= side <= MAX_SIDE:
         raise ValueError(f"side must be 1..{MAX_SIDE} pixels, got {side}")
-    strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
-    strokes = [s for s in strokes if len(s)]
-    if not strokes:
+    if not len(drawing.points):
         raise EmptyDrawingError("empty drawing: no points")
-    points = np.concatenate(strokes)
+    points = drawing.points
     if not np.isfinite(points).all() or np.abs(points).max() > _MAX_COORDINATE:
         raise ValueError("strokes must be finite and in the simplified 0-255 space: normalise them first")
     # Centre on the extent as Google did: offset = (256 - max) / 2 (the simplified minimum is 0).
     points = points + (ORIGINAL_SIDE - points.max(axis=0)) / 2
-    counts = np.array([len(s) for s in strokes])
+    counts = drawing.counts
     data = _path_data(points, counts)
     canvas = _canvas(side)
     cr, path = canvas.cr, canvas.path
@@ -130,6 +129,6 @@ def render_simplified(strokes: Strokes, side: int = SIDE) -> np.ndarray:
     return canvas.pixels[:, _BLUE : 4 * side : 4].copy()
 
 
-def strokes_to_bitmap(strokes: Strokes) -> np.ndarray:
-    """Any-space strokes -> the 28x28 uint8 bitmap the dataset would hold for them."""
-    return render_simplified(normalize(strokes))
+def strokes_to_bitmap(drawing: Drawing) -> np.ndarray:
+    """An any-space drawing -> the 28x28 uint8 bitmap the dataset would hold for it."""
+    return render_simplified(normalize(drawing))

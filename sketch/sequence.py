@@ -22,7 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sketch.strokes import SIMPLIFIED_SIDE, Strokes, normalize, rdp_strokes
+from sketch.drawing import Drawing
+from sketch.strokes import SIMPLIFIED_SIDE, normalize, rdp_strokes
 
 FEATURES = 3  # dx, dy, end_of_stroke
 MAX_LEN = 200  # rows; most dataset drawings have fewer (median about 50)
@@ -30,37 +31,33 @@ MAX_LEN = 200  # rows; most dataset drawings have fewer (median about 50)
 _MAX_EPSILON = SIMPLIFIED_SIDE  # beyond this RDP keeps only the ends of every stroke
 
 
-def _count(strokes: Strokes) -> int:
-    return sum(len(s) for s in strokes)
-
-
-def fit_length(strokes: Strokes, max_len: int = MAX_LEN) -> Strokes:
-    """Simplify normalised strokes (RDP, doubling epsilon from 2) until they have <= ``max_len`` points."""
+def fit_length(drawing: Drawing, max_len: int = MAX_LEN) -> Drawing:
+    """Simplify a normalised drawing (RDP, doubling epsilon from 2) until it has <= ``max_len`` points."""
     epsilon = 2.0
-    while _count(strokes) > max_len and epsilon <= _MAX_EPSILON:
+    while len(drawing.points) > max_len and epsilon <= _MAX_EPSILON:
         epsilon *= 2
-        strokes = rdp_strokes(strokes, epsilon)
-    return strokes
+        drawing = rdp_strokes(drawing, epsilon)
+    return drawing
 
 
-def strokes_to_deltas(strokes: Strokes) -> np.ndarray:
-    """Normalised (0-255) strokes -> float32 (n, 3) rows ``(dx, dy, end_of_stroke)``, zero rows dropped."""
-    points = np.concatenate(strokes) / SIMPLIFIED_SIDE
+def strokes_to_deltas(drawing: Drawing) -> np.ndarray:
+    """A normalised (0-255) drawing -> float32 (n, 3) rows ``(dx, dy, end_of_stroke)``, zero rows dropped."""
+    points = drawing.points / SIMPLIFIED_SIDE
     ends = np.zeros(len(points), dtype=np.float64)
-    ends[np.cumsum([len(s) for s in strokes]) - 1] = 1.0
+    ends[np.cumsum(drawing.counts) - 1] = 1.0
     deltas = np.diff(points, axis=0, prepend=np.zeros((1, 2)))
     rows = np.column_stack([deltas, ends]).astype(np.float32)
     return rows[rows.any(axis=1)]
 
 
-def to_sequence(strokes: Strokes, max_len: int = MAX_LEN) -> np.ndarray:
-    """Any-space parsed strokes (as from ``parse_strokes``) -> the RNN's float32 (n, 3) input, n >= 1."""
-    return normalized_to_sequence(normalize(strokes), max_len)
+def to_sequence(drawing: Drawing, max_len: int = MAX_LEN) -> np.ndarray:
+    """An any-space parsed drawing (as from ``parse_strokes``) -> the RNN's float32 (n, 3) input, n >= 1."""
+    return normalized_to_sequence(normalize(drawing), max_len)
 
 
-def normalized_to_sequence(strokes: Strokes, max_len: int = MAX_LEN) -> np.ndarray:
-    """``to_sequence`` for strokes already normalised by ``sketch.strokes.normalize``."""
-    return strokes_to_deltas(fit_length(strokes, max_len))
+def normalized_to_sequence(drawing: Drawing, max_len: int = MAX_LEN) -> np.ndarray:
+    """``to_sequence`` for a drawing already normalised by ``sketch.strokes.normalize``."""
+    return strokes_to_deltas(fit_length(drawing, max_len))
 
 
 def pad_batch(sequences: Sequence[np.ndarray], length: int | None = None) -> np.ndarray:
@@ -75,8 +72,8 @@ def pad_batch(sequences: Sequence[np.ndarray], length: int | None = None) -> np.
     return out
 
 
-def stroke3_to_strokes(stroke3: np.ndarray) -> Strokes:
-    """sketch-rnn stroke-3 ``[dx, dy, pen_lifted]`` rows -> absolute strokes (in the file's own scale).
+def stroke3_to_drawing(stroke3: np.ndarray) -> Drawing:
+    """sketch-rnn stroke-3 ``[dx, dy, pen_lifted]`` rows -> a drawing in absolute coordinates (the file's own scale).
 
     The first row's offset is the first point; a stroke ends after every row whose pen is lifted.
     """
@@ -85,4 +82,4 @@ def stroke3_to_strokes(stroke3: np.ndarray) -> Strokes:
         raise ValueError(f"stroke-3 must be a non-empty (n, 3) array, got shape {list(arr.shape)}")
     points = np.cumsum(arr[:, :2], axis=0)
     cuts = np.flatnonzero(arr[:, 2] > 0) + 1
-    return [p for p in np.split(points, cuts) if len(p)]
+    return Drawing.from_strokes(np.split(points, cuts))

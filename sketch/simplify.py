@@ -17,9 +17,6 @@ import math
 import numpy as np
 from numba import njit
 
-# A drawing as plain arrays: one float array of shape (n_points, 2) per stroke.
-Strokes = list[np.ndarray]
-
 
 def _compiled(fn):  # returns a numba dispatcher
     """``fn`` compiled without the GIL, its machine code cached for the next process; where no cache

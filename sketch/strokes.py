@@ -1,7 +1,8 @@
 """Stroke validation and normalisation, as Google made the *simplified* Quick, Draw! set.
 
-A drawing is a list of strokes; a stroke is ``[[x...], [y...]]`` (raw data adds ``[t...]``)
-in any coordinate space. ``normalize`` reproduces the dataset's simplification:
+A drawing arrives as a list of strokes; a stroke is ``[[x...], [y...]]`` (raw data adds
+``[t...]``) in any coordinate space. ``parse_strokes`` checks it and makes it a ``Drawing``;
+``normalize`` reproduces the dataset's simplification:
 align to the top-left, scale uniformly so the longer side spans 0-255, resample at
 1 px and simplify with Ramer-Douglas-Peucker (epsilon 2.0).
 """
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sketch.simplify import RDP_EPSILON, RESAMPLE_SPACING, Strokes, rdp_keep, resample_all, resample_rdp
+from sketch.drawing import Drawing
+from sketch.simplify import RDP_EPSILON, RESAMPLE_SPACING, rdp_keep, resample_all, resample_rdp
 
 SIMPLIFIED_SIDE = 255.0
 # Work bounds. The official drawings here (44,291) resample to at most 35,929 points and need at
@@ -27,8 +29,8 @@ class EmptyDrawingError(ValueError):
     """The drawing has no points: there is nothing to recognise."""
 
 
-def parse_strokes(drawing: Sequence, max_strokes: int | None = None, max_points: int | None = None) -> Strokes:
-    """Turn dataset-form strokes into ``(n, 2)`` float arrays, checking every rule.
+def parse_strokes(drawing: Sequence, max_strokes: int | None = None, max_points: int | None = None) -> Drawing:
+    """Turn dataset-form strokes into a ``Drawing``, checking every rule (strokes without a point are left out).
 
     Raises ``ValueError`` naming the stroke at fault; ``EmptyDrawingError`` when no point is left.
     """
@@ -36,7 +38,7 @@ def parse_strokes(drawing: Sequence, max_strokes: int | None = None, max_points:
         raise ValueError("strokes must be a list of strokes [[x...], [y...]]")
     if max_strokes is not None and len(drawing) > max_strokes:
         raise ValueError(f"too many strokes: {len(drawing)} > {max_strokes}")
-    strokes: Strokes = []
+    strokes: list[np.ndarray] = []
     total = 0
     for i, stroke in enumerate(drawing):
         if not isinstance(stroke, (list, tuple)) or len(stroke) not in (2, 3):
@@ -61,17 +63,16 @@ def parse_strokes(drawing: Sequence, max_strokes: int | None = None, max_points:
             strokes.append(xy.reshape(-1, 2))
     if not strokes:
         raise EmptyDrawingError("empty drawing: no points")
-    return strokes
+    return Drawing.from_strokes(strokes)
 
 
-def _scaled(strokes: Strokes) -> np.ndarray:
+def _scaled(points: np.ndarray) -> np.ndarray:
     """All points top-left aligned with the longer side spanning 0-255, for any finite coordinates.
 
     Extents past float64's range (e.g. -1e308 to 1e308) are measured at half scale, and extents so
     small that ``255 / extent`` overflows (subnormals) are divided through: both give the drawing
     that the arithmetic without limits would, instead of infinities and NaNs.
     """
-    points = np.concatenate(strokes)
     lo = points.min(axis=0)
     with np.errstate(over="ignore"):  # an infinite extent is handled just below
         extent = float((points.max(axis=0) - lo).max())
@@ -94,25 +95,20 @@ def _spacing(points: np.ndarray, counts: np.ndarray) -> float:
     return max(RESAMPLE_SPACING, length / MAX_RESAMPLED_POINTS)
 
 
-def normalize(strokes: Strokes) -> Strokes:
+def normalize(drawing: Drawing) -> Drawing:
     """Dataset-style simplified strokes: top-left aligned, longer side 0-255, 1 px resample, RDP 2.0.
 
-    Coordinates are rounded to integers as in the published files (returned as float arrays).
+    Coordinates are rounded to integers as in the published files (held as floats).
     Any finite input gives a drawing; ``EmptyDrawingError`` when there is no point.
     """
-    strokes = [s for s in strokes if len(s)]
-    if not strokes:
+    if not len(drawing.points):
         raise EmptyDrawingError("empty drawing: no points")
-    counts = np.array([len(s) for s in strokes])
-    scaled = _scaled(strokes)
-    spacing = _spacing(scaled, counts)
-    kept, kept_counts = resample_rdp(scaled / spacing if spacing != RESAMPLE_SPACING else scaled, counts, spacing)
-    return _split(np.clip(np.round(kept), 0, SIMPLIFIED_SIDE), kept_counts)
-
-
-def _split(points: np.ndarray, counts: np.ndarray) -> Strokes:
-    ends = np.cumsum(counts).tolist()
-    return [points[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    scaled = _scaled(drawing.points)
+    spacing = _spacing(scaled, drawing.counts)
+    kept, kept_counts = resample_rdp(
+        scaled / spacing if spacing != RESAMPLE_SPACING else scaled, drawing.counts, spacing
+    )
+    return Drawing(np.clip(np.round(kept), 0, SIMPLIFIED_SIDE), kept_counts)
 
 
 def resample(points: np.ndarray, spacing: float = RESAMPLE_SPACING) -> np.ndarray:
@@ -131,14 +127,18 @@ def rdp(points: np.ndarray, epsilon: float = RDP_EPSILON) -> np.ndarray:
     return points[rdp_keep(points, np.array([len(points)]), epsilon)]
 
 
-def rdp_strokes(strokes: Strokes, epsilon: float = RDP_EPSILON) -> Strokes:
+def rdp_strokes(drawing: Drawing, epsilon: float = RDP_EPSILON) -> Drawing:
     """``rdp`` on every stroke of a drawing, in one pass."""
-    counts = np.array([len(s) for s in strokes])
-    points = np.concatenate(strokes)
-    keep = rdp_keep(points, counts, epsilon)
-    return _split(points[keep], np.add.reduceat(keep, np.cumsum(counts) - counts))
+    keep = rdp_keep(drawing.points, drawing.counts, epsilon)
+    return Drawing(drawing.points[keep], np.add.reduceat(keep, drawing.starts))
 
 
-def to_dataset_format(strokes: Strokes) -> list[list[list[int]]]:
-    """Strokes back to the dataset's JSON form ``[[[x...], [y...]], ...]`` with integer coordinates."""
-    return [[s[:, 0].round().astype(int).tolist(), s[:, 1].round().astype(int).tolist()] for s in strokes]
+def to_dataset_format(drawing: Drawing) -> list[list[list[int]]]:
+    """A drawing back in the dataset's JSON form ``[[[x...], [y...]], ...]`` with integer coordinates."""
+    xy = drawing.points.round().astype(int)
+    return [[s[:, 0].tolist(), s[:, 1].tolist()] for s in np.split(xy, np.cumsum(drawing.counts)[:-1]) if len(s)]
+
+
+def from_dataset_format(simplified: Sequence) -> Drawing:
+    """A drawing stored in the dataset's JSON form (trusted: written by ``to_dataset_format`` or Google)."""
+    return Drawing.from_strokes(np.asarray(stroke[:2], dtype=np.float64).T for stroke in simplified)

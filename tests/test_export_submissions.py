@@ -10,6 +10,7 @@ import numpy as np
 from sqlalchemy import create_engine, text
 
 from sketch.raster import render_simplified
+from sketch.strokes import from_dataset_format
 from store.db import parse_database_url
 from store.submissions import hash_token
 from tests.utils.submissions import body
@@ -77,7 +78,7 @@ def test_export_writes_the_official_formats(db_client, database_url, tmp_path, c
     bitmaps = read_bitmaps(out / "numpy_bitmap" / "cat.npy")  # training's own reader checks dtype/shape
     assert bitmaps.shape == (2, 784)
     for row, item in zip(bitmaps, (cat1, cat2), strict=True):
-        expected = render_simplified([np.asarray(s, dtype=float).T for s in item["simplified"]])
+        expected = render_simplified(from_dataset_format(item["simplified"]))
         np.testing.assert_array_equal(row.reshape(28, 28), expected)
 
     # Nothing about the player (or the token) in any file.

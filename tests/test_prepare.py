@@ -74,6 +74,7 @@ def test_the_fast_record_is_the_protobuf_record():
 
 
 def test_strokes_are_normalised_deduplicated_and_split_like_the_rnn(prepared):
+    from sketch.drawing import Drawing
     from sketch.strokes import normalize, parse_strokes, to_dataset_format
 
     _, out, manifest = prepared
@@ -93,7 +94,7 @@ def test_strokes_are_normalised_deduplicated_and_split_like_the_rnn(prepared):
     for split in SPLITS:
         for points, lengths, label in data.strokes(split).as_numpy_iterator():
             assert label == 0
-            strokes = shards.split_strokes(points, lengths)
+            strokes = Drawing(points, lengths)
             got[strokes_key(to_dataset_format(strokes))] = split
     assert got == expected
 
@@ -231,10 +232,11 @@ def test_train_reuses_a_prepared_folder_and_says_what_is_missing(prepared, tmp_p
 
 
 def shard_keys(data: shards.ShardSet, split: str) -> list[tuple[str, bytes]]:
+    from sketch.drawing import Drawing
     from sketch.strokes import to_dataset_format
 
     return sorted(
-        (data.classes[label], strokes_key(to_dataset_format(shards.split_strokes(points, lengths))))
+        (data.classes[label], strokes_key(to_dataset_format(Drawing(points, lengths))))
         for points, lengths, label in data.strokes(split).as_numpy_iterator()
     )
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from sketch.drawing import Drawing
 from sketch.raster import render_simplified, strokes_to_bitmap
 from sketch.strokes import EmptyDrawingError, parse_strokes
 from tests.utils.fixtures import FIXTURES, PAIR_CATEGORIES, pearson, read_ndjson
@@ -56,11 +57,11 @@ def test_bitmap_format():
 
 
 def test_a_lone_point_is_a_dot_and_strokes_composite_separately():
-    dot = render_simplified([np.array([[128.0, 128.0]])])
+    dot = render_simplified(Drawing.from_strokes([[[128.0, 128.0]]]))
     assert dot.max() > 0 and np.count_nonzero(dot) <= 9  # a round cap of diameter 16 in 256-space
     # Two strokes over the same segment: the second paints over the first's antialiased edge.
-    once = render_simplified([np.array([[0.0, 0.0], [255.0, 0.0]])])
-    twice = render_simplified([np.array([[0.0, 0.0], [255.0, 0.0]])] * 2)
+    once = render_simplified(Drawing.from_strokes([[[0.0, 0.0], [255.0, 0.0]]]))
+    twice = render_simplified(Drawing.from_strokes([[[0.0, 0.0], [255.0, 0.0]]] * 2))
     assert (twice >= once).all() and (twice > once).any()
 
 
@@ -91,11 +92,12 @@ def test_other_sizes_for_thumbnails(pairs):
 )
 def test_render_refuses_what_it_cannot_draw(strokes, error, message):
     with pytest.raises(error, match=message):
-        render_simplified(strokes)
+        render_simplified(Drawing.from_strokes(strokes))
 
 
 def test_canvas_coordinates_give_the_dataset_bitmap(pairs):
     # The same drawing at canvas scale (x3, shifted) renders like the official bitmap.
     bitmaps, simplified, _ = pairs["dog"]
-    strokes = [s * 3 + 17 for s in parse_strokes(simplified[3]["drawing"])]
+    parsed = parse_strokes(simplified[3]["drawing"])
+    strokes = Drawing(parsed.points * 3 + 17, parsed.counts)
     assert pearson(strokes_to_bitmap(strokes), bitmaps[3]) >= 0.98

@@ -75,15 +75,16 @@ def test_export_reloaded_as_saved_model_gives_the_keras_outputs(tiny_model, tmp_
 def test_training_batches_stream_every_drawing_and_its_augmented_copies(tmp_path):
     """The RNN's input pipeline on stroke shards: one pass holds each training drawing's sequence and
     two augmented copies, in zero-padded batches of similar lengths, reproducibly from the seed."""
+    from sketch.drawing import Drawing
     from training import prepare
-    from training.shards import ShardSet, split_strokes
+    from training.shards import ShardSet
     from training.stroke_batches import batches, length_boundaries
 
     root = every_stroke_source(tmp_path / "official")
     prepare.prepare(root, tmp_path / "s", kinds=("strokes",), workers=1, log=lambda *_: None)
     data = ShardSet(tmp_path / "s", "strokes", ["cat", "pig"])
     originals = {
-        (int(label), normalized_to_sequence(split_strokes(points, lengths)).tobytes())
+        (int(label), normalized_to_sequence(Drawing(points, lengths)).tobytes())
         for points, lengths, label in data.strokes("train").as_numpy_iterator()
     }
     bounds = [0, *length_boundaries(200), 10**6]

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sketch.drawing import Drawing
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes, rdp, resample, to_dataset_format
 
 
@@ -51,7 +52,7 @@ def test_normalize_is_uniform_and_top_left_aligned():
 def test_normalize_is_invariant_to_translation_and_scale(pairs):
     _, simplified, _ = pairs["cat"]
     strokes = parse_strokes(simplified[0]["drawing"])
-    moved = [s * 3.7 + np.array([250.0, -40.0]) for s in strokes]
+    moved = Drawing(strokes.points * 3.7 + np.array([250.0, -40.0]), strokes.counts)
     for a, b in zip(normalize(strokes), normalize(moved), strict=True):
         assert np.abs(a - b).max() <= 1
 
@@ -113,7 +114,7 @@ def _reference_rdp(points, epsilon=2.0):
 
 
 def _reference_normalize(strokes):
-    points = np.concatenate(strokes)
+    points = np.concatenate(list(strokes))
     lo = points.min(axis=0)
     extent = float((points.max(axis=0) - lo).max())
     scale = 255.0 / extent if extent > 0 else 1.0
@@ -198,7 +199,7 @@ def test_any_finite_drawing_goes_through_the_whole_pipeline(drawing):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow or invalid-value warnings either
         strokes = normalize(parse_strokes(drawing))
-        points = np.concatenate(strokes)
+        points = strokes.points
         assert np.isfinite(points).all() and points.min() >= 0 and points.max() <= 255
         assert (points == np.round(points)).all()
         bitmap = render_simplified(strokes)
@@ -213,7 +214,7 @@ def test_a_pathological_drawing_is_answered_within_the_work_bounds():
 
     n = 20_000
     zigzag = parse_strokes([[[0 if i % 2 else 255 for i in range(n)], [i * 255 / n for i in range(n)]]])
-    points = np.concatenate(zigzag)
+    points = zigzag.points
     assert _spacing(points, np.array([n])) > 1  # the resample spacing grows past the bound
     out = normalize(zigzag)
     assert 2 <= sum(len(s) for s in out) <= MAX_RESAMPLED_POINTS

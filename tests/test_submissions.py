@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from api.thumbnails import canvas_side, render_png
 from sketch.raster import render_simplified
+from sketch.strokes import from_dataset_format
 from store import submissions as queries
 from store.db import Database, parse_database_url
 from store.schema import head
@@ -290,7 +291,7 @@ def test_thumbnail_png_matches_the_dataset_rendering(client):
         assert image.size == (size, size)
     # Dark ink on white, where sketch.raster puts the (white on black) ink of the dataset's bitmap.
     ink = 255 - np.asarray(image.convert("L"), dtype=float)
-    expected = render_simplified([np.array(s, dtype=float).T for s in item["simplified"]], side=256).astype(float)
+    expected = render_simplified(from_dataset_format(item["simplified"]), side=256).astype(float)
     assert np.corrcoef(ink.ravel(), expected.ravel())[0, 1] > 0.95
     for bad in (27, 257, "big"):
         r = client.get(f"/submissions/{item['id']}/thumbnail.png", params={"size": bad})

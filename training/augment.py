@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from sketch.drawing import Drawing
 from sketch.strokes import SIMPLIFIED_SIDE, normalize
 
 
-def augment(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+def augment(drawing: Drawing, rng: np.random.Generator) -> Drawing:
     """A plausible other hand: random stretch, shear and small turn, then the usual normalisation.
 
     No mirroring: the order and direction of the strokes is what this model reads, and people
@@ -22,5 +23,4 @@ def augment(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndar
     stretch = np.diag(rng.uniform(0.75, 1.25, size=2))
     shear = np.array([[1.0, rng.uniform(-0.2, 0.2)], [rng.uniform(-0.2, 0.2), 1.0]])
     matrix = np.array([[c, -s], [s, c]]) @ shear @ stretch
-    moved = [(st - SIMPLIFIED_SIDE / 2) @ matrix.T for st in strokes]
-    return normalize(moved)
+    return normalize(Drawing((drawing.points - SIMPLIFIED_SIDE / 2) @ matrix.T, drawing.counts))

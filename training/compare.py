@@ -65,11 +65,11 @@ def cnn_seen_duplicates(data_dir: Path, examples: list[StrokeExample], cnn_class
         if category not in cnn_classes:
             continue
         if category not in files:
-            dup[idx] = [proto_split(render_simplified(examples[i].strokes)) == "bank" for i in idx]
+            dup[idx] = [proto_split(render_simplified(examples[i].drawing)) == "bank" for i in idx]
             continue
         rows = read_bitmaps(files[category])
         seen = rows[np.array([split_of(r.tobytes()) != "test" for r in rows], dtype=bool)].astype(np.float32)
-        renders = np.stack([render_simplified(examples[i].strokes).ravel() for i in idx]).astype(np.float32)
+        renders = np.stack([render_simplified(examples[i].drawing).ravel() for i in idx]).astype(np.float32)
         best = (_standardise(renders) @ _standardise(seen).T).max(axis=1)
         dup[idx] = best > DUPLICATE_R
     return dup
@@ -85,7 +85,7 @@ def _probabilities(examples: list[StrokeExample], cnn: Network, rnn: Network, ba
     cnn_out, rnn_out = [], []
     for start in range(0, len(examples), batch):
         part = examples[start : start + batch]
-        inputs = inputs_of([e.strokes for e in part], frozenset({BITMAP, SEQUENCE}), rnn.max_len)
+        inputs = inputs_of([e.drawing for e in part], frozenset({BITMAP, SEQUENCE}), rnn.max_len)
         cnn_out.append(cnn.probabilities(inputs))
         rnn_out.append(rnn.probabilities(inputs))
     return np.concatenate(cnn_out), np.concatenate(rnn_out)

@@ -136,7 +136,7 @@ def iter_sketchrnn(path: Path | str) -> Iterator[tuple[str, None, list]]:
 
     Its arrays are object arrays, so they are unpickled: read only files you trust (the official ones).
     """
-    from sketch.sequence import stroke3_to_strokes
+    from sketch.sequence import stroke3_to_drawing
 
     with open_binary(path) as f:
         content = f.read()
@@ -150,10 +150,10 @@ def iter_sketchrnn(path: Path | str) -> Iterator[tuple[str, None, list]]:
     for split, index, item in items:
         where = f"{path}: {split} drawing {index}"
         try:
-            strokes = stroke3_to_strokes(item)
+            drawing = stroke3_to_drawing(item)
         except ValueError as exc:
             raise DataError(f"{where}: {exc}") from None
-        yield where, None, [s.T.tolist() for s in strokes]
+        yield where, None, [s.T.tolist() for s in drawing]
 
 
 def iter_bitmap_chunks(path: Path | str, rows: int = 8192, limit: int | None = None) -> Iterator[np.ndarray]:

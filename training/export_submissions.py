@@ -27,6 +27,7 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from sketch.raster import render_simplified
+from sketch.strokes import from_dataset_format
 from store.db import DEFAULT_DATABASE_URL, Database, StoreUnavailableError, reason
 from store.submissions import exportable
 from store.tables import EXPORTED_SOURCES, Submission
@@ -62,7 +63,7 @@ def dataset_line(row: Submission) -> dict:
 
 
 def bitmap(simplified: list) -> np.ndarray:
-    return render_simplified([np.asarray(s, dtype=float).T for s in simplified]).reshape(-1)
+    return render_simplified(from_dataset_format(simplified)).reshape(-1)
 
 
 def write_category(folder: Path, category: str, rows: list[Submission]) -> None:

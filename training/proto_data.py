@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sketch.drawing import Drawing
 from sketch.raster import render_simplified
-from sketch.simplify import Strokes
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes
 from training.data import category_files, iter_ndjson, read_bitmaps
 
@@ -57,8 +57,8 @@ def _same_as_any(img: np.ndarray, refs: np.ndarray) -> bool:
 
 def rendered_drawings(
     sample_file: str | Path | None, stroke_files: list[str | Path], cap: int = MAX_STROKE_DRAWINGS
-) -> Iterator[tuple[np.ndarray, Strokes | None]]:
-    """``(bitmap, normalised strokes or None)`` per drawing, no repeats: the sample bitmaps (no
+) -> Iterator[tuple[np.ndarray, Drawing | None]]:
+    """``(bitmap, normalised drawing or None)`` per drawing, no repeats: the sample bitmaps (no
     strokes), then each stroke file's drawings (at most ``cap`` each) rendered as the API renders."""
     bitmaps = read_bitmaps(Path(sample_file)).reshape(-1, 28, 28) if sample_file else np.zeros((0, 28, 28), np.uint8)
     seen: set[bytes] = {b.tobytes() for b in bitmaps}
@@ -67,14 +67,14 @@ def rendered_drawings(
     for path in stroke_files:
         for item in iter_ndjson(path, cap):
             try:
-                strokes = normalize(parse_strokes(item["drawing"]))
+                drawing = normalize(parse_strokes(item["drawing"]))
             except (EmptyDrawingError, ValueError):
                 continue
-            img = render_simplified(strokes)
+            img = render_simplified(drawing)
             if img.tobytes() in seen or _same_as_any(img, bitmaps):
                 continue
             seen.add(img.tobytes())
-            yield img, strokes
+            yield img, drawing
 
 
 def category_sources(data_dir: Path, category: str) -> tuple[Path | None, list[Path]]:

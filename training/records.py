@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sketch.drawing import Drawing
 from sketch.raster import render_simplified
 from training.augment import augment
 from training.data import BITMAP_SIZE, STROKE_FOLDERS, DataError, iter_bitmap_chunks, split_of
@@ -150,13 +151,13 @@ def bitmap_record_prefix() -> bytes:
     return prefix
 
 
-def strokes_record(strokes: list[np.ndarray]) -> bytes:
+def strokes_record(drawing: Drawing) -> bytes:
     import tensorflow as tf
 
-    points = np.concatenate(strokes).astype(np.uint8)  # normalised: integers 0-255
+    points = drawing.points.astype(np.uint8)  # normalised: integers 0-255
     features = {
         "points": _bytes(points.tobytes()),
-        "stroke_lengths": _ints([len(s) for s in strokes]),
+        "stroke_lengths": _ints(drawing.counts.tolist()),
     }
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 

@@ -240,7 +240,7 @@ class ShardSet:
     def strokes(self, split: str, shuffle: bool = False, seed: int = 0, shard: tuple[int, int] | None = None):
         """``(uint8 (n, 2) normalised points, int64 stroke lengths, int32 label)`` per drawing.
 
-        ``split_strokes`` turns the first two back into ``sketch`` strokes (for augmentation and
+        The first two are a ``sketch.drawing.Drawing``'s points and counts (for augmentation and
         ``sketch.sequence.normalized_to_sequence``, the RNN's input).
         """
         import tensorflow as tf
@@ -261,11 +261,6 @@ class ShardSet:
         if shuffle:
             ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def split_strokes(points: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
-    """A strokes record's arrays -> ``sketch`` strokes (float (n, 2) arrays, 0-255)."""
-    return np.split(np.asarray(points, dtype=np.float64), np.cumsum(lengths)[:-1])
 
 
 def predict(model, dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from sketch.drawing import Drawing
 from sketch.sequence import FEATURES, normalized_to_sequence, pad_batch
 from training.augment import augment
-from training.shards import ShardSet, split_strokes
+from training.shards import ShardSet
 
 SHUFFLE_BUFFER = 4_096  # sequences (<= 2.4 KB each at 200 rows)
 
@@ -38,9 +39,9 @@ def sequences(data: ShardSet, split: str, max_len: int, shuffle: bool = False, s
     count = 1 + copies
 
     def make(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        strokes = split_strokes(points, lengths)
-        seqs = [normalized_to_sequence(strokes, max_len)]
-        seqs += [normalized_to_sequence(augment(strokes, rng), max_len) for _ in range(copies)]
+        drawing = Drawing(points, lengths)
+        seqs = [normalized_to_sequence(drawing, max_len)]
+        seqs += [normalized_to_sequence(augment(drawing, rng), max_len) for _ in range(copies)]
         return pad_batch(seqs), np.array([len(s) for s in seqs], np.int32)
 
     def to_sequences(points, lengths, label):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sketch.drawing import Drawing
 from sketch.strokes import EmptyDrawingError, normalize, parse_strokes, to_dataset_format
 from training.data import SPLITS, DataError, cap_order, iter_stroke_drawings, select_categories, split_of, strokes_key
 from training.records import list_sources, strokes_record
@@ -29,7 +30,7 @@ from training.records import list_sources, strokes_record
 class StrokeExample:
     category: str
     source: str
-    strokes: list[np.ndarray]  # normalised, dataset 0-255 space
+    drawing: Drawing  # normalised, dataset 0-255 space
     key: bytes  # content of the normalised drawing: duplicates share it, the split hashes it
 
     @property
@@ -57,10 +58,10 @@ class StrokeData:
         return {c: {s: per[c][s] for s in SPLITS} for c in self.classes}
 
 
-Drawing = tuple[str, list[np.ndarray], bytes, int]  # source folder, normalised strokes, content key, cap order
+Found = tuple[str, Drawing, bytes, int]  # source folder, normalised drawing, content key, cap order
 
 
-def unique_drawings(files: list[str], skipped: dict[str, int]) -> Iterator[Drawing]:
+def unique_drawings(files: list[str], skipped: dict[str, int]) -> Iterator[Found]:
     """Each drawing of one category's source files once, streamed, in file order.
 
     Duplicates (counted in ``skipped`` by reason): the same ``key_id`` (simplified and raw lines of
@@ -79,19 +80,19 @@ def unique_drawings(files: list[str], skipped: dict[str, int]) -> Iterator[Drawi
                     continue
                 seen_ids.add(key_id)
             try:
-                strokes = normalize(parse_strokes(drawing))
+                normalized = normalize(parse_strokes(drawing))
             except EmptyDrawingError:
                 skipped["no points"] = skipped.get("no points", 0) + 1
                 continue
             except ValueError as exc:
                 raise DataError(f"{where}: {exc}") from None
-            key = strokes_key(to_dataset_format(strokes))
+            key = strokes_key(to_dataset_format(normalized))
             order = cap_order(key)  # 8 bytes of content hash: also the duplicate check
             if order in seen:
                 skipped["identical strokes"] = skipped.get("identical strokes", 0) + 1
                 continue
             seen.add(order)
-            yield source, strokes, key, order
+            yield source, normalized, key, order
 
 
 def strokes_items(
@@ -108,14 +109,14 @@ def strokes_items(
         orders = np.fromiter((d[3] for d in unique_drawings(files, {})), dtype=np.uint64)
         if len(orders) > limit:
             threshold = int(np.partition(orders, limit - 1)[limit - 1]) if limit > 0 else -1
-    for source, strokes, key, order in unique_drawings(files, skipped):
+    for source, drawing, key, order in unique_drawings(files, skipped):
         if threshold is not None and order > threshold:
             continue
         per_source[source] = per_source.get(source, 0) + 1
-        yield split_of(key), lambda strokes=strokes: strokes_record(strokes)
+        yield split_of(key), lambda drawing=drawing: strokes_record(drawing)
 
 
-def _category_drawings(files: list[str]) -> tuple[list[Drawing], dict[str, int]]:
+def _category_drawings(files: list[str]) -> tuple[list[Found], dict[str, int]]:
     skipped: dict[str, int] = {}
     return list(unique_drawings(files, skipped)), skipped
 

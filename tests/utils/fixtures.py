@@ -30,7 +30,7 @@ def every_stroke_source(root: Path) -> Path:
     """The pair categories in simplified/ and raw/ (same key_ids) and again in simplified_kaggle/
     (no key_id), and pig as a sketch-rnn .npz plus strokes_extra/ lines, one of them a copy of an
     .npz drawing (its absolute points, as the folder's own lines are made)."""
-    from sketch.sequence import stroke3_to_strokes
+    from sketch.sequence import stroke3_to_drawing
 
     for fmt in ("simplified", "raw", "simplified_kaggle", "sketchrnn", "strokes_extra"):
         (root / fmt).mkdir(parents=True)
@@ -43,7 +43,7 @@ def every_stroke_source(root: Path) -> Path:
     shutil.copy(FIXTURES / "sketchrnn_pig.npz", root / "sketchrnn" / "pig.npz")
     extra = gzip.decompress((FIXTURES / "strokes_extra_pig.ndjson.gz").read_bytes()).decode()
     first = np.load(FIXTURES / "sketchrnn_pig.npz", allow_pickle=True, encoding="latin1")["test"][0]
-    copy = [s.T.tolist() for s in stroke3_to_strokes(first)]
+    copy = [s.T.tolist() for s in stroke3_to_drawing(first)]
     copy_line = json.dumps({"word": "pig", "drawing": copy, "format": "sketchrnn-stroke3-abs"})
     (root / "strokes_extra" / "pig.ndjson.gz").write_bytes(gzip.compress((extra + copy_line + "\n").encode()))
     return root
