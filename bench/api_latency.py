@@ -25,15 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.harness import FIXTURES, REPO, NotReady, Started, api_command, cpu_seconds, free_port, running, tree
-
-
-def request_bytes(method: str, path: str, body: dict | None) -> bytes:
-    payload = json.dumps(body).encode() if body is not None else b""
-    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
-    if body is not None:
-        head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-    return (head + "\r\n").encode() + payload
+from bench.harness import (
+    FIXTURES,
+    REPO,
+    NotReady,
+    Started,
+    api_command,
+    cpu_seconds,
+    free_port,
+    request_bytes,
+    running,
+    tree,
+)
 
 
 async def _client(port: int, req: bytes, deadline: float, max_requests: int, out: list, errors: list) -> None:

@@ -61,6 +61,15 @@ def http(method: str, url: str, body: bytes | dict | None = None, timeout: float
 # --- a server process --------------------------------------------------------------------------------
 
 
+def request_bytes(method: str, path: str, body: dict | None) -> bytes:
+    """One keep-alive HTTP/1.1 request as bytes, for clients that write them on a raw socket."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+    return (head + "\r\n").encode() + payload
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

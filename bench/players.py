@@ -1,0 +1,166 @@
+"""How many players drawing at once one core holds: live guesses as the Draw page makes them.
+
+    .venv/bin/python bench/players.py [--players 10 20 40 ...] [--seconds 8]
+
+One API process (``uvicorn api.main:app``, the shipped models, the default model) pinned to one
+core; the players in another process pinned to the other. Each player replays real drawings from
+``tests/fixtures/pairs/*.raw.ndjson.gz`` at the pace they were drawn (their own timestamps, in
+canvas pixels), as the sketchpad asks for guesses: ``POST /predict`` with the strokes so far and
+``top_k`` 3, at most one request in flight, the next one as soon as the answer is in and new ink is
+there, but no sooner than the page's interval after the previous start. A player pauses between
+drawings. The delay of a point is from when it was drawn to the answer that first includes it;
+each level of players prints its guesses per second, the median and 95th percentile delay, the
+server's CPU and any answer that was not a 200. The verdict is the most players whose p95 delay
+stays within the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.harness import FIXTURES, api_command, cpu_seconds, free_port, read_ndjson, request_bytes, running, tree
+
+INTERVAL_S = 0.120  # the sketchpad's least time between two live guesses (frontend/sketchpad.py)
+TARGET_P95_S = 0.150
+PAUSE_S = 1.0  # between two drawings of one player
+SERVER_CORE, CLIENT_CORE = 0, 1
+
+
+def drawings() -> list[tuple[list, np.ndarray]]:
+    """Each raw fixture drawing: its strokes ``[[x...], [y...]]`` and every point's time (s) since it began."""
+    out = []
+    for path in sorted((FIXTURES / "pairs").glob("*.raw.ndjson.gz")):
+        for line in read_ndjson(path):
+            strokes = [[list(s[0]), list(s[1])] for s in line["drawing"]]
+            times = np.concatenate([np.asarray(s[2], float) for s in line["drawing"]])
+            out.append((strokes, (times - times.min()) / 1000.0))
+    return out
+
+
+def body(strokes: list, drawn: int) -> bytes:
+    """The request for the first ``drawn`` points."""
+    kept, left = [], drawn
+    for xs, ys in strokes:
+        if left <= 0:
+            break
+        kept.append([xs[:left], ys[:left]])
+        left -= len(xs)
+    return request_bytes("POST", "/predict", {"strokes": kept, "top_k": 3})
+
+
+async def _answer(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:")
+    await reader.readexactly(length)
+    return head[9:12]
+
+
+async def player(port: int, pool: list, first: int, deadline: float, delays: list, statuses: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    index, loop = first, asyncio.get_running_loop()
+    try:
+        while loop.time() < deadline:
+            strokes, times = pool[index % len(pool)]
+            begun, answered, last_start = loop.time(), 0, -INTERVAL_S
+            while answered < len(times) and loop.time() < deadline:
+                now = loop.time()
+                drawn = int(np.searchsorted(times, now - begun, side="right"))
+                if drawn <= answered:  # nothing new: wait for the next point
+                    await asyncio.sleep(max(begun + times[answered] - now, 0.001))
+                    continue
+                if now < last_start + INTERVAL_S:
+                    await asyncio.sleep(last_start + INTERVAL_S - now)
+                    continue
+                last_start = now
+                writer.write(body(strokes, drawn))
+                statuses.append(await _answer(reader))
+                done = loop.time()
+                delays.extend(done - (begun + times[answered:drawn]))
+                answered = drawn
+            index += 1
+            await asyncio.sleep(PAUSE_S)
+    finally:
+        writer.close()
+
+
+def _players(port: int, count: int, seconds: float, out) -> None:
+    """In its own process, on its own core: ``count`` players for ``seconds``."""
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    pool = drawings()
+
+    async def main() -> tuple[list, list]:
+        delays: list = []
+        statuses: list = []
+        deadline = asyncio.get_running_loop().time() + seconds
+        # Players start spread over one interval, each on another drawing.
+        tasks = []
+        for i in range(count):
+            tasks.append(asyncio.create_task(player(port, pool, i * 7, deadline, delays, statuses)))
+            await asyncio.sleep(INTERVAL_S / count)
+        await asyncio.gather(*tasks)
+        return delays, statuses
+
+    delays, statuses = asyncio.run(main())
+    out.send((delays, [s.decode() for s in statuses]))
+
+
+def level(port: int, server, count: int, seconds: float) -> dict:
+    receive, send = mp.Pipe(duplex=False)
+    procs = tree(server)
+    cpu0, t0 = cpu_seconds(procs), time.monotonic()
+    client = mp.Process(target=_players, args=(port, count, seconds, send))
+    client.start()
+    delays, statuses = receive.recv()
+    client.join()
+    wall = time.monotonic() - t0
+    delays = np.asarray(delays)
+    return {
+        "players": count,
+        "guesses_per_s": len(statuses) / seconds,
+        "p50_ms": float(np.percentile(delays, 50)) * 1000 if len(delays) else float("nan"),
+        "p95_ms": float(np.percentile(delays, 95)) * 1000 if len(delays) else float("nan"),
+        "server_cpu": (cpu_seconds(procs) - cpu0) / wall,
+        "not_200": sum(s != "200" for s in statuses),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--players", type=int, nargs="+", default=[5, 10, 20, 30, 40, 50, 60, 80])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    if os.cpu_count() < 2:
+        raise SystemExit("needs two cores: one for the server, one for the players")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"DATABASE_URL": f"sqlite:///{tmp}/players.db", "MIGRATE_ON_START": "true", "ACCESS_LOG": "false"}
+        command = ["taskset", "-c", str(SERVER_CORE), *api_command(port)]
+        with running(command, port, Path(tmp) / "api.log", env=env) as api:
+            level(port, api.proc, 2, 2.0)  # warm-up
+            print(f"One API process on core {SERVER_CORE} (`uvicorn api.main:app`, default model, access log off);")
+            print(f"players on core {CLIENT_CORE}; a live guess at most every {INTERVAL_S * 1000:.0f} ms each.\n")
+            print("| players | guesses/s | p50 delay ms | p95 delay ms | server CPU (cores) | not 200 |")
+            print("|---:|---:|---:|---:|---:|---:|")
+            held = 0
+            for count in args.players:
+                r = level(port, api.proc, count, args.seconds)
+                print(
+                    f"| {r['players']} | {r['guesses_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                    f"{r['server_cpu']:.2f} | {r['not_200']} |",
+                    flush=True,
+                )
+                if r["p95_ms"] <= TARGET_P95_S * 1000 and not r["not_200"]:
+                    held = max(held, count)
+    print(f"\nHeld with p95 <= {TARGET_P95_S * 1000:.0f} ms: {held} players drawing at once on one core.")
+
+
+if __name__ == "__main__":
+    main()
