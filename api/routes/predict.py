@@ -44,9 +44,9 @@ COSTLY_IMAGE_CHARS = 400_000
 COSTLY_IMAGE_PIXELS = 1_000_000
 # Base64 characters read for an image's header (PNG: the first 33 bytes; JPEG: after its metadata).
 HEADER_CHARS = 64 * 1024
-# Up to here a drawing is answered on the event loop: ~0.2 ms of preprocessing for a typical one,
-# 1.5 ms for the longest official drawings (compiled: sketch.simplify), plus the model. A player's
-# drawing has 50-300 points.
+# Up to here a drawing is answered on the event loop: its preprocessing (compiled: sketch.simplify)
+# costs less than the model even for the longest official drawings (bench/preprocess.py), and a
+# player's drawing is well below this.
 INLINE_POINTS = 1_000
 
 
@@ -112,8 +112,8 @@ def _answer(items: list[PredictRequest], settings: Settings, loaded: LoadedModel
     openapi_extra=openapi_body(PredictRequest),
 )
 async def predict_one(request: Request) -> Response:
-    # The app's state read directly, not through FastAPI dependencies: resolving them cost ~20 µs,
-    # 4% of a bitmap's whole request.
+    # The app's state read directly, not through FastAPI dependencies, whose resolution is a
+    # visible share of a bitmap's whole request (bench/middleware.py).
     settings, loaded = get_settings(), request.app.state.models
     body = await parse(request, PredictRequest, MAX_VALUES)
     points = _points([body])
