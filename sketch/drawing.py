@@ -45,7 +45,11 @@ class Drawing:
         return self.points[start : start + int(self.counts[index])]
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        return iter(np.split(self.points, np.cumsum(self.counts)[:-1])) if len(self.counts) else iter(())
+        return iter(self.split(self.points))
+
+    def split(self, values: np.ndarray) -> list[np.ndarray]:
+        """Rows aligned with ``points`` (the points themselves, or rounded, or scaled), cut per stroke."""
+        return np.split(values, np.cumsum(self.counts)[:-1]) if len(self.counts) else []
 
     def without(self, removed: Collection[int]) -> Drawing:
         """The same drawing with the strokes at ``removed`` left out."""

@@ -136,7 +136,7 @@ def rdp_strokes(drawing: Drawing, epsilon: float = RDP_EPSILON) -> Drawing:
 def to_dataset_format(drawing: Drawing) -> list[list[list[int]]]:
     """A drawing back in the dataset's JSON form ``[[[x...], [y...]], ...]`` with integer coordinates."""
     xy = drawing.points.round().astype(int)
-    return [[s[:, 0].tolist(), s[:, 1].tolist()] for s in np.split(xy, np.cumsum(drawing.counts)[:-1]) if len(s)]
+    return [[s[:, 0].tolist(), s[:, 1].tolist()] for s in drawing.split(xy)]
 
 
 def from_dataset_format(simplified: Sequence) -> Drawing:
