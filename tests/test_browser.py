@@ -336,9 +336,11 @@ def test_challenge_round_ends_on_i_know(page, api):
     settle(page)
     watch_pad(page)
     draw(page, strokes)
-    page.get_by_text("I know, it's").first.wait_for(timeout=30_000)
-    # Said by the pad the moment the live guess passed the threshold, then confirmed by the page.
-    pad_says = page.locator(".sketchpad .guess").first.text_content()
+    # Said by the pad the moment the live guess passed the threshold, then confirmed by the page
+    # (the page's own check at the pen lift may come first: wait for the pad's).
+    pad = page.locator(".sketchpad .guess").first
+    page.locator(".sketchpad .guess", has_text="I know, it's").first.wait_for(timeout=30_000)
+    pad_says = pad.text_content()
     assert pad_says.startswith("I know, it's") and prompt in pad_says
     page.get_by_test_id("stAlertContentSuccess").get_by_text("I know, it's").wait_for(timeout=30_000)
     assert prompt in guesses(page)
