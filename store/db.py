@@ -12,11 +12,13 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -36,6 +38,9 @@ PG_STATEMENT_TIMEOUT_MS = 5_000
 # is noticed in seconds, not after the kernel's default of hours.
 PG_TCP = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 PG_TCP_USER_TIMEOUT_MS = 10_000
+# A server that stops answering while the kernel still acknowledges (frozen, swapped out) defeats
+# all three above: the client gives up waiting after this, a little after the server's own timeout.
+PG_ANSWER_DEADLINE_S = PG_STATEMENT_TIMEOUT_MS / 1000 + 2
 
 # Errors that say the database cannot be reached or written (down, full disk, read-only, locked),
 # as opposed to a bug in a query.
@@ -113,6 +118,44 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
+class _DeadlineConnection(psycopg.Connection):
+    """A psycopg connection that waits at most ``PG_ANSWER_DEADLINE_S`` for the server's answer,
+    then closes itself (SQLAlchemy drops it from the pool and the caller gets a 503).
+
+    A commit is the exception: once COMMIT is sent the row may be stored whatever happens to the
+    socket, and telling the client otherwise would invite a duplicate, so a commit is waited for.
+    Closing before COMMIT is sent is safe: the server rolls the transaction back when it sees the
+    connection gone.
+    """
+
+    _committing = False
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        if self._committing or timeout is not None:
+            return super().wait(gen, interval, timeout)
+        started = time.monotonic()
+        try:
+            return super().wait(gen, interval, PG_ANSWER_DEADLINE_S)
+        except psycopg.OperationalError:
+            if time.monotonic() - started < PG_ANSWER_DEADLINE_S:
+                raise
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"the database server did not answer within {PG_ANSWER_DEADLINE_S:g} s"
+            ) from None
+
+    def commit(self) -> None:
+        self._committing = True
+        try:
+            super().commit()
+        finally:
+            self._committing = False
+
+
+def _connect_with_deadline(_dialect: Any, _record: Any, cargs: tuple, cparams: dict) -> psycopg.Connection:
+    return _DeadlineConnection.connect(*cargs, **cparams)
+
+
 def make_engine(database_url: str) -> Engine:
     url = parse_database_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -124,7 +167,7 @@ def make_engine(database_url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         # A server restarted since the connection was pooled: check before use instead of failing once.
         pool_pre_ping=True,
@@ -137,6 +180,8 @@ def make_engine(database_url: str) -> Engine:
         },
         json_deserializer=json_loads,
     )
+    event.listen(engine, "do_connect", _connect_with_deadline)
+    return engine
 
 
 def reason(exc: BaseException) -> str:

@@ -431,3 +431,26 @@ def test_a_postgresql_query_that_hangs_is_stopped_and_answered_503(postgres):
         session.execute(text("SELECT pg_sleep(30)"))
     assert time.monotonic() - started < PG_STATEMENT_TIMEOUT_MS / 1000 + 3
     db.dispose()
+
+
+def test_a_frozen_postgresql_server_is_answered_503_and_loses_nothing_acknowledged(postgres):
+    """A server stopped with SIGSTOP still has its connections acknowledged by the kernel, so neither
+    TCP deadline nor the server's statement timeout fires: the client's own deadline answers 503.
+    The write refused that way was never committed, and once the server resumes all is served."""
+    from store.db import PG_ANSWER_DEADLINE_S, PG_CONNECT_TIMEOUT_S
+
+    with app_client(postgres.create_database()) as client:
+        assert client.post("/submissions", json=body(label="cat")).status_code == 201
+        with postgres.frozen(), ThreadPoolExecutor(2) as pool:
+            started = time.monotonic()
+            write = pool.submit(client.post, "/submissions", json=body(label="dog"))
+            read = pool.submit(client.get, "/submissions")
+            answers = [write.result(), read.result()]
+            waited = time.monotonic() - started
+        assert [a.status_code for a in answers] == [503, 503]
+        assert "did not answer" in answers[0].json()["detail"] or "timeout" in answers[0].json()["detail"]
+        assert waited < PG_ANSWER_DEADLINE_S + PG_CONNECT_TIMEOUT_S + 3
+        resp = client.get("/submissions")
+        assert resp.status_code == 200
+        assert [item["label"] for item in resp.json()["items"]] == ["cat"]
+        assert client.post("/submissions", json=body(label="owl")).status_code == 201
