@@ -88,9 +88,9 @@ def outputs(cnn, data, split: str, undo: np.ndarray) -> tuple[np.ndarray, np.nda
     x, y = data.arrays(split)
     logits, embeddings = [], []
     for i in range(0, len(x), 2048):
-        out = cnn.outputs(Inputs(bitmaps=x[i : i + 2048].astype(np.float32)))
-        logits.append(np.log(np.maximum(out["probabilities"], 1e-12)) + undo)
-        embeddings.append(out[cnn.card.embedding.output])
+        probabilities, embedding = cnn.probabilities_and_embedding(Inputs(bitmaps=x[i : i + 2048].astype(np.float32)))
+        logits.append(np.log(np.maximum(probabilities, 1e-12)) + undo)
+        embeddings.append(embedding)
     return np.concatenate(logits), np.concatenate(embeddings), y
 
 

@@ -105,11 +105,26 @@ class OnnxCheck(_Strict):
     tolerance: float
 
 
+class Quantization(_Strict):
+    """``files.onnx_probabilities`` holds the network with int8 weights and activations: every
+    probability the model answers comes from it, and ``model.onnx`` (float) gives the embedding."""
+
+    method: str
+    calibration: str = Field(..., description="the drawings the activation ranges were measured on")
+    sha256: str = Field(..., description="of the int8 file: the loader refuses any other file")
+    split: str
+    n: int
+    top1_agreement: float = Field(..., description="share of the split whose top guess is the float graph's")
+    top1_float: float
+    top1_int8: float
+
+
 class Files(_Strict):
     saved_model: str | None = "saved_model"
     onnx: str | None = "model.onnx"
-    # The same network without its embedding branch (a CNN with an embedding only): what a
-    # probabilities-only call runs, since onnxruntime computes every node whatever outputs are asked.
+    # The network without its embedding branch (a CNN with an embedding only): what every
+    # probabilities call runs, since onnxruntime computes every node whatever outputs are asked.
+    # The same float graph, or its int8 copy when the card has a ``quantization``.
     onnx_probabilities: str | None = None
     keras: str | None = "model.keras"
     report: str | None = "report"
@@ -180,6 +195,7 @@ class ModelCard(_Strict):
     data: DataInfo | None = None
     files: Files = Files()
     onnx_check: OnnxCheck | None = None
+    quantization: Quantization | None = None
     embedding: EmbeddingSpec | None = None
     ensemble: EnsembleSpec | None = None
     prototypes: PrototypeSpec | None = None

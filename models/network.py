@@ -6,6 +6,7 @@ and one call on a blank input must give the card's shape, or ``ModelStoreError``
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,13 @@ class Network(FromCard):
             raise ValueError(f"{self.name} {self.version} exports no embedding")
         return self.outputs(inputs)[self.card.embedding.output]
 
+    def probabilities_and_embedding(self, inputs: Inputs) -> tuple[np.ndarray, np.ndarray]:
+        """Both at once: ``probabilities`` exactly as ``probabilities()`` gives them, and ``embed()``."""
+        if self.card.quantization is not None:  # the int8 graph answers every probability
+            return self.probabilities(inputs), self.embed(inputs)
+        out = self.outputs(inputs)
+        return out[probabilities_output(list(out))], out[self.card.embedding.output]
+
     def outputs(self, inputs: Inputs) -> dict[str, np.ndarray]:
         """Every output of one network call by name (probabilities and, if exported, the embedding)."""
         return self.run(self._input(inputs))
@@ -95,7 +103,7 @@ def _warm_up(model: Network) -> None:
     probs = model.probabilities(inputs)
     if probs.shape != (1, len(model.classes)):
         raise ValueError(f"gives shape {list(probs.shape)}, expected [1, {len(model.classes)}]")
-    if model.run_probabilities is not None:
+    if model.run_probabilities is not None and model.card.quantization is None:
         full = model.outputs(inputs)
         if not np.allclose(full[probabilities_output(list(full))], probs, atol=1e-5):
             raise ValueError(f"{model.card.files.onnx_probabilities} does not give the full graph's probabilities")
@@ -103,6 +111,16 @@ def _warm_up(model: Network) -> None:
         emb = model.embed(inputs)
         if emb.shape != (1, model.card.embedding.dim):
             raise ValueError(f"embedding has shape {list(emb.shape)}, the card says [1, {model.card.embedding.dim}]")
+
+
+def _check_quantized(folder: Path, card: ModelCard) -> None:
+    """An int8 probabilities file cannot be compared with the float graph at load (they differ a
+    little by design): it must be the very file the card was exported and checked with."""
+    if card.quantization is None:
+        return
+    path = folder / card.files.onnx_probabilities
+    if hashlib.sha256(path.read_bytes()).hexdigest() != card.quantization.sha256:
+        raise ModelStoreError(f"{path}: not the int8 file the card was exported with (its sha256 differs)")
 
 
 def load_network(folder: Path, runtime: str = "auto") -> Network:
@@ -129,6 +147,7 @@ def load_network(folder: Path, runtime: str = "auto") -> Network:
                 raise ModelStoreError(f"{folder}: the ONNX copy was never checked against the SavedModel")
             run = onnx_runner(onnx_path, len(card.input.shape), len(card.classes))
             if card.files.onnx_probabilities:
+                _check_quantized(folder, card)
                 fast = onnx_runner(folder / card.files.onnx_probabilities, len(card.input.shape), len(card.classes))
         else:
             run = tensorflow_runner(folder / (card.files.saved_model or "saved_model"))

@@ -24,7 +24,6 @@ from models.answer import PROTOTYPE, TAUGHT, TRAINED, Answer
 from models.card import FromCard, ModelCard, ModelStoreError
 from models.inputs import Inputs
 from models.network import Network
-from models.runtime import probabilities_output
 
 EPS = 1e-7
 RULE = (
@@ -169,9 +168,7 @@ class PrototypeModel(FromCard):
         if not self.bank.classes and not taught.classes:
             # Nothing to compare with: the network's probabilities, from its cheaper graph.
             return Answer(self.cnn.probabilities(inputs), list(self.card.classes), self._origins(taught))
-        out = self.cnn.outputs(inputs)
-        emb = out[self.cnn.card.embedding.output]
-        probs = out[probabilities_output(list(out))]
+        probs, emb = self.cnn.probabilities_and_embedding(inputs)
         sims = [self.bank.similarity(emb, spec.method, spec.knn_k), taught.similarity(emb, spec.method, spec.knn_k)]
         p = rank_all(probs, np.concatenate(sims, axis=1), spec.temperature, spec.offset)
         return Answer(p, [*self.card.classes, *taught.classes], self._origins(taught))

@@ -225,11 +225,14 @@ def test_a_wrong_onnx_file_is_refused_not_served(tmp_path):
         assert c.post("/predict", json={"bitmap": [[255] * 28] * 28}).status_code == 503
 
 
-def test_a_probabilities_graph_that_disagrees_with_the_full_one_is_refused(tmp_path):
-    """files.onnx_probabilities (the CNN without its embedding branch) must answer as the full graph."""
+@pytest.mark.parametrize("quantized", [True, False], ids=["int8", "float"])
+def test_a_probabilities_graph_that_is_not_the_exported_one_is_refused(tmp_path, quantized):
+    """files.onnx_probabilities answers every probability: an int8 file must be the one the card's
+    check was made on (its sha256), a float one must answer as the full graph."""
     onnx = pytest.importorskip("onnx")  # a training dependency: edits the graph here
     card = json.loads((latest_version(MODEL_STORE / "cnn") / "card.json").read_text())
-    version = copy_of_shipped(tmp_path, "cnn", files={**card["files"], "onnx_probabilities": "probabilities.onnx"})
+    assert card["quantization"]["top1_agreement"] > 0.95  # the shipped CNN answers in int8
+    version = copy_of_shipped(tmp_path, "cnn", **({} if quantized else {"quantization": None}))
     graph = onnx.load(str(version / "model.onnx"))
     (bias,) = [t for t in graph.graph.initializer if list(t.dims) == [len(card["classes"])]]
     values = onnx.numpy_helper.to_array(bias).copy()
@@ -239,7 +242,8 @@ def test_a_probabilities_graph_that_disagrees_with_the_full_one_is_refused(tmp_p
     with app_client(f"sqlite:///{tmp_path}/submissions.db", tmp_path) as c:
         ready = c.get("/ready")
         assert ready.status_code == 503
-        assert "probabilities.onnx does not give the full graph's probabilities" in ready.json()["detail"]
+        expected = "not the int8 file the card was exported with" if quantized else "does not give the full graph's"
+        assert expected in ready.json()["detail"]
 
 
 def test_a_missing_onnx_copy_is_reported_not_silently_replaced(tmp_path):

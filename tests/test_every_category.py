@@ -11,6 +11,7 @@ from models.answer import TAUGHT, TRAINED
 from models.card import read_card
 from models.inputs import Inputs
 from models.loading import load_store
+from models.network import load_network
 from sketch.raster import render_simplified
 from sketch.strokes import normalize, parse_strokes
 from tests.utils.fixtures import FIXTURES
@@ -93,6 +94,11 @@ def test_the_cnn_trains_on_every_category_and_its_card_says_from_what(store):
     correction = card.training.prior_correction
     assert correction is not None and str(correction.tau) in correction.val_balanced_top1
     assert len(correction.log_prior) == 4 and correction.log_prior[card.classes.index(THIN)] < 0
+    # Its probabilities answer from an int8 copy, checked on the test split against the float graph.
+    quantized = card.quantization
+    assert quantized is not None and quantized.n > 0 and 0.0 <= quantized.top1_agreement <= 1.0
+    assert "training split" in quantized.calibration
+    assert load_network(cnn_dir).run_probabilities is not None  # the file is the one checked (sha256)
 
 
 def test_the_players_model_ranks_every_category_and_carries_the_challenge(store):

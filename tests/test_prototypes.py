@@ -63,9 +63,12 @@ def test_cnn_exports_a_unit_embedding_next_to_the_same_probabilities():
     x = np.load(FIXTURES / "bitmaps_test_split.npz")["x"][:32].reshape(-1, 28, 28).astype(np.float32)
     out = cnn.outputs(Inputs(bitmaps=x))
     assert set(out) == {"probabilities", "embedding"}
-    # predict runs the probabilities-only copy of the graph (half the work), with the same answers.
-    assert cnn.card.files.onnx_probabilities and cnn.run_probabilities is not None
-    np.testing.assert_allclose(cnn.probabilities(Inputs(bitmaps=x)), out["probabilities"], atol=1e-6)
+    # predict runs the int8 copy of the probabilities-only graph; both at once give those same probabilities.
+    assert cnn.card.files.onnx_probabilities and cnn.run_probabilities is not None and cnn.card.quantization
+    probabilities, embedding = cnn.probabilities_and_embedding(Inputs(bitmaps=x))
+    np.testing.assert_array_equal(probabilities, cnn.probabilities(Inputs(bitmaps=x)))
+    np.testing.assert_array_equal(embedding, out["embedding"])
+    assert (probabilities.argmax(1) == out["probabilities"].argmax(1)).mean() >= 0.9
     emb = cnn.embed(Inputs(bitmaps=x))
     assert emb.shape == (32, spec.dim)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)

@@ -28,7 +28,7 @@ from keras import layers, ops
 from models.card import EmbeddingSpec, Files, ModelCard, read_card
 from models.loading import latest_version
 from models.runtime import onnx_runner, probabilities_output
-from training import prepare, shards
+from training import prepare, quantize, shards
 from training.export import new_version, write_card, write_model_files
 
 EMBEDDING_OUTPUT = "embedding"
@@ -115,16 +115,27 @@ def derive(cnn_dir: Path, data_dir: Path, store: Path, pca_drawings: int = 20_00
 
     out_dir = store / "cnn" / new_version()
     write_model_files(derived, out_dir)
-    test = data.arrays("test")[0][..., None].astype(np.float32)
-    return finish(cnn_dir, out_dir, test, pca_drawings, replace)
+    test, labels = data.arrays("test")
+    chosen = rng.choice(len(sample), min(quantize.CALIBRATION_DRAWINGS, len(sample)), replace=False)
+    calibration = sample[chosen][..., None].astype(np.float32)
+    return finish(cnn_dir, out_dir, test[..., None].astype(np.float32), labels, calibration, pca_drawings, replace)
 
 
 def _probabilities(outputs: dict[str, np.ndarray]) -> np.ndarray:
     return outputs[probabilities_output(list(outputs))]
 
 
-def finish(cnn_dir: Path, out_dir: Path, test: np.ndarray, pca_drawings: int, replace: bool) -> Path:
-    """Compare the served (ONNX) probabilities of both versions, then check the copy and write the card."""
+def finish(
+    cnn_dir: Path,
+    out_dir: Path,
+    test: np.ndarray,
+    labels: np.ndarray,
+    calibration: np.ndarray,
+    pca_drawings: int,
+    replace: bool,
+) -> Path:
+    """Compare the float probabilities of both versions, quantise the probabilities graph, then
+    check the copy and write the card."""
     old = read_card(cnn_dir)
     batches = [test[i : i + 1024] for i in range(0, len(test), 1024)]
     before, after = (onnx_runner(d / "model.onnx", 4, len(old.classes)) for d in (cnn_dir, out_dir))
@@ -143,9 +154,11 @@ def finish(cnn_dir: Path, out_dir: Path, test: np.ndarray, pca_drawings: int, re
     ]
     if (cnn_dir / "report").is_dir():
         shutil.copytree(cnn_dir / "report", out_dir / "report")
-    # The original graph, probabilities only: /predict runs it at half the cost (the embedding runs
-    # the backbone twice, on the drawing and its mirror image).
-    shutil.copyfile(cnn_dir / (old.files.onnx_probabilities or old.files.onnx), out_dir / PROBABILITIES_FILE)
+    # The original graph, probabilities only (the embedding runs the backbone twice, on the drawing
+    # and its mirror image), in int8: what every probabilities call runs.
+    fields["quantization"] = quantize.quantize(
+        out_dir / "model.onnx", out_dir / PROBABILITIES_FILE, calibration, test, labels, "test", len(old.classes)
+    )
     write_card(out_dir, fields, batches, files=Files(onnx_probabilities=PROBABILITIES_FILE))
     if replace and diff <= SAME_PROBABILITIES:
         shutil.rmtree(cnn_dir)

@@ -24,7 +24,6 @@ from models.inputs import Inputs
 from models.loading import latest_version
 from models.network import Network, load_network
 from models.prototypes import RULE, Bank, rank_all
-from models.runtime import probabilities_output
 from training import prepare, shards, threshold
 from training.calibration import MAX_TRAINED_LOSS, choose_method, evaluate, fit_calibration, report_table
 from training.data import manifest_hash
@@ -51,9 +50,9 @@ def embed_all(cnn: Network, x: np.ndarray, batch: int = 512) -> tuple[np.ndarray
         return np.zeros((0, len(cnn.classes)), np.float32), np.zeros((0, cnn.card.embedding.dim), np.float32)
     probs, embs = [], []
     for i in range(0, len(x), batch):
-        out = cnn.outputs(Inputs(bitmaps=x[i : i + batch].astype(np.float32)))
-        probs.append(out[probabilities_output(list(out))])
-        embs.append(out[cnn.card.embedding.output])
+        p, e = cnn.probabilities_and_embedding(Inputs(bitmaps=x[i : i + batch].astype(np.float32)))
+        probs.append(p)
+        embs.append(e)
     return np.concatenate(probs), np.concatenate(embs)
 
 
