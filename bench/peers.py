@@ -189,6 +189,7 @@ def servers(cores: int) -> dict[str, Callable[[int], Server]]:
         "seed": seed_tensorflow,
         "plain": lambda port: plain_onnx(port, 1),
         "plain-workers": lambda port: plain_onnx(port, cores),
+        "plain-tuned-one": lambda port: plain_onnx(port, 1, tuned=True),
         "plain-tuned": lambda port: plain_onnx(port, cores, tuned=True),
         "plain-granian": lambda port: granian_app(
             port,

@@ -23,9 +23,10 @@ WORD_JOINER = "\u2060"
 def drawing_canvas(name: str, disabled: bool = False, **game) -> dict | None:
     """A sketchpad whose drawing is kept in ``st.session_state[name]``.
 
-    The drawing is ``{"strokes", "canvas", "image"}`` (strokes in canvas pixels, the PNG as base64),
-    or ``None`` while the pad is empty. It outlives the pad: coming back from another page mounts a
-    new pad that starts from it. ``game`` (prompt, prompt_text, threshold, speak, explain) goes to the pad.
+    The drawing is ``{"strokes", "canvas", "image", "answer"}`` (strokes in canvas pixels, the PNG
+    as base64, the API's explained answer when the pad asked for one), or ``None`` while the pad is
+    empty. It outlives the pad: coming back from another page mounts a new pad that starts from it.
+    ``game`` (prompt, prompt_text, threshold, speak, explain) goes to the pad.
     """
     state = st.session_state
     state.setdefault(f"{name}_generation", 0)
@@ -44,6 +45,7 @@ def drawing_canvas(name: str, disabled: bool = False, **game) -> dict | None:
             "strokes": sent["strokes"],
             "canvas": {"width": CANVAS_SIZE, "height": CANVAS_SIZE},
             "image": sent.get("image"),
+            "answer": sent.get("answer"),  # the explained answer the pad asked for (Draw page), if any
         }
     return state.get(name)
 

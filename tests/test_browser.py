@@ -252,9 +252,19 @@ def page(browser, frontend):
     context.close()
 
 
+def predictions_answered(api: str) -> int:
+    """POST /predict answered 200 so far, from the API's own metrics."""
+    pattern = r'deepdraw_http_requests_total\{method="POST",route="/predict",status="200"\} (\S+)'
+    found = re.search(pattern, httpx.get(f"{api}/metrics", timeout=10).text)
+    return int(float(found.group(1))) if found else 0
+
+
 def test_drawing_a_cat_shows_cat_in_the_top5(page, api):
     cat = recognised_drawing(api, "cat")
     assert cat, "the model recognises none of the cat fixtures"
+    from_browser = []
+    page.on("request", lambda r: from_browser.append(r.post_data) if r.url.endswith("/predict") else None)
+    before = predictions_answered(api)
     draw(page, cat)
     settle(page)
     text = guesses(page)
@@ -277,6 +287,11 @@ def test_drawing_a_cat_shows_cat_in_the_top5(page, api):
     )
     assert "red" in colours, colours  # some stroke matters to the guess
     screenshot(page, "draw")
+    # Each pen lift is explained once, by the pad, and the page shows that answer: the API answered
+    # no /predict but the browser's (its live guesses and one explanation per stroke).
+    explained = [body for body in from_browser if body and '"explain":true' in body.replace(" ", "")]
+    assert len(explained) == len(cat)
+    assert predictions_answered(api) - before == len(from_browser)
 
     # The same drawing, on the Probabilities page: every class, and the 28x28 the CNN saw.
     page.get_by_role("link", name="Probabilities").click()

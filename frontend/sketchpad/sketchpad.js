@@ -11,6 +11,8 @@
 
 const pads = new WeakMap();
 const INK = "#000000";
+// An explanation not in by then is left to Python, so the page never waits long for the pad.
+const EXPLAIN_TIMEOUT_MS = 3000;
 
 // A stroke's colour in an explanation: red the more the top guess falls without it, grey when it
 // hardly matters, blue when the guess rises without it (the stroke made the model doubt).
@@ -115,42 +117,50 @@ function createPad(root) {
     pad.strokes.push(pad.current);
     pad.current = null;
     if (!pad.locked) {
-      sendToPython();
-      explain();
+      // On the Draw page the page shows the same explained answer the pad colours by: it is asked
+      // once, here, and goes to Python with the strokes (Python asks itself if it could not be had).
+      if (pad.data.explain && pad.data.apiUrl) explain().then(sendToPython);
+      else sendToPython();
     }
   }
 
   // ---- at pen lift on the Draw page: colour each stroke by how much the top guess needs it
 
+  // The explained answer (top 5, as the page shows it) and the strokes it is for, or null.
   async function explain() {
-    if (!pad.data.explain || !pad.data.apiUrl || !pad.strokes.length) return;
+    if (!pad.data.explain || !pad.data.apiUrl || !pad.strokes.length) return null;
     const strokes = snapshot();
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), EXPLAIN_TIMEOUT_MS);
     try {
       const response = await fetch(`${pad.data.apiUrl}/predict`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ strokes, top_k: 1, explain: true }),
+        body: JSON.stringify({ strokes, top_k: 5, explain: true }),
+        signal: abort.signal,
       });
-      if (!response.ok) return;
-      const { explanation } = await response.json();
+      if (!response.ok) return null;
+      const answer = await response.json();
       // Shown only if the drawing is still the one explained (no stroke begun or finished since).
-      if (pad.destroyed || pad.current || pad.strokes.length !== strokes.length) return;
-      const largest = Math.max(0, ...explanation.strokes.map((s) => s.drop));
+      if (pad.destroyed || pad.current || pad.strokes.length !== strokes.length) return null;
+      const largest = Math.max(0, ...answer.explanation.strokes.map((s) => s.drop));
       pad.colours = pad.strokes.map(() => "#a3abb5");
-      for (const s of explanation.strokes) pad.colours[s.index] = strokeColour(s.drop, largest);
+      for (const s of answer.explanation.strokes) pad.colours[s.index] = strokeColour(s.drop, largest);
       root.dataset.explained = String(strokes.length);
       paintAll();
+      return { strokes, answer };
     } catch (error) {
-      // The page still says why in words, through Python; only the colours are missing.
+      return null; // the page asks the API itself, through Python; only the colours are missing
+    } finally {
+      clearTimeout(timer);
     }
   }
 
-  function sendToPython() {
+  function sendToPython(explained) {
     if (!pad.setStateValue) return;
-    pad.setStateValue("drawing", {
-      strokes: snapshot(),
-      image: canvas.toDataURL("image/png").split(",", 2)[1],
-    });
+    const value = { strokes: snapshot(), image: canvas.toDataURL("image/png").split(",", 2)[1] };
+    if (explained && explained.strokes.length === value.strokes.length) value.answer = explained.answer;
+    pad.setStateValue("drawing", value);
   }
 
   // ---- live guesses: one request in flight, coalesced to the latest strokes

@@ -22,6 +22,15 @@ def clear() -> None:
     state.pop("draw_label", None)  # a new drawing starts from its own top guess
 
 
+def explained(drawing: dict) -> dict:
+    """The answer with its explanation: the one the pad asked the API for at the pen lift (to colour
+    the strokes) when it has it, so each pen lift is explained once, else the API's own."""
+    answer = drawing.get("answer")
+    if isinstance(answer, dict) and answer.get("predictions") and isinstance(answer.get("explanation"), dict):
+        return answer
+    return api_client.predict(drawing["strokes"], explain=True)
+
+
 st.title("Draw")
 st.caption("Sketch one thing with the mouse or a finger; the model guesses while you draw.")
 
@@ -41,7 +50,7 @@ with right:
         st.info("Draw something: a cat, an airplane, a house...", icon=":material/draw:")
         st.stop()
     try:
-        answer = api_client.predict(drawing["strokes"], explain=True)
+        answer = explained(drawing)
     except ApiError as exc:
         ui.show_api_error(exc, "draw_predict")
         st.stop()
