@@ -99,12 +99,12 @@ class Ensemble(FromCard):
         return [TRAINED] * len(self.card.classes)
 
     def predict(self, inputs: Inputs) -> Answer:
-        probs = combine(
-            self.cnn.probabilities(inputs),
-            self.cnn.classes,
-            self.rnn.probabilities(inputs),
-            self.rnn.classes,
-            self.card.ensemble.rnn_weight,
-            self.card.ensemble.unknown_scale,
-        )
+        spec = self.card.ensemble
+        cnn_probs = self.cnn.probabilities(inputs)
+        if spec.rnn_weight == 0.0:
+            # Its opinion weighs nothing: running the RNN would change no number of the answer.
+            rnn_probs = np.full((len(cnn_probs), len(self.rnn.classes)), 1.0 / len(self.rnn.classes), np.float32)
+        else:
+            rnn_probs = self.rnn.probabilities(inputs)
+        probs = combine(cnn_probs, self.cnn.classes, rnn_probs, self.rnn.classes, spec.rnn_weight, spec.unknown_scale)
         return Answer(probs, self.classes, self.origins)

@@ -222,6 +222,33 @@ def test_ensemble_answers_every_cnn_class(client):
     assert resp.json()["model"]["name"] == "ensemble"
 
 
+def test_an_ensemble_that_gives_the_rnn_no_weight_does_not_run_it():
+    """With ``rnn_weight`` 0 the RNN's probabilities change no number of the answer: it is not run."""
+    from models.ensemble import combine
+    from models.inputs import inputs_of
+    from models.kinds import BITMAP, SEQUENCE
+    from models.loading import load_store
+    from sketch.strokes import normalize
+
+    ensemble = load_store(REPO / "model_store").by_name["ensemble"]
+    assert ensemble.card.ensemble.rnn_weight == 0.0  # what training.compare chose for the shipped models
+    _, simplified, _ = load_pairs("cat")
+    drawings = [normalize(parse_strokes(d["drawing"])) for d in simplified[:8]]
+    inputs = inputs_of(drawings, frozenset({BITMAP, SEQUENCE}), ensemble.max_len)
+    with_rnn = combine(
+        ensemble.cnn.probabilities(inputs),
+        ensemble.cnn.classes,
+        ensemble.rnn.probabilities(inputs),
+        ensemble.rnn.classes,
+        0.0,
+        ensemble.card.ensemble.unknown_scale,
+    )
+    called = []
+    ensemble.rnn.run = lambda x: called.append(x)
+    np.testing.assert_array_equal(ensemble.predict(inputs).probabilities, with_rnn)
+    assert called == []
+
+
 @api
 def test_the_rnn_is_served_at_the_length_it_was_trained_with(client):
     """Sequences are fitted to the card's max_len, not to a constant of the API."""
