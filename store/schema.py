@@ -44,22 +44,32 @@ def current(connection: Connection) -> str | None:
 
 
 @contextmanager
-def _locked(engine: Engine, connection: Connection) -> Iterator[None]:
-    if engine.url.get_backend_name() == "postgresql":
-        # A migration may rewrite a large table, and waits its turn: no statement deadline here.
-        connection.exec_driver_sql("SET statement_timeout = 0")
-        # Session-level: held across the migration's commit, released by the server if we die.
-        connection.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_LOCK_KEY})")
-        connection.commit()
-        try:
-            yield
-        finally:
-            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})")
-            connection.exec_driver_sql("RESET statement_timeout")  # the pooled connection's own again
-            connection.commit()
+def _server_lock(connection: Connection) -> Iterator[None]:
+    """PostgreSQL: an advisory lock on the connection that migrates (nothing for SQLite)."""
+    if connection.engine.url.get_backend_name() != "postgresql":
+        yield
         return
-    lock_path = f"{engine.url.database}.migrate-lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    # A migration may rewrite a large table, and waits its turn: no statement deadline here.
+    connection.exec_driver_sql("SET statement_timeout = 0")
+    # Session-level: held across the migration's commit, released by the server if we die.
+    connection.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_LOCK_KEY})")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})")
+        connection.exec_driver_sql("RESET statement_timeout")  # the pooled connection's own again
+        connection.commit()
+
+
+@contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    """SQLite: an exclusive lock on a file beside the database, taken before connecting, since the
+    first connection to a new file switches it to WAL, which two at once cannot (nothing for PostgreSQL)."""
+    if engine.url.get_backend_name() != "sqlite":
+        yield
+        return
+    fd = os.open(f"{engine.url.database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if the process dies
         yield
@@ -69,7 +79,7 @@ def _locked(engine: Engine, connection: Connection) -> Iterator[None]:
 
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Migrate under the lock; returns the revision the database is at afterwards."""
-    with engine.connect() as conn, _locked(engine, conn):
+    with _file_lock(engine), engine.connect() as conn, _server_lock(conn):
         cfg = alembic_config(conn)
         tables = set(inspect(conn).get_table_names())
         if "submissions" in tables and "alembic_version" not in tables:
