@@ -106,8 +106,9 @@ class OnnxCheck(_Strict):
 
 
 class Quantization(_Strict):
-    """``files.onnx_probabilities`` holds the network with int8 weights and activations: every
-    probability the model answers comes from it, and ``model.onnx`` (float) gives the embedding."""
+    """``files.onnx_probabilities`` holds the network with int8 weights and activations (averaged with
+    the mirrored drawing when ``mirrored``): every probability the model answers comes from it, and
+    ``model.onnx`` (float) gives the embedding."""
 
     method: str
     calibration: str = Field(..., description="the drawings the activation ranges were measured on")
@@ -117,6 +118,8 @@ class Quantization(_Strict):
     top1_agreement: float = Field(..., description="share of the split whose top guess is the float graph's")
     top1_float: float
     top1_int8: float
+    mirrored: bool = Field(False, description="the file averages each drawing's probabilities with its mirror image's")
+    top1_served: float | None = Field(None, description="top-1 of the file as served (int8, mirrored if so)")
 
 
 class Files(_Strict):

@@ -61,9 +61,12 @@ def test_cnn_savedmodel_and_onnx_give_the_keras_outputs():
     full = onnx.outputs(Inputs(bitmaps=x[..., 0]))
     np.testing.assert_allclose(full["probabilities"], expected["probabilities"], atol=1e-5)
     np.testing.assert_allclose(onnx.embed(Inputs(bitmaps=x[..., 0])), expected["embedding"], atol=1e-5)
-    # What answers is the int8 copy of the probabilities graph: close, and the same top guess nearly always.
+    # What answers is the int8 copy of the probabilities graph, averaged with the mirrored drawing:
+    # close to the float network's mean over both, and the same top guess nearly always.
     served = onnx.probabilities(Inputs(bitmaps=x[..., 0]))
-    assert np.abs(served - expected["probabilities"]).max() < 0.2
-    assert (served.argmax(1) == expected["probabilities"].argmax(1)).mean() >= 0.9
+    mirror = keras.saving.load_model(path / "model.keras")(x[:, :, ::-1].copy(), training=False)["probabilities"]
+    mirrored = (expected["probabilities"] + mirror.numpy()) / 2
+    assert np.abs(served - mirrored).max() < 0.2
+    assert (served.argmax(1) == mirrored.argmax(1)).mean() >= 0.9
     saved = load_network(path, runtime="tensorflow").probabilities(Inputs(bitmaps=x[..., 0]))
     assert saved.argmax(1).tolist() == expected["probabilities"].argmax(1).tolist()
