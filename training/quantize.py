@@ -4,7 +4,8 @@ onnxruntime's static quantisation (weights per output channel, activations per t
 signed int8 for both): the convolutions then run on integer kernels, several times cheaper on one
 core than float32, for a top-1 that agrees with the float graph on nearly every drawing (the card
 keeps the figures). Only the probabilities graph is quantised: the embedding stays float, since
-the graph that gives both runs slower in int8 here (`docs/models.md`).
+the graph that gives both runs slower in int8 here (`docs/models.md`). The served file then answers
+for each drawing and its mirror image in one call (``with_mirror``), which the int8 speed pays for.
 """
 
 from __future__ import annotations
