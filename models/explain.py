@@ -9,7 +9,7 @@ changes the top guess) needs a second call only when no single stroke does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -19,7 +19,7 @@ from models.answer import Answer
 from models.inputs import Inputs, inputs_of
 from sketch.drawing import Drawing
 from sketch.raster import SIDE
-from sketch.strokes import EmptyDrawingError, normalize
+from sketch.strokes import normalize_without
 
 # A drawing's strokes explained one by one, at most: those with the longest pen path when it has more.
 MAX_STROKES = 64
@@ -70,19 +70,11 @@ def explained_strokes(drawing: Drawing) -> list[int]:
     return sorted(longest)
 
 
-def _without(drawing: Drawing, removed: Sequence[int]) -> Drawing | None:
-    """The drawing normalised without the ``removed`` strokes; None when nothing is left."""
-    try:
-        return normalize(drawing.without(removed))
-    except EmptyDrawingError:
-        return None
-
-
 def _answer_without(
     predict: Predict, drawing: Drawing, removals: list[tuple[int, ...]], reads: frozenset[str], max_len: int, label: str
 ) -> list[tuple[float, str | None]]:
     """(probability of ``label``, top guess) for the drawing without each removal, in one model call."""
-    variants = [_without(drawing, removal) for removal in removals]
+    variants = normalize_without(drawing, removals)
     drawn = [v for v in variants if v is not None]
     if not drawn:
         return [(0.0, None)] * len(removals)

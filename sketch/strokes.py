@@ -111,6 +111,34 @@ def normalize(drawing: Drawing) -> Drawing:
     return Drawing(np.clip(np.round(kept), 0, SIMPLIFIED_SIDE), kept_counts)
 
 
+def normalize_without(drawing: Drawing, removals: Sequence[Sequence[int]]) -> list[Drawing | None]:
+    """``normalize(drawing.without(r))`` for each removal ``r``, to the last bit; None where no stroke is left.
+
+    Resampling and simplifying work stroke by stroke, so a stroke's normalised form depends on the
+    rest of the drawing only through the scaling. Leaving strokes out that hold neither the
+    top-left corner nor the longer side's extent changes no scaling: the rest keep the form they
+    have in the whole drawing, and only the removals that move the frame are normalised afresh.
+    """
+    whole = normalize(drawing)
+    starts = drawing.starts
+    lows, highs = np.minimum.reduceat(drawing.points, starts), np.maximum.reduceat(drawing.points, starts)
+    lo = lows.min(axis=0)
+    extent = float((highs.max(axis=0) - lo).max())
+    # Past these, _scaled and _spacing take their other branches: no shared work then.
+    shared = 0.0 < extent < np.inf and _spacing(_scaled(drawing.points), drawing.counts) == RESAMPLE_SPACING
+    out: list[Drawing | None] = []
+    for removal in removals:
+        keep = np.ones(len(drawing), dtype=bool)
+        keep[list(removal)] = False
+        if not keep.any():
+            out.append(None)
+        elif shared and (lows[keep].min(axis=0) == lo).all() and float((highs[keep].max(axis=0) - lo).max()) == extent:
+            out.append(Drawing(whole.points[np.repeat(keep, whole.counts)], whole.counts[keep]))
+        else:
+            out.append(normalize(drawing.without(removal)))
+    return out
+
+
 def resample(points: np.ndarray, spacing: float = RESAMPLE_SPACING) -> np.ndarray:
     """Points every ``spacing`` units along the polyline, keeping both ends."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)

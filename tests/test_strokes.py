@@ -6,7 +6,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sketch.drawing import Drawing
-from sketch.strokes import EmptyDrawingError, normalize, parse_strokes, rdp, resample, to_dataset_format
+from sketch.strokes import (
+    EmptyDrawingError,
+    normalize,
+    normalize_without,
+    parse_strokes,
+    rdp,
+    resample,
+    to_dataset_format,
+)
 
 
 def test_parse_accepts_dataset_and_raw_forms():
@@ -141,6 +149,27 @@ def test_normalize_is_bit_identical_to_the_textbook_recipe():
         assert len(got) == len(want)
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
+
+
+def test_normalize_without_is_normalize_of_the_drawing_without_those_strokes():
+    """The shared-work path (strokes inside the frame keep their normalised form) and the fresh one
+    (a removal that moves the corner or the extent) both give exactly what normalising again gives."""
+    shared = fresh = 0
+    for drawing in _fixture_drawings():
+        strokes = parse_strokes(drawing)
+        removals = [(i,) for i in range(len(strokes))] + [(0, len(strokes) - 1)] * (len(strokes) > 1)
+        whole = normalize(strokes)
+        for removal, got in zip(removals, normalize_without(strokes, removals), strict=True):
+            kept = [i for i in range(len(strokes)) if i not in removal]
+            if not kept:
+                assert got is None
+                continue
+            want = normalize(strokes.without(removal))
+            np.testing.assert_array_equal(got.points, want.points)
+            np.testing.assert_array_equal(got.counts, want.counts)
+            same_form = all(np.array_equal(got[k], whole[i]) for k, i in enumerate(kept))
+            shared, fresh = shared + same_form, fresh + (not same_form)
+    assert shared > 1000 and fresh > 100  # both paths were taken
 
 
 def test_resample_and_rdp_match_the_textbook_on_awkward_polylines():
