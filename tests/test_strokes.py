@@ -15,6 +15,7 @@ from sketch.strokes import (
     resample,
     to_dataset_format,
 )
+from tests.utils.fixtures import official_drawings
 
 
 def test_parse_accepts_dataset_and_raw_forms():
@@ -129,19 +130,8 @@ def _reference_normalize(strokes):
     return [np.clip(np.round(_reference_rdp(_reference_resample((s - lo) * scale))), 0, 255) for s in strokes]
 
 
-def _fixture_drawings():
-    from tests.utils.fixtures import FIXTURES, PAIR_CATEGORIES, read_ndjson
-
-    files = [FIXTURES / "pairs" / f"{c}.{kind}.ndjson.gz" for c in PAIR_CATEGORIES for kind in ("raw", "simplified")]
-    files += [
-        FIXTURES / n
-        for n in ("strokes_simplified.ndjson.gz", "pairs_matched.ndjson.gz", "strokes_largest_raw.ndjson.gz")
-    ]
-    return [line["drawing"] for f in files for line in read_ndjson(f)]
-
-
 def test_normalize_is_bit_identical_to_the_textbook_recipe():
-    drawings = _fixture_drawings()
+    drawings = official_drawings()
     assert len(drawings) == 286
     for drawing in drawings:
         strokes = parse_strokes(drawing)
@@ -155,7 +145,7 @@ def test_normalize_without_is_normalize_of_the_drawing_without_those_strokes():
     """The shared-work path (strokes inside the frame keep their normalised form) and the fresh one
     (a removal that moves the corner or the extent) both give exactly what normalising again gives."""
     shared = fresh = 0
-    for drawing in _fixture_drawings():
+    for drawing in official_drawings():
         strokes = parse_strokes(drawing)
         removals = [(i,) for i in range(len(strokes))] + [(0, len(strokes) - 1)] * (len(strokes) > 1)
         whole = normalize(strokes)
@@ -263,7 +253,7 @@ def test_resample_rdp_in_one_pass_keeps_what_rdp_over_every_resampled_point_keep
     """normalize's fused pass against its two steps, on every fixture drawing and on ties."""
     from sketch import simplify
 
-    drawings = [parse_strokes(d) for d in _fixture_drawings()]
+    drawings = [parse_strokes(d) for d in official_drawings()]
     drawings += [[np.array(shape)] for shape in TIE_SHAPES]
     drawings.append([np.array(TIE_SHAPES[0]), np.array([[30.0, 30.0]]), np.array(TIE_SHAPES[2]) * 0.5])
     for strokes in drawings:

@@ -49,5 +49,15 @@ def every_stroke_source(root: Path) -> Path:
     return root
 
 
+def official_drawings() -> list[list]:
+    """Every official stroke drawing of the fixtures, raw and simplified (286), in the dataset's form."""
+    files = [FIXTURES / "pairs" / f"{c}.{kind}.ndjson.gz" for c in PAIR_CATEGORIES for kind in ("raw", "simplified")]
+    files += [
+        FIXTURES / n
+        for n in ("strokes_simplified.ndjson.gz", "pairs_matched.ndjson.gz", "strokes_largest_raw.ndjson.gz")
+    ]
+    return [line["drawing"] for f in files for line in read_ndjson(f)]
+
+
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.astype(float).ravel(), b.astype(float).ravel())[0, 1])
