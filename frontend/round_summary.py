@@ -13,12 +13,9 @@ from api_client import ApiError
 
 PICTURE = 200  # side in pixels of a round's drawing on the end screen
 DECIDING = (214, 40, 40)  # the stroke that decided the guess; the others are drawn in ink
-OTHERS_SHOWN = 3
+OTHERS_SHOWN = 3  # kept drawings of the prompt shown as "how others drew it"
 # Streamlit's bundled icon font: unlike emoji, it shows on every device.
-WON, LOST = (
-    ":green[:material/check_circle:]",
-    ":red[:material/cancel:]",
-)  # kept drawings of the prompt shown as "how others drew it"
+WON, LOST = ":green[:material/check_circle:]", ":red[:material/cancel:]"
 
 
 def picture(strokes: list, highlight: int | None, side: int = PICTURE) -> Image.Image:
