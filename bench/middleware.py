@@ -5,7 +5,8 @@ every middleware, then without each one in turn, side by side in one run.
 
 A bitmap request (the fixtures' first cat) is sent straight to the app's ASGI callable; each variant
 gets ``--rounds`` alternating rounds of ``--requests`` requests and the median µs per request is
-printed, with the model call alone for scale. What HTTP parsing costs (uvicorn, httptools) is not
+printed, with the model call alone for scale, and the whole app once more with the network's
+answer kept (what the request costs besides the network). What HTTP parsing costs (uvicorn, httptools) is not
 in these figures: bench/peers.py measures whole servers.
 """
 
@@ -80,6 +81,12 @@ async def main_async(args: argparse.Namespace) -> None:
         for _ in range(args.requests):
             model.predict(x)
         model_us = (time.perf_counter() - started) / args.requests * 1e6
+        # Everything but the network: its runner answers a kept output at once.
+        network, kept = model.cnn, model.cnn.run_probabilities
+        answer = kept(x.bitmaps[..., None])
+        network.run_probabilities = lambda _: answer
+        rest = [await drive(without(app, None), body, args.requests) for _ in range(args.rounds)]
+        network.run_probabilities = kept
     full = np.median(runs[None]) * 1e6
     print(f"ASGI app in-process, bitmap /predict, {args.rounds} x {args.requests} requests per variant, medians\n")
     print("| variant | µs per request | the layer's cost µs |")
@@ -89,6 +96,7 @@ async def main_async(args: argparse.Namespace) -> None:
         us = np.median(runs[v]) * 1e6
         print(f"| without {v} | {us:.0f} | {full - us:.0f} |")
     print(f"| the model call alone (prototypes, nothing taught) | {model_us:.0f} | |")
+    print(f"| every layer, the network's answer kept (all but the network) | {np.median(rest) * 1e6:.0f} | |")
 
 
 def main() -> None:
