@@ -145,6 +145,19 @@ def granian_app(port: int, workers: int, app: str, name: str, env: dict[str, str
     return Server(f"{name}, `granian --workers {workers}`", str(workers), command, cwd=cwd, env=env)
 
 
+def gunicorn_app(port: int, workers: int, app: str, name: str, env: dict[str, str], cwd: Path = APPS) -> Server:
+    """An ASGI app under gunicorn's supervisor with uvicorn workers, from the project venv."""
+    command = [sys.executable, "-m", "gunicorn", app, "-k", "uvicorn.workers.UvicornWorker"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"]
+    return Server(
+        f"{name}, `gunicorn -k uvicorn.workers.UvicornWorker --workers {workers}`",
+        str(workers),
+        command,
+        cwd=cwd,
+        env=env,
+    )
+
+
 def bentoml(port: int, workers: int) -> Server:
     """BentoML (its own venv), the ONNX model in a minimal service, one worker per core."""
     bin_dir = venv("bentoml", [BENTOML, project_pin("onnxruntime"), project_pin("numpy")])
@@ -203,6 +216,9 @@ def servers(cores: int) -> dict[str, Callable[[int], Server]]:
         "deepdraw": lambda port: deep_draw(port, None),
         "deepdraw-serve": lambda port: deep_draw(port, cores),
         "deepdraw-granian": lambda port: granian_app(
+            port, cores, "api.main:app", "**Deep Draw**", deep_draw_env(), cwd=REPO
+        ),
+        "deepdraw-gunicorn": lambda port: gunicorn_app(
             port, cores, "api.main:app", "**Deep Draw**", deep_draw_env(), cwd=REPO
         ),
     }
