@@ -7,11 +7,14 @@ core; the players in another process pinned to the other. Each player replays re
 ``tests/fixtures/pairs/*.raw.ndjson.gz`` at the pace they were drawn (their own timestamps, in
 canvas pixels), as the sketchpad asks for guesses: ``POST /predict`` with the strokes so far and
 ``top_k`` 3, at most one request in flight, the next one as soon as the answer is in and new ink is
-there, but no sooner than the page's interval after the previous start. A player pauses between
+there, but no sooner than the page's interval after the previous start. On the Draw page
+(``--page draw``, the default) every pen lift also asks why, as the sketchpad does: ``POST
+/predict`` with the strokes so far, ``top_k`` 5 and ``"explain": true``, on a connection of its
+own; the Challenge page (``--page challenge``) makes live guesses only. A player pauses between
 drawings. The delay of a point is from when it was drawn to the answer that first includes it;
-each level of players prints its guesses per second, the median and 95th percentile delay, the
-server's CPU and any answer that was not a 200. The verdict is the most players whose p95 delay
-stays within the target.
+each level of players prints its guesses and explanations per second, the median and 95th
+percentile delay, the 95th percentile of an explanation's answer time, the server's CPU and any
+answer that was not a 200. The verdict is the most players whose p95 delay stays within the target.
 """
 
 from __future__ import annotations
@@ -62,13 +65,14 @@ async def _answer(reader: asyncio.StreamReader) -> bytes:
     return head[9:12]
 
 
-async def player(port: int, pool: list, first: int, deadline: float, delays: list, statuses: list) -> None:
+async def player(port: int, pool: list, first: int, deadline: float, out: dict, explain: bool) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     index, loop = first, asyncio.get_running_loop()
     try:
         while loop.time() < deadline:
             strokes, times = pool[index % len(pool)]
             begun, answered, last_start = loop.time(), 0, -INTERVAL_S
+            lifts = asyncio.create_task(pen_lifts(port, strokes, times, begun, deadline, out)) if explain else None
             while answered < len(times) and loop.time() < deadline:
                 now = loop.time()
                 drawn = int(np.searchsorted(times, now - begun, side="right"))
@@ -80,53 +84,79 @@ async def player(port: int, pool: list, first: int, deadline: float, delays: lis
                     continue
                 last_start = now
                 writer.write(body(strokes, drawn))
-                statuses.append(await _answer(reader))
+                out["statuses"].append(await _answer(reader))
                 done = loop.time()
-                delays.extend(done - (begun + times[answered:drawn]))
+                out["delays"].extend(done - (begun + times[answered:drawn]))
                 answered = drawn
+            if lifts:
+                await lifts
             index += 1
             await asyncio.sleep(PAUSE_S)
     finally:
         writer.close()
 
 
-def _players(port: int, count: int, seconds: float, out) -> None:
+async def pen_lifts(port: int, strokes: list, times: np.ndarray, begun: float, deadline: float, out: dict) -> None:
+    """The Draw page's question at each pen lift: why, for the strokes so far (its own connection)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    loop = asyncio.get_running_loop()
+    ends = np.cumsum([len(xs) for xs, _ in strokes]) - 1
+    try:
+        for k, end in enumerate(ends):
+            await asyncio.sleep(max(begun + times[end] - loop.time(), 0))
+            if loop.time() >= deadline:
+                break
+            start = loop.time()
+            writer.write(request_bytes("POST", "/predict", {"strokes": strokes[: k + 1], "top_k": 5, "explain": True}))
+            out["statuses"].append(await _answer(reader))
+            out["explained_s"].append(loop.time() - start)
+    finally:
+        writer.close()
+
+
+def _players(port: int, count: int, seconds: float, explain: bool, send) -> None:
     """In its own process, on its own core: ``count`` players for ``seconds``."""
     os.sched_setaffinity(0, {CLIENT_CORE})
     pool = drawings()
 
-    async def main() -> tuple[list, list]:
-        delays: list = []
-        statuses: list = []
+    async def main() -> dict:
+        out: dict = {"delays": [], "statuses": [], "explained_s": []}
         deadline = asyncio.get_running_loop().time() + seconds
         # Players start spread over one interval, each on another drawing.
         tasks = []
         for i in range(count):
-            tasks.append(asyncio.create_task(player(port, pool, i * 7, deadline, delays, statuses)))
+            tasks.append(asyncio.create_task(player(port, pool, i * 7, deadline, out, explain)))
             await asyncio.sleep(INTERVAL_S / count)
         await asyncio.gather(*tasks)
-        return delays, statuses
+        return out
 
-    delays, statuses = asyncio.run(main())
-    out.send((delays, [s.decode() for s in statuses]))
+    out = asyncio.run(main())
+    out["statuses"] = [s.decode() for s in out["statuses"]]
+    send.send(out)
 
 
-def level(port: int, server, count: int, seconds: float) -> dict:
+def _p(values: list, q: float) -> float:
+    return float(np.percentile(values, q)) * 1000 if len(values) else float("nan")
+
+
+def level(port: int, server, count: int, seconds: float, explain: bool) -> dict:
     receive, send = mp.Pipe(duplex=False)
     procs = tree(server)
     cpu0 = cpu_seconds(procs)
-    client = mp.Process(target=_players, args=(port, count, seconds, send))
+    client = mp.Process(target=_players, args=(port, count, seconds, explain, send))
     client.start()
-    delays, statuses = receive.recv()
+    out = receive.recv()
     client.join()
-    delays = np.asarray(delays)
+    explained = len(out["explained_s"])
     return {
         "players": count,
-        "guesses_per_s": len(statuses) / seconds,
-        "p50_ms": float(np.percentile(delays, 50)) * 1000 if len(delays) else float("nan"),
-        "p95_ms": float(np.percentile(delays, 95)) * 1000 if len(delays) else float("nan"),
+        "guesses_per_s": (len(out["statuses"]) - explained) / seconds,
+        "explained_per_s": explained / seconds,
+        "p50_ms": _p(out["delays"], 50),
+        "p95_ms": _p(out["delays"], 95),
+        "explain_p95_ms": _p(out["explained_s"], 95),
         "server_cpu": (cpu_seconds(procs) - cpu0) / seconds,  # the server idles while players load
-        "not_200": sum(s != "200" for s in statuses),
+        "not_200": sum(s != "200" for s in out["statuses"]),
     }
 
 
@@ -134,7 +164,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--players", type=int, nargs="+", default=[20, 60, 100, 120, 130, 140, 150, 200])
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--page",
+        choices=["draw", "challenge"],
+        default="draw",
+        help="draw: live guesses and an explanation at each pen lift; challenge: live guesses only",
+    )
     args = parser.parse_args()
+    explain = args.page == "draw"
     if os.cpu_count() < 2:
         raise SystemExit("needs two cores: one for the server, one for the players")
     port = free_port()
@@ -142,22 +179,31 @@ def main() -> None:
         env = {"DATABASE_URL": f"sqlite:///{tmp}/players.db", "MIGRATE_ON_START": "true", "ACCESS_LOG": "false"}
         command = ["taskset", "-c", str(SERVER_CORE), *api_command(port)]
         with running(command, port, Path(tmp) / "api.log", env=env) as api:
-            level(port, api.proc, 2, 2.0)  # warm-up
+            level(port, api.proc, 2, 2.0, explain)  # warm-up
             print(f"One API process on core {SERVER_CORE} (`uvicorn api.main:app`, default model, access log off);")
-            print(f"players on core {CLIENT_CORE}; a live guess at most every {INTERVAL_S * 1000:.0f} ms each.\n")
-            print("| players | guesses/s | p50 delay ms | p95 delay ms | server CPU (cores) | not 200 |")
-            print("|---:|---:|---:|---:|---:|---:|")
+            print(f"players on core {CLIENT_CORE}, on the {args.page} page; a live guess at most every ", end="")
+            print(
+                f"{INTERVAL_S * 1000:.0f} ms each" + (", and an explanation at each pen lift.\n" if explain else ".\n")
+            )
+            print(
+                "| players | guesses/s | explanations/s | p50 delay ms | p95 delay ms | explanation p95 ms "
+                "| server CPU (cores) | not 200 |"
+            )
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
             held = 0
             for count in args.players:
-                r = level(port, api.proc, count, args.seconds)
+                r = level(port, api.proc, count, args.seconds, explain)
                 print(
-                    f"| {r['players']} | {r['guesses_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-                    f"{r['server_cpu']:.2f} | {r['not_200']} |",
+                    f"| {r['players']} | {r['guesses_per_s']:.0f} | {r['explained_per_s']:.0f} | {r['p50_ms']:.1f} | "
+                    f"{r['p95_ms']:.1f} | {r['explain_p95_ms']:.1f} | {r['server_cpu']:.2f} | {r['not_200']} |",
                     flush=True,
                 )
                 if r["p95_ms"] <= TARGET_P95_S * 1000 and not r["not_200"]:
                     held = max(held, count)
-    print(f"\nHeld with p95 <= {TARGET_P95_S * 1000:.0f} ms: {held} players drawing at once on one core.")
+    print(
+        f"\nHeld with p95 <= {TARGET_P95_S * 1000:.0f} ms: {held} players drawing at once on one core "
+        f"({args.page} page)."
+    )
 
 
 if __name__ == "__main__":
