@@ -6,8 +6,8 @@ every middleware, then without each one in turn, side by side in one run.
 A bitmap request (the fixtures' first cat) is sent straight to the app's ASGI callable; each variant
 gets ``--rounds`` alternating rounds of ``--requests`` requests and the median µs per request is
 printed, with the model call alone for scale, and the whole app once more with the network's
-answer kept (what the request costs besides the network). What HTTP parsing costs (uvicorn, httptools) is not
-in these figures: bench/peers.py measures whole servers.
+answer kept (what the request costs besides the network). What HTTP parsing costs (uvicorn,
+httptools) is not in these figures: bench/peers.py measures whole servers.
 """
 
 from __future__ import annotations
