@@ -14,7 +14,8 @@ own; the Challenge page (``--page challenge``) makes live guesses only. A player
 drawings. The delay of a point is from when it was drawn to the answer that first includes it;
 each level of players prints its guesses and explanations per second, the median and 95th
 percentile delay, the 95th percentile of an explanation's answer time, the server's CPU and any
-answer that was not a 200. The verdict is the most players whose p95 delay stays within the target.
+answer that was not a 200. The verdict is the most players whose p95 delay, and on the Draw page
+the p95 of an explanation's answer time too, stay within the target.
 """
 
 from __future__ import annotations
@@ -65,8 +66,34 @@ async def _answer(reader: asyncio.StreamReader) -> bytes:
     return head[9:12]
 
 
+class Connection:
+    """One keep-alive connection, opened again when the server has closed it for being idle (as a
+    browser does): ``ask`` sends a request and gives the answer's status."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def ask(self, request: bytes) -> bytes:
+        for retry in (False, True):
+            self.streams = self.streams or await asyncio.open_connection("127.0.0.1", self.port)
+            self.streams[1].write(request)
+            try:
+                return await _answer(self.streams[0])
+            except (asyncio.IncompleteReadError, ConnectionResetError):
+                self.close()
+                if retry:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.streams:
+            self.streams[1].close()
+            self.streams = None
+
+
 async def player(port: int, pool: list, first: int, deadline: float, out: dict, explain: bool) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    connection = Connection(port)
     index, loop = first, asyncio.get_running_loop()
     try:
         while loop.time() < deadline:
@@ -83,8 +110,7 @@ async def player(port: int, pool: list, first: int, deadline: float, out: dict, 
                     await asyncio.sleep(last_start + INTERVAL_S - now)
                     continue
                 last_start = now
-                writer.write(body(strokes, drawn))
-                out["statuses"].append(await _answer(reader))
+                out["statuses"].append(await connection.ask(body(strokes, drawn)))
                 done = loop.time()
                 out["delays"].extend(done - (begun + times[answered:drawn]))
                 answered = drawn
@@ -93,25 +119,25 @@ async def player(port: int, pool: list, first: int, deadline: float, out: dict, 
             index += 1
             await asyncio.sleep(PAUSE_S)
     finally:
-        writer.close()
+        connection.close()
 
 
 async def pen_lifts(port: int, strokes: list, times: np.ndarray, begun: float, deadline: float, out: dict) -> None:
     """The Draw page's question at each pen lift: why, for the strokes so far (its own connection)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     loop = asyncio.get_running_loop()
     ends = np.cumsum([len(xs) for xs, _ in strokes]) - 1
+    connection = Connection(port)
     try:
         for k, end in enumerate(ends):
             await asyncio.sleep(max(begun + times[end] - loop.time(), 0))
             if loop.time() >= deadline:
                 break
             start = loop.time()
-            writer.write(request_bytes("POST", "/predict", {"strokes": strokes[: k + 1], "top_k": 5, "explain": True}))
-            out["statuses"].append(await _answer(reader))
+            request = request_bytes("POST", "/predict", {"strokes": strokes[: k + 1], "top_k": 5, "explain": True})
+            out["statuses"].append(await connection.ask(request))
             out["explained_s"].append(loop.time() - start)
     finally:
-        writer.close()
+        connection.close()
 
 
 def _players(port: int, count: int, seconds: float, explain: bool, send) -> None:
@@ -198,7 +224,8 @@ def main() -> None:
                     f"{r['p95_ms']:.1f} | {r['explain_p95_ms']:.1f} | {r['server_cpu']:.2f} | {r['not_200']} |",
                     flush=True,
                 )
-                if r["p95_ms"] <= TARGET_P95_S * 1000 and not r["not_200"]:
+                explained_in_time = not explain or r["explain_p95_ms"] <= TARGET_P95_S * 1000
+                if r["p95_ms"] <= TARGET_P95_S * 1000 and explained_in_time and not r["not_200"]:
                     held = max(held, count)
     print(
         f"\nHeld with p95 <= {TARGET_P95_S * 1000:.0f} ms: {held} players drawing at once on one core "
