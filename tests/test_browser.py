@@ -347,8 +347,10 @@ def test_challenge_round_ends_on_i_know(page, api):
     models = httpx.get(f"{api}/models", timeout=10).json()
     threshold = models["models"][models["defaults"]["strokes"]]["challenge"]["threshold"]
     prompt, strokes, number = start_challenge_with_a_drawable_prompt(page, api, threshold)
-    # Two other players kept drawings of the prompt: the end screen shows them.
-    for other in [to_canvas(d) for d in fixture_drawings(prompt) if to_canvas(d) != strokes][:2]:
+    # Other players kept drawings of the prompt (one or two, as the fixtures hold): the end screen shows them.
+    others = [to_canvas(d) for d in fixture_drawings(prompt) if to_canvas(d) != strokes][:2]
+    assert others, f"no other fixture drawing of {prompt}"
+    for other in others:
         body = {"label": prompt, "strokes": other, "canvas": {"width": CANVAS, "height": CANVAS}}
         assert httpx.post(f"{api}/submissions", json=body, timeout=10).status_code == 201
     page.get_by_text("Speak the guesses").click()  # off by default; on, the pad speaks its guesses
@@ -384,8 +386,9 @@ def test_challenge_round_ends_on_i_know(page, api):
     settle(page)
     assert page.get_by_text("Nothing was drawn.").count() == 5
     page.get_by_text("How others drew it:").wait_for(timeout=30_000)
-    thumbnails = page.locator("[data-testid='stImage'] img")
-    assert thumbnails.count() == 3, thumbnails.count()  # the round's drawing and the two kept ones
+    pictures = page.locator("[data-testid='stImage'] img")  # the round's drawing, then the kept ones
+    pictures.nth(len(others)).wait_for(timeout=30_000)  # each kept one's thumbnail arrives on its own
+    assert pictures.count() == 1 + len(others), pictures.count()
     page.set_viewport_size({"width": 1280, "height": 1500})
     settle(page, quiet_ms=800)
     screenshot(page, "challenge_end")
