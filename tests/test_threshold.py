@@ -1,4 +1,5 @@
-"""The Challenge's "I know" threshold: the false rate is counted on wrong drawings, the lowest safe threshold wins."""
+"""The Challenge's "I know" threshold: the false rate is counted on wrong drawings, the lowest safe threshold wins
+(or, when none is safe, the safest)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ def test_false_i_know_counts_the_class_a_drawing_is_confused_with():
     assert table["recognised"].tolist() == pytest.approx([2 / 3, 1 / 3, 1 / 3])
     # A random wrong prompt: drawing 1 is caught by 1 of its 2 wrong classes at 0.5.
     assert table["false_random"][1] == pytest.approx((0 + 1 / 2 + 0) / 3)
-    assert table["threshold"][choose(table, 0.34)] == 0.5
+    assert choose(table, 0.34) == (1, True)  # 0.5
 
 
-def test_no_safe_threshold_is_an_error():
-    probs = np.array([[0.0, 1.0]], dtype=np.float32)  # certain, and wrong
-    with pytest.raises(SystemExit, match="no threshold"):
-        choose(rates(probs, np.array([0]), GRID), 0.01)
+def test_without_a_safe_threshold_the_safest_one_is_chosen_and_said():
+    # Drawing 0 is certain and wrong: no threshold is safe. Drawing 1's wrong class stops at 0.6.
+    probs = np.array([[0.0, 1.0, 0.0], [0.3, 0.6, 0.1]], dtype=np.float32)
+    table = rates(probs, np.array([0, 2]), GRID)
+    i, within = choose(table, 0.01)
+    assert not within
+    assert table["false_hardest"][i] == 0.5 and table["threshold"][i] == 0.61

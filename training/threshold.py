@@ -6,7 +6,8 @@ class the model confuses it with most, so the rate reported is, over validation 
 often that class reaches the threshold (a player who drew a dog while asked for the cat it looks
 like). The threshold is the lowest one whose rate stays within a bound
 (``training.prototypes.MAX_FALSE_I_KNOW``): lower would accept more wrong drawings, higher would
-make right drawings wait longer.
+make right drawings wait longer. A model too weak for the bound (a few categories, a few epochs)
+still gets a game: the threshold with the lowest rate, and its card says the bound was not met.
 
 ``training.prototypes`` chooses it for the player's default model on the validation split (never
 the test split) and records it, with the prompts' order, in that model's card (``challenge``).
@@ -36,9 +37,10 @@ def rates(probs: np.ndarray, labels: np.ndarray, grid: np.ndarray = GRID) -> dic
     }
 
 
-def choose(table: dict[str, np.ndarray], max_false_rate: float) -> int:
-    """Index of the lowest threshold whose hardest-prompt false rate is within the bound."""
+def choose(table: dict[str, np.ndarray], max_false_rate: float) -> tuple[int, bool]:
+    """Index of the lowest threshold whose hardest-prompt false rate is within the bound, and True;
+    when none is, of the lowest threshold with the lowest rate, and False."""
     ok = np.flatnonzero(table["false_hardest"] <= max_false_rate)
-    if not len(ok):
-        raise SystemExit(f"no threshold up to {table['threshold'][-1]} keeps false 'I know' <= {max_false_rate}")
-    return int(ok[0])
+    if len(ok):
+        return int(ok[0]), True
+    return int(np.argmin(table["false_hardest"])), False
