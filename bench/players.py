@@ -171,6 +171,9 @@ def level(port: int, server, count: int, seconds: float, explain: bool) -> dict:
     cpu0 = cpu_seconds(procs)
     client = mp.Process(target=_players, args=(port, count, seconds, explain, send))
     client.start()
+    while not receive.poll(1.0):  # a players' process that fails sends nothing: stop, not wait forever
+        if not client.is_alive():
+            raise SystemExit(f"the players' process failed (exit code {client.exitcode}): its traceback is above")
     out = receive.recv()
     client.join()
     explained = len(out["explained_s"])
