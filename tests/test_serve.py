@@ -174,10 +174,13 @@ def test_large_bodies_are_parsed_off_the_event_loop(tmp_path):
     assert 1_500_000 < len(body) < 2_000_000
     with ApiServer(tmp_path, workers=1, standby=False) as server:
         probes: list[float] = []
-        done = threading.Event()
+        done, connected = threading.Event(), threading.Event()
 
         def probe() -> None:
             with httpx.Client(timeout=10) as client:
+                # Connected before the uploads begin: the probes time /health, not a TCP handshake.
+                assert client.get(f"{server.url}/health").status_code == 200
+                connected.set()
                 while not done.is_set():
                     started = time.monotonic()
                     assert client.get(f"{server.url}/health").status_code == 200
@@ -186,6 +189,7 @@ def test_large_bodies_are_parsed_off_the_event_loop(tmp_path):
 
         prober = threading.Thread(target=probe)
         prober.start()
+        assert connected.wait(10)
         try:
             with ThreadPoolExecutor(8) as pool:
                 post = lambda _: httpx.post(  # noqa: E731
