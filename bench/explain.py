@@ -6,7 +6,9 @@ Starts ``uvicorn api.main:app`` (one process) on 127.0.0.1 and, from one keep-al
 each drawing plain and explained in turn, ``--rounds`` times, so both see the same machine load.
 Drawings: the fixtures' median one (by strokes), one of 20 strokes, and the official extremes (most
 strokes, most points, longest pen path). Prints the medians, their ratio, and what the explanation
-needed (strokes left out one by one, and whether pairs were tried).
+needed (strokes left out one by one, and whether pairs were tried). Then, in-process (the same
+store, no HTTP), where an explanation's time goes: normalising the variants, normalising and preparing what the
+model reads (the bitmaps' rendering), the model on them, and the whole explanation.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.harness import FIXTURES, read_ndjson, running_api
+from bench.harness import FIXTURES, REPO, read_ndjson, running_api
+from models.explain import explain_strokes, explained_strokes
+from models.inputs import inputs_of, inputs_without
+from models.kinds import KINDS
+from models.loading import load_store
+from sketch.sequence import MAX_LEN
+from sketch.strokes import normalize, normalize_without, parse_strokes
 
 
 def drawings() -> dict[str, list]:
@@ -52,6 +60,50 @@ def post(conn: http.client.HTTPConnection, body: dict) -> tuple[float, dict]:
     if response.status != 200:
         sys.exit(f"/predict answered {response.status}: {answer}")
     return elapsed, answer
+
+
+def _median_ms(work, rounds: int) -> float:
+    work()  # warm-up
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1000
+
+
+def _steps_ms(model, name: str, strokes: list, rounds: int) -> list[float]:
+    """Medians of: the plain prediction, then an explanation's steps, then the whole explanation."""
+    reads, max_len = KINDS[name].reads, model.max_len or MAX_LEN
+    drawing = parse_strokes(strokes)
+    answer = model.predict(inputs_of([normalize(drawing)], reads, max_len))
+    top = int(answer.probabilities[0].argmax())
+    guess, probability = answer.classes[top], float(answer.probabilities[0, top])
+    removals = [(i,) for i in explained_strokes(drawing)]
+    _, prepared = inputs_without(drawing, removals, reads, max_len)
+    steps = [
+        lambda: model.predict(inputs_of([normalize(drawing)], reads, max_len)),
+        lambda: normalize_without(drawing, removals),
+        lambda: inputs_without(drawing, removals, reads, max_len),
+        lambda: model.predict(prepared) if prepared else None,
+        lambda: explain_strokes(model.predict, drawing, guess, probability, reads, max_len),
+    ]
+    return [_median_ms(step, rounds) for step in steps]
+
+
+def breakdown(models: list[str], rounds: int) -> None:
+    """In-process medians of each step of an explanation, beside the plain prediction's."""
+    loaded = load_store(REPO / "model_store")
+    print("\nIn-process, medians, ms (the variants: the drawing without each explained stroke)\n")
+    print(
+        "| model | drawing | plain: normalise + prepare + model | normalise variants | normalise + prepare variants "
+        "| model on variants | whole explanation |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name in models:
+        for label, strokes in drawings().items():
+            cells = " | ".join(f"{ms:.2f}" for ms in _steps_ms(loaded.by_name[name], name, strokes, rounds))
+            print(f"| {name} | {label} | {cells} |", flush=True)
 
 
 def main() -> None:
@@ -84,6 +136,7 @@ def main() -> None:
                     f"{len(explanation['strokes'])} of {explanation['strokes_total']} | {pairs} |",
                     flush=True,
                 )
+    breakdown(args.models, args.rounds)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ from itertools import combinations
 import numpy as np
 
 from models.answer import Answer
-from models.inputs import Inputs, inputs_of
+from models.inputs import Inputs, inputs_without
 from sketch.drawing import Drawing
 from sketch.raster import SIDE
-from sketch.strokes import normalize_without
 
 # A drawing's strokes explained one by one, at most: those with the longest pen path when it has more.
 MAX_STROKES = 64
@@ -74,14 +73,13 @@ def _answer_without(
     predict: Predict, drawing: Drawing, removals: list[tuple[int, ...]], reads: frozenset[str], max_len: int, label: str
 ) -> list[tuple[float, str | None]]:
     """(probability of ``label``, top guess) for the drawing without each removal, in one model call."""
-    variants = normalize_without(drawing, removals)
-    drawn = [v for v in variants if v is not None]
-    if not drawn:
+    left, inputs = inputs_without(drawing, removals, reads, max_len)
+    if inputs is None:
         return [(0.0, None)] * len(removals)
-    probability, top = _top(predict(inputs_of(drawn, reads, max_len)), label)
+    probability, top = _top(predict(inputs), label)
     answers, row = [], 0
-    for v in variants:
-        if v is None:
+    for drawn in left:
+        if not drawn:
             answers.append((0.0, None))
         else:
             answers.append((float(probability[row]), top[row]))

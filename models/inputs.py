@@ -13,8 +13,9 @@ import numpy as np
 
 from models.kinds import BITMAP, SEQUENCE
 from sketch.drawing import Drawing
-from sketch.raster import render_simplified
+from sketch.raster import render_simplified, render_without
 from sketch.sequence import MAX_LEN, normalized_to_sequence
+from sketch.strokes import normalize_without
 
 
 @dataclass
@@ -40,4 +41,35 @@ def inputs_of(drawings: Sequence[Drawing], reads: frozenset[str], max_len: int =
     return Inputs(
         bitmaps=np.stack([bitmap_of(d) for d in drawings]) if BITMAP in reads else None,
         sequences=[sequence_of(d, max_len) for d in drawings] if SEQUENCE in reads else None,
+    )
+
+
+def inputs_without(
+    drawing: Drawing, removals: Sequence[Sequence[int]], reads: frozenset[str], max_len: int = MAX_LEN
+) -> tuple[list[bool], Inputs | None]:
+    """The inputs of a parsed drawing without each removal, as ``inputs_of`` gives them for the
+    drawing normalised again without those strokes, to the last bit; and which removals leave a
+    stroke (one row each, in order; None: none does).
+
+    The variants that are the whole drawing's normalised strokes less the removed ones (most of
+    them: ``normalize_without``) are rendered together (``render_without``).
+    """
+    variants = normalize_without(drawing, removals)
+    left = [v is not None for v in variants.drawings]
+    drawn = [v for v in variants.drawings if v is not None]
+    if not drawn:
+        return left, None
+    bitmaps = None
+    if BITMAP in reads:
+        shared = [k for k, same in enumerate(variants.from_whole) if same]
+        rendered = dict(zip(shared, render_without(variants.whole, [removals[k] for k in shared]), strict=True))
+        bitmaps = np.stack(
+            [
+                rendered[k] if k in rendered else render_simplified(v)
+                for k, v in enumerate(variants.drawings)
+                if v is not None
+            ]
+        ).astype(np.float32)
+    return left, Inputs(
+        bitmaps=bitmaps, sequences=[sequence_of(d, max_len) for d in drawn] if SEQUENCE in reads else None
     )

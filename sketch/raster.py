@@ -13,8 +13,10 @@ cairo's documented ``cairo_path_data_t`` layout, instead of a Python call per po
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -100,33 +102,121 @@ def render_simplified(drawing: Drawing, side: int = SIDE) -> np.ndarray:
     """
     if not 1 <= side <= MAX_SIDE:
         raise ValueError(f"side must be 1..{MAX_SIDE} pixels, got {side}")
+    _check(drawing)
+    return _render(drawing.points + _centring(drawing.points), drawing.counts, side)
+
+
+def _check(drawing: Drawing) -> None:
     if not len(drawing.points):
         raise EmptyDrawingError("empty drawing: no points")
     points = drawing.points
     if not np.isfinite(points).all() or np.abs(points).max() > _MAX_COORDINATE:
         raise ValueError("strokes must be finite and in the simplified 0-255 space: normalise them first")
-    # Centre on the extent as Google did: offset = (256 - max) / 2 (the simplified minimum is 0).
-    points = points + (ORIGINAL_SIDE - points.max(axis=0)) / 2
-    counts = drawing.counts
+
+
+def _centring(points: np.ndarray) -> np.ndarray:
+    """Google's offset, centring the drawing on its extent: (256 - max) / 2 (the simplified minimum is 0)."""
+    return (ORIGINAL_SIDE - points.max(axis=0)) / 2
+
+
+def _render(points: np.ndarray, counts: np.ndarray, side: int, each: bool = False) -> np.ndarray:
+    """The strokes, already placed, drawn white on black as Google's script draws them: uint8
+    (side, side), or with ``each`` every stroke alone on black, (strokes, side, side)."""
     data = _path_data(points, counts)
     canvas = _canvas(side)
     cr, path = canvas.cr, canvas.path
-    _lib.cairo_set_source_rgb(cr, 0.0, 0.0, 0.0)
-    _lib.cairo_paint(cr)
-    _lib.cairo_set_source_rgb(cr, 1.0, 1.0, 1.0)
     base = _ffi.cast("cairo_path_data_t *", _ffi.from_buffer(data))
+    out = np.empty((len(counts) if each else 1, side, side), dtype=np.uint8)
     row = 0
-    for count in counts.tolist():
+    for i, count in enumerate(counts.tolist()):
+        if each or not i:
+            _lib.cairo_set_source_rgb(cr, 0.0, 0.0, 0.0)
+            _lib.cairo_paint(cr)
+            _lib.cairo_set_source_rgb(cr, 1.0, 1.0, 1.0)
         path.status, path.data, path.num_data = 0, base + row, 2 * (count + 1)
         _lib.cairo_append_path(cr, path)
         _lib.cairo_stroke(cr)  # one stroke() per stroke: overlapping strokes composite like Google's
         row += 2 * (count + 1)
+        if each or i == len(counts) - 1:
+            _lib.cairo_surface_flush(canvas.surface._pointer)
+            # Google kept the blue channel (byte 0 of a native-endian ARGB32 pixel); white ink makes R = G = B.
+            out[i if each else 0] = canvas.pixels[:, _BLUE : 4 * side : 4]
     status = _lib.cairo_status(cr)
     if status:
         raise RuntimeError(f"cairo failed to render: {_ffi.string(_lib.cairo_status_to_string(status)).decode()}")
-    _lib.cairo_surface_flush(canvas.surface._pointer)
-    # Google kept the blue channel (byte 0 of a native-endian ARGB32 pixel here); white ink makes R = G = B.
-    return canvas.pixels[:, _BLUE : 4 * side : 4].copy()
+    return out if each else out[0]
+
+
+def _over_table() -> np.ndarray:
+    """uint8 [ink so far, a stroke's coverage] -> ink after that stroke: white drawn over the pixel with
+    the arithmetic of cairo's span compositor (``lerp8x4``: each product divided by 255, rounded its way)."""
+
+    def times(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        t = x * y + 0x7F
+        return (t + (t >> 8)) >> 8
+
+    below, coverage = np.arange(256)[:, None], np.arange(256)[None, :]
+    return (times(255, coverage) + times(below, 255 - coverage)).astype(np.uint8)
+
+
+_OVER = _over_table()
+
+
+def render_without(drawing: Drawing, removals: Sequence[Collection[int]]) -> list[np.ndarray | None]:
+    """``render_simplified(drawing.without(r))`` for each removal ``r`` of a drawing in the simplified
+    space, to the last bit; None where no stroke is left.
+
+    Each stroke is drawn once alone (its coverage), and each variant is composited from those in
+    drawing order, as cairo composites one ``stroke()`` after another: a drawing of n strokes costs n
+    one-stroke renders instead of a render of the rest per variant. A removal that moves the
+    centring (it held the right or bottom edge) is rendered afresh; so is every variant if this
+    cairo composites otherwise than reproduced here (checked once per process).
+    """
+    _check(drawing)
+    keeps = np.ones((len(removals), len(drawing)), dtype=bool)
+    for row, removal in enumerate(removals):
+        keeps[row, list(removal)] = False
+    highs = np.maximum.reduceat(drawing.points, drawing.starts)
+    edge = highs.max(axis=0)
+    centred = [keep.any() and bool((highs[keep].max(axis=0) == edge).all()) for keep in keeps]
+    shared = [row for row, same in enumerate(centred) if same] if _compositing_is_cairos() else []
+    out: list[np.ndarray | None] = [None] * len(removals)
+    for row, bitmap in zip(shared, _composited(drawing, keeps[shared]), strict=True):
+        out[row] = bitmap
+    for row in set(np.flatnonzero(keeps.any(axis=1)).tolist()) - set(shared):
+        out[row] = render_simplified(drawing.without(np.flatnonzero(~keeps[row]).tolist()))
+    return out
+
+
+def _composited(drawing: Drawing, keeps: np.ndarray) -> np.ndarray:
+    """uint8 (len(keeps), 28, 28): for each row of ``keeps``, its strokes drawn in order over black."""
+    coverages = _render(drawing.points + _centring(drawing.points), drawing.counts, SIDE, each=True)
+    ink = np.zeros((len(keeps), SIDE * SIDE), dtype=np.uint8)
+    for i, coverage in enumerate(coverages.reshape(len(coverages), -1)):
+        touched = np.flatnonzero(coverage)  # coverage 0 leaves a pixel as it is
+        cells = np.ix_(np.flatnonzero(keeps[:, i]), touched)
+        ink[cells] = _OVER[ink[cells], coverage[touched]]
+    return ink.reshape(-1, SIDE, SIDE)
+
+
+@functools.cache
+def _compositing_is_cairos() -> bool:
+    """Whether ``_composited`` gives this cairo's bitmaps, on crossing and overlapping strokes."""
+    angles = np.linspace(0, np.pi, 7, endpoint=False)
+    spokes = [
+        np.array([[128 - 120 * np.cos(a), 128 - 120 * np.sin(a)], [128 + 120 * np.cos(a), 128 + 120 * np.sin(a)]])
+        for a in angles
+    ]
+    turns = np.linspace(0, 2 * np.pi, 40)
+    ring = np.stack([128 + 60 * np.cos(turns), 128 + 60 * np.sin(turns)], axis=1)
+    probe = Drawing.from_strokes([*spokes, ring, [[128.0, 128.0]], [[3.0, 250.0], [9.0, 251.0]]])
+    placed = Drawing(probe.points + _centring(probe.points), probe.counts)
+    keeps = ~np.eye(len(probe), dtype=bool)
+    for i, got in enumerate(_composited(probe, keeps)):
+        rest = placed.without([i])
+        if not np.array_equal(got, _render(rest.points, rest.counts, SIDE)):
+            return False
+    return True
 
 
 def strokes_to_bitmap(drawing: Drawing) -> np.ndarray:

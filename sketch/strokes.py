@@ -10,6 +10,7 @@ align to the top-left, scale uniformly so the longer side spans 0-255, resample 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -111,8 +112,17 @@ def normalize(drawing: Drawing) -> Drawing:
     return Drawing(np.clip(np.round(kept), 0, SIMPLIFIED_SIDE), kept_counts)
 
 
-def normalize_without(drawing: Drawing, removals: Sequence[Sequence[int]]) -> list[Drawing | None]:
-    """``normalize(drawing.without(r))`` for each removal ``r``, to the last bit; None where no stroke is left.
+@dataclass(frozen=True)
+class Without:
+    """A drawing normalised without each of some removals."""
+
+    whole: Drawing  # the whole drawing, normalised
+    drawings: list[Drawing | None]  # per removal; None where no stroke is left
+    from_whole: list[bool]  # per removal: ``whole`` less the removed strokes
+
+
+def normalize_without(drawing: Drawing, removals: Sequence[Sequence[int]]) -> Without:
+    """``normalize(drawing.without(r))`` for each removal ``r``, to the last bit.
 
     Resampling and simplifying work stroke by stroke, so a stroke's normalised form depends on the
     rest of the drawing only through the scaling. Leaving strokes out that hold neither the
@@ -126,16 +136,23 @@ def normalize_without(drawing: Drawing, removals: Sequence[Sequence[int]]) -> li
     extent = float((highs.max(axis=0) - lo).max())
     # Past these, _scaled and _spacing take their other branches: no shared work then.
     shared = 0.0 < extent < np.inf and _spacing(_scaled(drawing.points), drawing.counts) == RESAMPLE_SPACING
-    out: list[Drawing | None] = []
+    out = Without(whole, [], [])
     for removal in removals:
         keep = np.ones(len(drawing), dtype=bool)
         keep[list(removal)] = False
+        same = bool(
+            keep.any()
+            and shared
+            and (lows[keep].min(axis=0) == lo).all()
+            and float((highs[keep].max(axis=0) - lo).max()) == extent
+        )
         if not keep.any():
-            out.append(None)
-        elif shared and (lows[keep].min(axis=0) == lo).all() and float((highs[keep].max(axis=0) - lo).max()) == extent:
-            out.append(Drawing(whole.points[np.repeat(keep, whole.counts)], whole.counts[keep]))
+            out.drawings.append(None)
+        elif same:
+            out.drawings.append(Drawing(whole.points[np.repeat(keep, whole.counts)], whole.counts[keep]))
         else:
-            out.append(normalize(drawing.without(removal)))
+            out.drawings.append(normalize(drawing.without(removal)))
+        out.from_whole.append(same)
     return out
 
 
