@@ -44,6 +44,10 @@ def inputs_of(drawings: Sequence[Drawing], reads: frozenset[str], max_len: int =
     )
 
 
+# From this many strokes, compositing the variants costs less than rendering each (bench/explain).
+COMPOSITE_FROM_STROKES = 9
+
+
 def inputs_without(
     drawing: Drawing, removals: Sequence[Sequence[int]], reads: frozenset[str], max_len: int = MAX_LEN
 ) -> tuple[list[bool], Inputs | None]:
@@ -52,7 +56,8 @@ def inputs_without(
     stroke (one row each, in order; None: none does).
 
     The variants that are the whole drawing's normalised strokes less the removed ones (most of
-    them: ``normalize_without``) are rendered together (``render_without``).
+    them: ``normalize_without``) are rendered together (``render_without``) when the drawing has
+    enough strokes for that to pay.
     """
     variants = normalize_without(drawing, removals)
     left = [v is not None for v in variants.drawings]
@@ -61,7 +66,8 @@ def inputs_without(
         return left, None
     bitmaps = None
     if BITMAP in reads:
-        shared = [k for k, same in enumerate(variants.from_whole) if same]
+        composite = len(drawing) >= COMPOSITE_FROM_STROKES
+        shared = [k for k, same in enumerate(variants.from_whole) if same and composite]
         rendered = dict(zip(shared, render_without(variants.whole, [removals[k] for k in shared]), strict=True))
         bitmaps = np.stack(
             [

@@ -176,13 +176,15 @@ def render_without(drawing: Drawing, removals: Sequence[Collection[int]]) -> lis
     keeps = np.ones((len(removals), len(drawing)), dtype=bool)
     for row, removal in enumerate(removals):
         keeps[row, list(removal)] = False
-    highs = np.maximum.reduceat(drawing.points, drawing.starts)
-    edge = highs.max(axis=0)
-    centred = [keep.any() and bool((highs[keep].max(axis=0) == edge).all()) for keep in keeps]
-    shared = [row for row, same in enumerate(centred) if same] if _compositing_is_cairos() else []
     out: list[np.ndarray | None] = [None] * len(removals)
-    for row, bitmap in zip(shared, _composited(drawing, keeps[shared]), strict=True):
-        out[row] = bitmap
+    shared: list[int] = []
+    if _compositing_is_cairos():
+        highs = np.maximum.reduceat(drawing.points, drawing.starts)
+        edge = highs.max(axis=0)
+        shared = [row for row, keep in enumerate(keeps) if keep.any() and (highs[keep].max(axis=0) == edge).all()]
+    if shared:
+        for row, bitmap in zip(shared, _composited(drawing, keeps[shared]), strict=True):
+            out[row] = bitmap
     for row in set(np.flatnonzero(keeps.any(axis=1)).tolist()) - set(shared):
         out[row] = render_simplified(drawing.without(np.flatnonzero(~keeps[row]).tolist()))
     return out
