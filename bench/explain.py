@@ -8,7 +8,9 @@ Drawings: the fixtures' median one (by strokes), one of 20 strokes, and the offi
 strokes, most points, longest pen path). Prints the medians, their ratio, and what the explanation
 needed (strokes left out one by one, and whether pairs were tried). Then, in-process (the same
 store, no HTTP), where an explanation's time goes: normalising the variants, normalising and preparing what the
-model reads (the bitmaps' rendering), the model on them, and the whole explanation.
+model reads (the bitmaps' rendering; also both ways of rendering them, each variant afresh and
+composited from the strokes drawn once, whichever the drawing's size chooses when served), the
+model on them, and the whole explanation.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.harness import FIXTURES, REPO, read_ndjson, running_api
+from models import inputs
 from models.explain import explain_strokes, explained_strokes
 from models.inputs import inputs_of, inputs_without
 from models.kinds import KINDS
@@ -88,7 +91,20 @@ def _steps_ms(model, name: str, strokes: list, rounds: int) -> list[float]:
         lambda: model.predict(prepared) if prepared else None,
         lambda: explain_strokes(model.predict, drawing, guess, probability, reads, max_len),
     ]
-    return [_median_ms(step, rounds) for step in steps]
+    served = [_median_ms(step, rounds) for step in steps]
+    # The two ways of preparing the variants, whichever the drawing's size chooses when served.
+    ways = [_prepare_ms(drawing, removals, reads, max_len, rounds, strokes) for strokes in (len(drawing) + 1, 0)]
+    return served[:3] + ways + served[3:]
+
+
+def _prepare_ms(drawing, removals, reads, max_len: int, rounds: int, composite_from: int) -> float:
+    """``inputs_without``'s median with compositing from ``composite_from`` strokes."""
+    served = inputs.COMPOSITE_FROM_STROKES
+    inputs.COMPOSITE_FROM_STROKES = composite_from
+    try:
+        return _median_ms(lambda: inputs_without(drawing, removals, reads, max_len), rounds)
+    finally:
+        inputs.COMPOSITE_FROM_STROKES = served
 
 
 def breakdown(models: list[str], rounds: int) -> None:
@@ -97,9 +113,9 @@ def breakdown(models: list[str], rounds: int) -> None:
     print("\nIn-process, medians, ms (the variants: the drawing without each explained stroke)\n")
     print(
         "| model | drawing | plain: normalise + prepare + model | normalise variants | normalise + prepare variants "
-        "| model on variants | whole explanation |"
+        "| the same, each rendered afresh | the same, composited | model on variants | whole explanation |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in models:
         for label, strokes in drawings().items():
             cells = " | ".join(f"{ms:.2f}" for ms in _steps_ms(loaded.by_name[name], name, strokes, rounds))
