@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from models.explain import GRID, MAX_STROKES, PATCH
-from tests.utils.fixtures import FIXTURES, read_ndjson
+from models.inputs import COMPOSITE_FROM_STROKES, inputs_of, inputs_without
+from models.kinds import BITMAP, SEQUENCE
+from sketch.strokes import normalize, parse_strokes
+from tests.utils.fixtures import FIXTURES, official_drawings, read_ndjson
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +140,24 @@ def test_the_schema_describes_the_explanation(client):
     explanation = schemas["Explanation"]["properties"]
     assert {"strokes", "patches", "counterfactual", "strokes_total"} <= set(explanation)
     assert str(MAX_STROKES) in explanation["strokes"]["description"]
+
+
+def test_the_variants_are_prepared_exactly_as_each_drawing_alone():
+    """What the model reads for each leave-one-out variant (and a pair) is, to the last bit, what it
+    reads for that drawing sent on its own: composited or rendered afresh, whichever is chosen."""
+    both_ways = set()
+    for strokes in official_drawings():
+        drawing = parse_strokes(strokes)
+        n = len(drawing)
+        removals = [(i,) for i in range(n)] + [(0, n - 1)] * (n > 1)
+        left, got = inputs_without(drawing, removals, frozenset({BITMAP, SEQUENCE}))
+        kept = [r for r, drawn in zip(removals, left, strict=True) if drawn]
+        assert len(kept) == (0 if got is None else len(got.bitmaps))
+        if not kept:
+            continue
+        want = inputs_of([normalize(drawing.without(r)) for r in kept], frozenset({BITMAP, SEQUENCE}))
+        np.testing.assert_array_equal(got.bitmaps, want.bitmaps)
+        for a, b in zip(got.sequences, want.sequences, strict=True):
+            np.testing.assert_array_equal(a, b)
+        both_ways.add(n >= COMPOSITE_FROM_STROKES)
+    assert both_ways == {True, False}
