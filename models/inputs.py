@@ -68,14 +68,15 @@ def inputs_without(
     if BITMAP in reads:
         composite = len(drawing) >= COMPOSITE_FROM_STROKES
         shared = [k for k, same in enumerate(variants.from_whole) if same and composite]
-        rendered = dict(zip(shared, render_without(variants.whole, [removals[k] for k in shared]), strict=True))
+        composited = render_without(variants.whole, [removals[k] for k in shared]) if shared else []
+        rendered = dict(zip(shared, composited, strict=True))
         bitmaps = np.stack(
             [
-                rendered[k] if k in rendered else render_simplified(v)
+                rendered[k].astype(np.float32) if k in rendered else bitmap_of(v)
                 for k, v in enumerate(variants.drawings)
                 if v is not None
             ]
-        ).astype(np.float32)
+        )
     return left, Inputs(
         bitmaps=bitmaps, sequences=[sequence_of(d, max_len) for d in drawn] if SEQUENCE in reads else None
     )
