@@ -11,7 +11,7 @@ plus a nearest-class-mean score (cosine to each class's mean training embedding)
 classifier retraining (Kang et al. 2020: a new softmax layer on the frozen embeddings, trained with
 class-balanced weights).
 
-    .venv/bin/python bench/long_tail.py [--data-dir ../shared/quickdraw] [--alternatives]
+    .venv/bin/python bench/long_tail.py [--data-dir ../shared/quickdraw] [--split val] [--alternatives]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--alternatives", action="store_true", help="also nearest class means and classifier retraining"
     )
+    parser.add_argument("--split", choices=("val", "test"), default="test", help="val: to choose between CNNs")
     args = parser.parse_args(argv)
     cnn = load_network(latest_version(args.model_store / "cnn"))
     correction = cnn.card.training.prior_correction
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"cnn {cnn.version} carries no prior correction")
     data = shards.ShardSet(prepare.ensure_shards(args.data_dir, "bitmap", cnn.classes), "bitmap", cnn.classes)
     log_prior = np.asarray(correction.log_prior)
-    logits, _, y = outputs(cnn, data, "test", correction.tau * log_prior)
+    logits, _, y = outputs(cnn, data, args.split, correction.tau * log_prior)
     with_bitmaps = set(category_files(args.data_dir, "numpy_bitmap"))
     groups = Groups(
         np.array([i for i, c in enumerate(cnn.classes) if c in with_bitmaps]),
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         np.arange(len(cnn.classes)),
     )
     print(
-        f"cnn {cnn.version}: {len(y)} test drawings, {len(groups.bitmap)} + {len(groups.thin)} categories; "
+        f"cnn {cnn.version}: {len(y)} {args.split} drawings, {len(groups.bitmap)} + {len(groups.thin)} categories; "
         f"shipped tau {correction.tau}\n"
     )
     print("| tau | bitmap categories | thin categories | all | bitmap categories, top-1 over their drawings |")

@@ -67,3 +67,19 @@ def test_unknown_category_exits_with_a_clear_message(tmp_path, capsys):
         main(["cnn", "--data-dir", str(tmp_path), "--categories", "unicorn"])
     assert exc.value.code == 2
     assert "unknown categories ['unicorn']; available: cat" in capsys.readouterr().err
+
+
+def test_the_adjusted_loss_is_cross_entropy_of_the_logits_shifted_by_the_prior():
+    from training.prior import adjusted_loss
+
+    counts = np.array([900.0, 90.0, 10.0])
+    logits = np.array([[2.0, 1.0, -1.0], [0.5, 0.2, 0.1]], np.float32)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([2, 0])
+    shifted = logits + 0.7 * np.log(counts / counts.sum())
+    expected = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(2), labels]
+    got = np.asarray(adjusted_loss(counts, 0.7)(labels, probabilities))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # A rare class's drawing costs more than with plain cross-entropy, a frequent one's less.
+    plain = -np.log(probabilities[np.arange(2), labels])
+    assert got[0] > plain[0] and got[1] < plain[1]

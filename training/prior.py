@@ -37,6 +37,21 @@ def choose_tau(probs: np.ndarray, labels: np.ndarray, train_counts: np.ndarray) 
     )
 
 
+def adjusted_loss(train_counts: np.ndarray, tau: float):
+    """The logit-adjusted loss (Menon et al. 2021, eq. 10) for a model that outputs softmax
+    probabilities: cross-entropy of ``softmax(z + tau * log pi)``, so the network learns logits
+    free of the prior instead of having it subtracted afterwards."""
+    import keras
+
+    shift = tau * np.log(train_counts / train_counts.sum()).astype("float32")
+
+    def loss(labels, probabilities):
+        logits = keras.ops.log(keras.ops.maximum(probabilities, 1e-30)) + shift
+        return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+    return loss
+
+
 def fold_into_bias(model, correction: PriorCorrection, layer: str = "probabilities") -> None:
     """Subtract ``tau * log_prior`` from the softmax layer's bias, in place."""
     dense = model.get_layer(layer)

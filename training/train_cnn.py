@@ -100,12 +100,12 @@ def datasets(args: argparse.Namespace, data: shards.ShardSet, strategy, workers:
     return strategy.distribute_datasets_from_function(train_data), strategy.distribute_datasets_from_function(val_data)
 
 
-def compiled_model(args: argparse.Namespace, classes: list[str], steps: int, workers: int):
+def compiled_model(args: argparse.Namespace, data: shards.ShardSet, steps: int, workers: int):
     import keras
 
     from training.cnn import ARCHITECTURES
 
-    model = ARCHITECTURES[args.arch](len(classes))
+    model = ARCHITECTURES[args.arch](len(data.classes))
     if args.arch == "seed":
         lr = 1e-3
     elif workers > 1:
@@ -114,7 +114,9 @@ def compiled_model(args: argparse.Namespace, classes: list[str], steps: int, wor
         lr = args.learning_rate  # decayed by cosine_over_budget, down to ~0 when the budget ends
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
-        loss="sparse_categorical_crossentropy",
+        loss=prior.adjusted_loss(data.class_counts("train"), args.adjusted_loss)
+        if args.adjusted_loss
+        else "sparse_categorical_crossentropy",
         metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
     )
     return model
@@ -187,7 +189,7 @@ def train_cnn(args: argparse.Namespace, run: Run) -> Path | None:
     steps_per_epoch = int(np.ceil(data.size("train") / global_batch))
     train_ds, val_ds = datasets(args, data, strategy, workers)
     with strategy.scope():
-        model = compiled_model(args, classes, steps_per_epoch * args.epochs, workers)
+        model = compiled_model(args, data, steps_per_epoch * args.epochs, workers)
         if args.init_from:
             warm_start(model, init_folder(args.init_from), classes)
     distributed.prepare_keras_fit(model, strategy, (tf.zeros((1, 28, 28, 1)), tf.zeros((1,), tf.int32)))
@@ -204,7 +206,9 @@ def train_cnn(args: argparse.Namespace, run: Run) -> Path | None:
     print(f"weights sha256 {distributed.weights_digest(model)} (worker {distributed.worker_index()})")
     if not distributed.is_chief():
         return None  # the chief evaluates, exports and tracks
-    return export(args, data, plain_copy(model, args, classes) if workers > 1 else model, history.history, t0, run)
+    # A plain copy also drops a custom loss, which a saved model could not name.
+    plain = workers > 1 or args.adjusted_loss
+    return export(args, data, plain_copy(model, args, classes) if plain else model, history.history, t0, run)
 
 
 def plain_copy(trained, args: argparse.Namespace, classes: list[str]):
@@ -285,6 +289,13 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
         dest="prior_correction",
         action="store_false",
         help="keep the training prior (default: logit adjustment chosen on val, training.prior)",
+    )
+    cnn.add_argument(
+        "--adjusted-loss",
+        type=float,
+        default=0.0,
+        metavar="TAU",
+        help="train with the logit-adjusted loss at TAU (training.prior.adjusted_loss); 0: plain cross-entropy",
     )
     cnn.set_defaults(func=train_cnn, epochs=12, learning_rate=3e-3, time_budget_min=50.0, seed=SEED)
 
