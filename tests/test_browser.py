@@ -444,6 +444,21 @@ def test_guesses_change_during_one_long_stroke(page, api):
     )
 
 
+def test_a_page_that_cannot_reach_the_api_does_not_ask_at_every_point(page, api):
+    cat = recognised_drawing(api, "cat")
+    assert cat, "the model recognises none of the cat fixtures"
+    # The browser cannot reach the API (down, or not allowing the page's origin); the app's server can.
+    page.route(f"{api}/predict", lambda route: route.abort())
+    watch_pad(page)
+    draw(page, cat, pause_ms=5)
+    asked = page.evaluate("window.__sketchpad")["requests"]
+    assert 1 <= asked <= 2, asked  # the first try, then at most one per wait, not one per point drawn
+    assert page.locator(".sketchpad .guess").first.inner_text().startswith("Live guesses are off")
+    settle(page)
+    assert page.get_by_text("I think it is:").count() == 1  # the page asks the API itself at pen lift
+    assert page.get_by_text("red strokes are the ones").count() == 0  # nothing was coloured
+
+
 def touch_draw(page, cdp, strokes: list) -> None:
     """A finger on the pad: touchStart, touchMove per point, touchEnd (CDP touch events, as a phone sends)."""
     box = pad_box(page)

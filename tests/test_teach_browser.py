@@ -59,3 +59,6 @@ def test_teach_a_category_then_it_is_guessed(page, api):  # noqa: F811
     settle(page)
     page.get_by_role("button", name="Delete").wait_for(state="detached", timeout=30_000)
     assert [c["name"] for c in httpx.get(f"{api}/categories", timeout=10).json()["items"]] == ["letter E"]
+    # What was learned, and the guess of it, go with it.
+    assert page.get_by_text("Learned “letter K”").count() == 0
+    assert page.get_by_text("I think it is: letter K").count() == 0

@@ -13,6 +13,9 @@ const pads = new WeakMap();
 const INK = "#000000";
 // An explanation not in by then is left to Python, so the page never waits long for the pad.
 const EXPLAIN_TIMEOUT_MS = 3000;
+// After a request that could not reach the API (down, or not allowing this page's origin), the pad
+// waits this long before trying again, instead of trying at every point drawn.
+const UNREACHABLE_WAIT_MS = 10000;
 
 // A stroke's colour in an explanation: red the more the top guess falls without it, grey when it
 // hardly matters, blue when the guess rises without it (the stroke made the model doubt).
@@ -43,7 +46,12 @@ function createPad(root) {
     lastSpoken: "",
     destroyed: false,
     colours: null, // per finished stroke, from the last explanation; null: all in ink
+    unreachableUntil: -Infinity, // performance.now() before which the API is not asked again
   };
+
+  function reachable() {
+    return Boolean(pad.data.apiUrl) && performance.now() >= pad.unreachableUntil;
+  }
 
   function paintAll() {
     ctx.fillStyle = "#ffffff";
@@ -119,7 +127,7 @@ function createPad(root) {
     if (!pad.locked) {
       // On the Draw page the page shows the same explained answer the pad colours by: it is asked
       // once, here, and goes to Python with the strokes (Python asks itself if it could not be had).
-      if (pad.data.explain && pad.data.apiUrl) explain().then(sendToPython);
+      if (pad.data.explain && reachable()) explain().then(sendToPython);
       else sendToPython();
     }
   }
@@ -150,6 +158,7 @@ function createPad(root) {
       paintAll();
       return { strokes, answer };
     } catch (error) {
+      if (!abort.signal.aborted) pad.unreachableUntil = performance.now() + UNREACHABLE_WAIT_MS;
       return null; // the page asks the API itself, through Python; only the colours are missing
     } finally {
       clearTimeout(timer);
@@ -167,7 +176,8 @@ function createPad(root) {
 
   function schedule() {
     if (!pad.data.apiUrl || pad.locked || pad.inFlight || pad.timer) return;
-    const wait = pad.lastStart + pad.data.intervalMs - performance.now(); // set by sketchpad.py
+    const next = Math.max(pad.lastStart + pad.data.intervalMs, pad.unreachableUntil); // interval: sketchpad.py
+    const wait = next - performance.now();
     if (wait > 0) {
       pad.timer = setTimeout(() => {
         pad.timer = null;
@@ -195,6 +205,7 @@ function createPad(root) {
         if (!pad.destroyed && points > pad.answeredPoints) show(answer.predictions, points, strokes);
       }
     } catch (error) {
+      pad.unreachableUntil = performance.now() + UNREACHABLE_WAIT_MS;
       if (!pad.answeredPoints) {
         guess.className = "guess offline";
         guess.textContent = "Live guesses are off (the browser cannot reach the API); guesses come when you lift the pen.";

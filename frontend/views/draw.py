@@ -59,10 +59,11 @@ with right:
     top = predictions[0]
     st.subheader(f"I think it is: {ui.text(top['label'])}")
     st.markdown(explanations.sentence(drawing["strokes"], answer["explanation"], quote=ui.text))
-    st.caption(
-        "On the pad, red strokes are the ones the guess needs most; grey ones hardly matter; "
-        "blue ones make me doubt it."
-    )
+    if answer is drawing.get("answer"):  # the pad coloured the strokes by this answer
+        st.caption(
+            "On the pad, red strokes are the ones the guess needs most; grey ones hardly matter; "
+            "blue ones make me doubt it."
+        )
     ui.guesses_chart(predictions)
     st.caption(f"Model {answer['model']['name']} {answer['model']['version']}")
 

@@ -50,7 +50,13 @@ st.caption(
 teach, test = st.columns(2, gap="large")
 with teach:
     st.subheader("1. Name it and draw examples")
-    name = st.text_input("Name", key="teach_name", max_chars=40, placeholder="e.g. my dog Rex")
+    name = st.text_input(
+        "Name",
+        key="teach_name",
+        max_chars=40,
+        placeholder="e.g. my dog Rex",
+        help="Letters, digits, spaces and _ - . ' (the API's rule); not a name the model already knows.",
+    )
     drawing = ui.drawing_canvas("teach_drawing")
     n = len(state.teach_examples)
     add, again = st.columns(2)
@@ -73,7 +79,7 @@ with teach:
         try:
             created = create_category(name, state.teach_examples)
         except ApiError as exc:
-            ui.show_api_error(exc, "teach_submit")
+            ui.show_api_error(exc, "teach_submit", what="this category")
         else:
             state.teach_examples = []
             state.teach_done = created["name"]
@@ -121,4 +127,7 @@ for item in taught_list:
             ui.show_api_error(exc, "teach_delete")
         else:
             state.my_categories.pop(item["name"], None)
+            if state.teach_done == item["name"]:  # what was just learned, and its guess, are gone
+                state.teach_done = None
+                ui.clear_drawing("teach_try")
             st.rerun()
