@@ -67,6 +67,11 @@ def describe(predictions: list[dict]) -> str:
     return ", ".join(f"{p['label']} {p['probability']:.0%}" for p in predictions)
 
 
+def guess_name(prediction: dict) -> str:
+    """A guess's label as text, marked when a player taught it."""
+    return text(prediction["label"]) + (" (taught)" if prediction.get("kind") == "taught" else "")
+
+
 def guesses_chart(predictions: list[dict], bar_height: int = 28) -> None:
     """Horizontal bars, best guess on top, each labelled with its percentage."""
     data = pd.DataFrame(predictions)

@@ -61,15 +61,17 @@ def test_draw_shows_the_answer_the_pad_asked_for_without_asking_again(fake):
     """At a pen lift the pad asks for the explained answer (to colour the strokes) and hands it to the
     page with the strokes: the page shows that answer, so each pen lift is explained once."""
     answer = json.loads(json.dumps(api_client.predict(CAT_STROKES, explain=True)))
-    answer["predictions"][0]["label"] = "owl"  # what only the pad's answer says
+    answer["predictions"][0] |= {"label": "owl", "kind": "taught"}  # what only the pad's answer says
     asked = len(fake.predict_bodies())
     at = app(drawing={**DRAWING, "answer": answer})
     assert not at.exception
     assert len(fake.predict_bodies()) == asked
-    assert at.subheader[0].value == "I think it is: owl"
-    # Something that is not an answer is ignored: the page asks the API itself.
+    assert at.subheader[0].value == "I think it is: owl (taught)"
+    assert any("red strokes" in c.value for c in at.caption)  # the pad painted the strokes by it
+    # Something that is not an answer is ignored: the page asks the API itself, and nothing was painted.
     at = app(drawing={**DRAWING, "answer": {"predictions": "owl"}})
     assert at.subheader[0].value == "I think it is: cat"
+    assert not any("red strokes" in c.value for c in at.caption)
 
 
 def test_draw_reruns_do_not_ask_again(fake):

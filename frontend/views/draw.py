@@ -57,7 +57,7 @@ with right:
 
     predictions = answer["predictions"]
     top = predictions[0]
-    st.subheader(f"I think it is: {ui.text(top['label'])}")
+    st.subheader(f"I think it is: {ui.guess_name(top)}")
     st.markdown(explanations.sentence(drawing["strokes"], answer["explanation"], quote=ui.text))
     if answer is drawing.get("answer"):  # the pad coloured the strokes by this answer
         st.caption(

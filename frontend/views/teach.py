@@ -99,9 +99,7 @@ with test:
         except ApiError as exc:
             ui.show_api_error(exc, "teach_predict")
         else:
-            top = answer["predictions"][0]
-            taught = " (taught)" if top.get("kind") == "taught" else ""
-            st.markdown(f"**I think it is: {ui.text(top['label'])}**{taught}")
+            st.markdown(f"**I think it is: {ui.guess_name(answer['predictions'][0])}**")
             ui.guesses_chart(answer["predictions"])
 
 st.divider()
