@@ -1,6 +1,6 @@
 """How many players drawing at once one core holds: live guesses as the Draw page makes them.
 
-    .venv/bin/python bench/players.py [--players 10 20 40 ...] [--seconds 8]
+    .venv/bin/python bench/players.py [--players 10 20 40 ...] [--seconds 8] [--page challenge] [--taught 1]
 
 One API process (``uvicorn api.main:app``, the shipped models, the default model) pinned to one
 core; the players in another process pinned to the other. Each player replays real drawings from
@@ -189,6 +189,20 @@ def level(port: int, server, count: int, seconds: float, explain: bool) -> dict:
     }
 
 
+def teach(port: int, count: int) -> None:
+    """``count`` categories taught as a player teaches them (``POST /categories``, 5 real drawings each):
+    with any taught, each guess also computes the drawing's embedding."""
+    import httpx
+
+    pool = [strokes for strokes, _ in drawings()]
+    for i in range(count):
+        examples = [pool[(5 * i + k) % len(pool)] for k in range(5)]
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/categories", json={"name": f"taught {i}", "drawings": examples}, timeout=60
+        )
+        response.raise_for_status()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--players", type=int, nargs="+", default=[20, 60, 100, 120, 130, 140, 150, 200])
@@ -199,6 +213,9 @@ def main() -> None:
         default="draw",
         help="draw: live guesses and an explanation at each pen lift; challenge: live guesses only",
     )
+    parser.add_argument(
+        "--taught", type=int, default=0, help="categories players taught before the run (5 real drawings each)"
+    )
     args = parser.parse_args()
     explain = args.page == "draw"
     if os.cpu_count() < 2:
@@ -208,8 +225,10 @@ def main() -> None:
         env = {"DATABASE_URL": f"sqlite:///{tmp}/players.db", "MIGRATE_ON_START": "true", "ACCESS_LOG": "false"}
         command = ["taskset", "-c", str(SERVER_CORE), *api_command(port)]
         with running(command, port, Path(tmp) / "api.log", env=env) as api:
+            teach(port, args.taught)
             level(port, api.proc, 2, 2.0, explain)  # warm-up
-            print(f"One API process on core {SERVER_CORE} (`uvicorn api.main:app`, default model, access log off);")
+            print(f"One API process on core {SERVER_CORE} (`uvicorn api.main:app`, default model, access log off,")
+            print(f"{args.taught} categories taught);")
             print(f"players on core {CLIENT_CORE}, on the {args.page} page; a live guess at most every ", end="")
             print(
                 f"{INTERVAL_S * 1000:.0f} ms each" + (", and an explanation at each pen lift.\n" if explain else ".\n")
