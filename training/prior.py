@@ -16,6 +16,11 @@ from models.card import PriorCorrection
 TAUS = tuple(round(t, 2) for t in np.arange(0.0, 1.51, 0.1))
 
 
+def log_prior(train_counts: np.ndarray) -> np.ndarray:
+    """``log pi_c``: each class's share of the training drawings."""
+    return np.log(train_counts / train_counts.sum())
+
+
 def balanced_top1(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
     """The mean over classes of each class's top-1 recall (classes with no drawing left out)."""
     hits = scores.argmax(axis=1) == labels
@@ -26,12 +31,12 @@ def balanced_top1(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> f
 def choose_tau(probs: np.ndarray, labels: np.ndarray, train_counts: np.ndarray) -> PriorCorrection:
     """The ``tau`` of ``TAUS`` with the best class-balanced validation top-1; every candidate's figure."""
     log_p = np.log(np.maximum(probs, 1e-12))
-    log_prior = np.log(train_counts / train_counts.sum())
-    table = {tau: balanced_top1(log_p - tau * log_prior, labels, len(train_counts)) for tau in TAUS}
+    prior = log_prior(train_counts)
+    table = {tau: balanced_top1(log_p - tau * prior, labels, len(train_counts)) for tau in TAUS}
     best = max(table, key=lambda t: (round(table[t], 4), -t))  # a tie goes to the smaller change
     return PriorCorrection(
         tau=best,
-        log_prior=[round(float(v), 6) for v in log_prior],
+        log_prior=[round(float(v), 6) for v in prior],
         chosen_on=f"val split, {len(labels)} drawings: class-balanced top-1 by tau",
         val_balanced_top1={str(t): round(v, 4) for t, v in table.items()},
     )
@@ -43,7 +48,7 @@ def adjusted_loss(train_counts: np.ndarray, tau: float):
     free of the prior instead of having it subtracted afterwards."""
     import keras
 
-    shift = tau * np.log(train_counts / train_counts.sum()).astype("float32")
+    shift = (tau * log_prior(train_counts)).astype("float32")
 
     def loss(labels, probabilities):
         logits = keras.ops.log(keras.ops.maximum(probabilities, 1e-30)) + shift
