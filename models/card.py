@@ -107,8 +107,9 @@ class OnnxCheck(_Strict):
 
 class Quantization(_Strict):
     """``files.onnx_probabilities`` holds the network with int8 weights and activations (averaged with
-    the mirrored drawing when ``mirrored``): every probability the model answers comes from it, and
-    ``model.onnx`` (float) gives the embedding."""
+    the mirrored drawing when ``mirrored``): every probability the model answers comes from it. The
+    embedding comes from ``files.onnx_embedding`` when there is one (the same int8 network, the same
+    probabilities to the bit, and the embedding), else from ``model.onnx`` (float)."""
 
     method: str
     calibration: str = Field(..., description="the drawings the activation ranges were measured on")
@@ -120,6 +121,9 @@ class Quantization(_Strict):
     top1_int8: float
     mirrored: bool = Field(False, description="the file averages each drawing's probabilities with its mirror image's")
     top1_served: float | None = Field(None, description="top-1 of the file as served (int8, mirrored if so)")
+    embedding_sha256: str | None = Field(None, description="of files.onnx_embedding, when there is one")
+    embedding_cosine_median: float | None = Field(None, description="int8 against float embedding, on the split")
+    embedding_cosine_min: float | None = None
 
 
 class Files(_Strict):
@@ -129,6 +133,9 @@ class Files(_Strict):
     # probabilities call runs, since onnxruntime computes every node whatever outputs are asked.
     # The same float graph, or its int8 copy when the card has a ``quantization``.
     onnx_probabilities: str | None = None
+    # The int8 network with the embedding as a second output (a CNN with an embedding and a
+    # ``quantization`` only): what runs when both are needed, in one call.
+    onnx_embedding: str | None = None
     keras: str | None = "model.keras"
     report: str | None = "report"
 

@@ -36,6 +36,7 @@ class Network(FromCard):
     run: Runner = field(repr=False)
     notes: list[str] = field(default_factory=list)  # what an operator should know (e.g. a missing ONNX copy)
     run_probabilities: Runner | None = field(default=None, repr=False)  # files.onnx_probabilities, when any
+    run_embedding: Runner | None = field(default=None, repr=False)  # files.onnx_embedding, when any
 
     @property
     def max_len(self) -> int | None:
@@ -56,15 +57,18 @@ class Network(FromCard):
 
     def embed(self, inputs: Inputs) -> np.ndarray:
         """The L2-normalised embedding the card describes, float32 (n, dim)."""
-        if self.card.embedding is None:
-            raise ValueError(f"{self.name} {self.version} exports no embedding")
-        return self.outputs(inputs)[self.card.embedding.output]
+        return self.probabilities_and_embedding(inputs)[1]
 
     def probabilities_and_embedding(self, inputs: Inputs) -> tuple[np.ndarray, np.ndarray]:
-        """Both at once: ``probabilities`` exactly as ``probabilities()`` gives them, and ``embed()``."""
-        if self.card.quantization is not None:  # the int8 graph answers every probability
-            return self.probabilities(inputs), self.embed(inputs)
-        out = self.outputs(inputs)
+        """Both at once: ``probabilities`` exactly as ``probabilities()`` gives them, and the embedding."""
+        if self.card.embedding is None:
+            raise ValueError(f"{self.name} {self.version} exports no embedding")
+        if self.run_embedding is not None:  # the int8 network with both outputs: one call
+            out = self.run_embedding(self._input(inputs))
+        elif self.card.quantization is not None:  # the int8 graph answers every probability
+            return self.probabilities(inputs), self.outputs(inputs)[self.card.embedding.output]
+        else:
+            out = self.outputs(inputs)
         return out[probabilities_output(list(out))], out[self.card.embedding.output]
 
     def outputs(self, inputs: Inputs) -> dict[str, np.ndarray]:
@@ -108,19 +112,24 @@ def _warm_up(model: Network) -> None:
         if not np.allclose(full[probabilities_output(list(full))], probs, atol=1e-5):
             raise ValueError(f"{model.card.files.onnx_probabilities} does not give the full graph's probabilities")
     if model.card.embedding is not None:
-        emb = model.embed(inputs)
+        both, emb = model.probabilities_and_embedding(inputs)
         if emb.shape != (1, model.card.embedding.dim):
             raise ValueError(f"embedding has shape {list(emb.shape)}, the card says [1, {model.card.embedding.dim}]")
+        if model.run_embedding is not None and not np.array_equal(both, probs):
+            raise ValueError(f"{model.card.files.onnx_embedding} does not give the probabilities of the served file")
 
 
 def _check_quantized(folder: Path, card: ModelCard) -> None:
-    """An int8 probabilities file cannot be compared with the float graph at load (they differ a
-    little by design): it must be the very file the card was exported and checked with."""
+    """An int8 file cannot be compared with the float graph at load (they differ a little by
+    design): it must be the very file the card was exported and checked with."""
     if card.quantization is None:
         return
-    path = folder / card.files.onnx_probabilities
-    if hashlib.sha256(path.read_bytes()).hexdigest() != card.quantization.sha256:
-        raise ModelStoreError(f"{path}: not the int8 file the card was exported with (its sha256 differs)")
+    files = {card.files.onnx_probabilities: card.quantization.sha256}
+    if card.files.onnx_embedding:
+        files[card.files.onnx_embedding] = card.quantization.embedding_sha256
+    for name, sha256 in files.items():
+        if hashlib.sha256((folder / name).read_bytes()).hexdigest() != sha256:
+            raise ModelStoreError(f"{folder / name}: not the int8 file the card was exported with (its sha256 differs)")
 
 
 def load_network(folder: Path, runtime: str = "auto") -> Network:
@@ -138,20 +147,23 @@ def load_network(folder: Path, runtime: str = "auto") -> Network:
             runtime = "tensorflow"
             why = "onnxruntime is not installed" if onnx_path and onnx_path.is_file() else "there is no ONNX copy"
             notes.append(f"serving the SavedModel through TensorFlow: {why}")
-    fast = None
+    fast = with_embedding = None
     try:
         if runtime == "onnx":
             if onnx_path is None or not onnx_path.is_file():
                 raise ModelStoreError(f"{folder}: no ONNX copy ({card.files.onnx or 'none in the card'})")
             if card.onnx_check is None:
                 raise ModelStoreError(f"{folder}: the ONNX copy was never checked against the SavedModel")
-            run = onnx_runner(onnx_path, len(card.input.shape), len(card.classes))
+            rank, n_classes = len(card.input.shape), len(card.classes)
+            run = onnx_runner(onnx_path, rank, n_classes)
             if card.files.onnx_probabilities:
                 _check_quantized(folder, card)
-                fast = onnx_runner(folder / card.files.onnx_probabilities, len(card.input.shape), len(card.classes))
+                fast = onnx_runner(folder / card.files.onnx_probabilities, rank, n_classes)
+            if card.files.onnx_embedding:
+                with_embedding = onnx_runner(folder / card.files.onnx_embedding, rank, n_classes)
         else:
             run = tensorflow_runner(folder / (card.files.saved_model or "saved_model"))
-        network = Network(card, runtime, run, notes, fast)
+        network = Network(card, runtime, run, notes, fast, with_embedding)
         _warm_up(network)
     except ModelStoreError:
         raise

@@ -225,10 +225,14 @@ def test_a_wrong_onnx_file_is_refused_not_served(tmp_path):
         assert c.post("/predict", json={"bitmap": [[255] * 28] * 28}).status_code == 503
 
 
-@pytest.mark.parametrize("quantized", [True, False], ids=["int8", "float"])
-def test_a_probabilities_graph_that_is_not_the_exported_one_is_refused(tmp_path, quantized):
-    """files.onnx_probabilities answers every probability: an int8 file must be the one the card's
-    check was made on (its sha256), a float one must answer as the full graph."""
+@pytest.mark.parametrize(
+    ("file", "quantized"),
+    [("probabilities.onnx", True), ("embedding.onnx", True), ("probabilities.onnx", False)],
+    ids=["int8", "int8-embedding", "float"],
+)
+def test_a_probabilities_graph_that_is_not_the_exported_one_is_refused(tmp_path, file, quantized):
+    """files.onnx_probabilities and files.onnx_embedding answer every probability: an int8 file must
+    be the one the card's check was made on (its sha256), a float one must answer as the full graph."""
     onnx = pytest.importorskip("onnx")  # a training dependency: edits the graph here
     card = json.loads((latest_version(MODEL_STORE / "cnn") / "card.json").read_text())
     assert card["quantization"]["top1_agreement"] > 0.95  # the shipped CNN answers in int8
@@ -238,7 +242,7 @@ def test_a_probabilities_graph_that_is_not_the_exported_one_is_refused(tmp_path,
     values = onnx.numpy_helper.to_array(bias).copy()
     values[0] += 5.0  # the first class's logit raised: other probabilities
     bias.CopyFrom(onnx.numpy_helper.from_array(values, bias.name))
-    onnx.save(graph, str(version / "probabilities.onnx"))
+    onnx.save(graph, str(version / file))
     with app_client(f"sqlite:///{tmp_path}/submissions.db", tmp_path) as c:
         ready = c.get("/ready")
         assert ready.status_code == 503

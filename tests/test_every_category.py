@@ -99,7 +99,11 @@ def test_the_cnn_trains_on_every_category_and_its_card_says_from_what(store):
     quantized = card.quantization
     assert quantized is not None and quantized.n > 0 and 0.0 <= quantized.top1_agreement <= 1.0
     assert "training split" in quantized.calibration
-    assert load_network(cnn_dir).run_probabilities is not None  # the file is the one checked (sha256)
+    network = load_network(cnn_dir)
+    assert network.run_probabilities is not None  # the file is the one checked (sha256)
+    # The int8 file with the embedding too: checked on the whole test split against the float graph.
+    assert card.files.onnx_embedding and network.run_embedding is not None
+    assert quantized.embedding_cosine_min > 0.99
 
 
 def test_the_players_model_ranks_every_category_and_carries_the_challenge(store):

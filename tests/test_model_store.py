@@ -60,7 +60,9 @@ def test_cnn_savedmodel_and_onnx_give_the_keras_outputs():
     onnx = load_network(path, runtime="onnx")
     full = onnx.outputs(Inputs(bitmaps=x[..., 0]))
     np.testing.assert_allclose(full["probabilities"], expected["probabilities"], atol=1e-5)
-    np.testing.assert_allclose(onnx.embed(Inputs(bitmaps=x[..., 0])), expected["embedding"], atol=1e-5)
+    np.testing.assert_allclose(full["embedding"], expected["embedding"], atol=1e-5)
+    # The embedding served comes from the int8 file: within int8 rounding of the float network's.
+    assert (onnx.embed(Inputs(bitmaps=x[..., 0])) * expected["embedding"]).sum(axis=1).min() > 0.999
     # What answers is the int8 copy of the probabilities graph, averaged with the mirrored drawing:
     # close to the float network's mean over both, and the same top guess nearly always.
     served = onnx.probabilities(Inputs(bitmaps=x[..., 0]))

@@ -63,11 +63,15 @@ def test_cnn_exports_a_unit_embedding_next_to_the_same_probabilities():
     x = np.load(FIXTURES / "bitmaps_test_split.npz")["x"][:32].reshape(-1, 28, 28).astype(np.float32)
     out = cnn.outputs(Inputs(bitmaps=x))
     assert set(out) == {"probabilities", "embedding"}
-    # predict runs the int8 copy of the probabilities-only graph; both at once give those same probabilities.
+    # predict runs the int8 probabilities file; the int8 file with the embedding too gives those same
+    # probabilities, and an embedding within int8 rounding of the float graph's.
     assert cnn.card.files.onnx_probabilities and cnn.run_probabilities is not None and cnn.card.quantization
+    assert cnn.card.files.onnx_embedding and cnn.run_embedding is not None
     probabilities, embedding = cnn.probabilities_and_embedding(Inputs(bitmaps=x))
     np.testing.assert_array_equal(probabilities, cnn.probabilities(Inputs(bitmaps=x)))
-    np.testing.assert_array_equal(embedding, out["embedding"])
+    np.testing.assert_array_equal(embedding, cnn.embed(Inputs(bitmaps=x)))
+    assert (embedding * out["embedding"]).sum(axis=1).min() > 0.999
+    assert cnn.card.quantization.embedding_cosine_min > 0.999
     # It answers for the drawing and its mirror image together, like the embedding.
     assert cnn.card.quantization.mirrored
     np.testing.assert_array_equal(cnn.probabilities(Inputs(bitmaps=x[:, :, ::-1].copy())), probabilities)

@@ -12,12 +12,17 @@ CNN never trained on; alternatives and figures in the README):
 Both layers carry what a drawing looks like beyond the 78 answers; the ReLU and the softmax throw
 part of it away. The projection keeps the stored example banks small. The probabilities are
 computed exactly as before, from the unflipped drawing, so the model is a drop-in replacement.
+
+What is served is int8 (``training.quantize``): the network once, with ``pre`` and ``flat`` as
+outputs (``for_quantisation``), and the rest of ``e(x)`` built around it. A CNN that already has
+the embedding is derived again the same way, its float network unchanged: new int8 files only.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +34,7 @@ from models.card import EmbeddingSpec, Files, ModelCard, read_card
 from models.loading import latest_version
 from models.runtime import onnx_runner, probabilities_output
 from training import prepare, quantize, shards
-from training.export import new_version, write_card, write_model_files
+from training.export import convert_to_onnx, new_version, write_card, write_model_files
 
 EMBEDDING_OUTPUT = "embedding"
 PROBABILITIES_OUTPUT = "probabilities"
@@ -39,6 +44,8 @@ NORMALISATION = "unit L2 norm (cosine similarity = dot product)"
 # Float32 noise between two graphs computing the same thing; a larger difference keeps the old version.
 SAME_PROBABILITIES = 1e-5
 PROBABILITIES_FILE = "probabilities.onnx"
+EMBEDDING_FILE = "embedding.onnx"
+FEATURES = ("pre", "flat")  # in the order ``_concat`` puts them
 
 
 @keras.saving.register_keras_serializable(package="deepdraw")
@@ -65,6 +72,30 @@ def _backbone(model: keras.Model) -> keras.Model:
 
 def _concat(flat, pre):
     return layers.Concatenate()([L2Normalize()(pre), L2Normalize()(flat)])
+
+
+def for_quantisation(derived: keras.Model) -> keras.Model:
+    """``derived`` (``with_embedding``) run once: the probabilities, and ``FEATURES`` before their
+    normalisation. The input's rescaling is folded into the first convolution's weights (exact in
+    real numbers), so no float multiply runs on every pixel before the int8 kernels."""
+    backbone = derived.get_layer("backbone")
+    x = keras.Input(backbone.inputs[0].shape[1:], name=backbone.inputs[0].name)
+    h, scale, flat = x, None, None
+    for layer in backbone.layers[1:]:  # a chain: input, rescaling, conv blocks, flatten, dense_linear
+        if isinstance(layer, layers.Rescaling) and layer.offset == 0:
+            scale = layer.scale
+            continue
+        if scale is not None and isinstance(layer, layers.Conv2D):
+            folded = layers.Conv2D.from_config(layer.get_config())
+            h = folded(h)
+            kernel, *rest = layer.get_weights()
+            folded.set_weights([kernel * scale, *rest])
+            scale = None
+            continue
+        h = layer(h)
+        flat = h if isinstance(layer, layers.Flatten) else flat
+    probs = derived.get_layer(PROBABILITIES_OUTPUT)(derived.get_layer("dense_relu")(h))
+    return keras.Model(x, {PROBABILITIES_OUTPUT: probs, "pre": h, "flat": flat})
 
 
 def feature_model(model: keras.Model) -> keras.Model:
@@ -110,15 +141,20 @@ def derive(cnn_dir: Path, data_dir: Path, store: Path, pca_drawings: int = 20_00
     train_x, _ = data.arrays("train")
     rng = np.random.default_rng(0)
     sample = train_x[np.sort(rng.choice(len(train_x), min(pca_drawings, len(train_x)), replace=False))]
-    features = feature_model(model).predict(sample[..., None].astype(np.float32), batch_size=512, verbose=0)
-    derived = with_embedding(model, principal_axes(features))
+    if old.embedding is None:
+        features = feature_model(model).predict(sample[..., None].astype(np.float32), batch_size=512, verbose=0)
+        derived = with_embedding(model, principal_axes(features))
+        how = f"the same weights with an embedding output (principal axes from {len(sample)} training drawings)"
+    else:
+        derived = model
+        how = "the same float network and embedding; its int8 files made again"
 
     out_dir = store / "cnn" / new_version()
     write_model_files(derived, out_dir)
     test, labels = data.arrays("test")
     chosen = rng.choice(len(sample), min(quantize.CALIBRATION_DRAWINGS, len(sample)), replace=False)
     calibration = sample[chosen][..., None].astype(np.float32)
-    return finish(cnn_dir, out_dir, test[..., None].astype(np.float32), labels, calibration, pca_drawings, replace)
+    return finish(cnn_dir, out_dir, derived, test[..., None].astype(np.float32), labels, calibration, how, replace)
 
 
 def _probabilities(outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -128,14 +164,14 @@ def _probabilities(outputs: dict[str, np.ndarray]) -> np.ndarray:
 def finish(
     cnn_dir: Path,
     out_dir: Path,
+    derived: keras.Model,
     test: np.ndarray,
     labels: np.ndarray,
     calibration: np.ndarray,
-    pca_drawings: int,
+    how: str,
     replace: bool,
 ) -> Path:
-    """Compare the float probabilities of both versions, quantise the probabilities graph, then
-    check the copy and write the card."""
+    """Compare the float probabilities of both versions, quantise, then check the copy and write the card."""
     old = read_card(cnn_dir)
     batches = [test[i : i + 1024] for i in range(0, len(test), 1024)]
     before, after = (onnx_runner(d / "model.onnx", 4, len(old.classes)) for d in (cnn_dir, out_dir))
@@ -147,19 +183,31 @@ def finish(
     )
     fields["notes"] = [
         *old.notes,
-        f"derived from cnn {old.version} without retraining: the same weights with an embedding output "
-        f"(training.embedding; principal axes from {pca_drawings} training drawings of its classes); "
-        f"metrics, data and training are that model's. Probabilities vs cnn {old.version} (both ONNX copies) "
-        f"on the {len(test)} test bitmaps: max abs diff {diff:.1e}",
+        f"derived from cnn {old.version} without retraining (training.embedding): {how}; metrics, data and "
+        f"training are that model's. Probabilities vs cnn {old.version} (both ONNX copies) on the {len(test)} "
+        f"test bitmaps: max abs diff {diff:.1e}",
     ]
     if (cnn_dir / "report").is_dir():
         shutil.copytree(cnn_dir / "report", out_dir / "report")
-    # The original graph, probabilities only (the embedding runs the backbone twice, on the drawing
-    # and its mirror image), in int8: what every probabilities call runs.
-    fields["quantization"] = quantize.quantize(
-        out_dir / "model.onnx", out_dir / PROBABILITIES_FILE, calibration, test, labels, "test", len(old.classes)
-    )
-    write_card(out_dir, fields, batches, files=Files(onnx_probabilities=PROBABILITIES_FILE))
+    head = quantize.EmbeddingHead(FEATURES, derived.get_layer("projection").get_weights()[0], EMBEDDING_OUTPUT)
+    with tempfile.TemporaryDirectory() as tmp:
+        saved, network = Path(tmp) / "saved_model", Path(tmp) / "network.onnx"
+        for_quantisation(derived).export(str(saved), verbose=False)
+        convert_to_onnx(saved, network)
+        fields["quantization"] = quantize.quantize(
+            network,
+            head,
+            out_dir / "model.onnx",
+            out_dir / PROBABILITIES_FILE,
+            out_dir / EMBEDDING_FILE,
+            calibration,
+            test,
+            labels,
+            "test",
+            len(old.classes),
+        )
+    files = Files(onnx_probabilities=PROBABILITIES_FILE, onnx_embedding=EMBEDDING_FILE)
+    write_card(out_dir, fields, batches, files=files)
     if replace and diff <= SAME_PROBABILITIES:
         shutil.rmtree(cnn_dir)
     return out_dir

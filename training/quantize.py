@@ -1,17 +1,24 @@
-"""An int8 copy of a CNN's probabilities graph, calibrated on training drawings and checked on test.
+"""The int8 copies of a CNN that serve it, calibrated on training drawings and checked on test.
 
-onnxruntime's static quantisation (weights per output channel, activations per tensor, QDQ format,
-signed int8 for both): the convolutions then run on integer kernels, several times cheaper on one
-core than float32, for a top-1 that agrees with the float graph on nearly every drawing (the card
-keeps the figures). Only the probabilities graph is quantised: the embedding stays float, since
-the graph that gives both runs slower in int8 here (`docs/models.md`). The served file then answers
-for each drawing and its mirror image in one call (``with_mirror``), which the int8 speed pays for.
+onnxruntime's static quantisation (weights per output channel in int8, activations per tensor in
+uint8, QDQ format): the convolutions then run on integer kernels, several times cheaper on one core
+than float32, for a top-1 that agrees with the float graph on nearly every drawing (the card keeps
+the figures). The network is quantised once, with its probabilities and the features the embedding
+is made of as outputs; two files are cut from it, so they answer the same probabilities to the bit:
+
+- ``probabilities_onnx``: the probabilities alone, what a prediction runs;
+- ``embedding_onnx``: the same, plus the embedding built from the int8 features in float
+  (``EmbeddingHead``), what runs when taught categories need both.
+
+Both answer for each drawing and its mirror image in one call (``with_mirror``), which the int8
+speed pays for.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,23 +26,38 @@ import numpy as np
 from models.card import Quantization
 from models.runtime import onnx_runner, probabilities_output
 
-METHOD = "onnxruntime static quantisation: QDQ, int8 weights per channel and int8 activations per tensor (min-max)"
+METHOD = "onnxruntime static quantisation: QDQ, int8 weights per channel and uint8 activations per tensor (min-max)"
 CALIBRATION_DRAWINGS = 1_000
 CALIBRATION_BATCH = 64
+CHECK_BATCH = 2048
+
+
+@dataclass(frozen=True)
+class EmbeddingHead:
+    """How the embedding is made from the network's features: each one unit-normalised, concatenated
+    in the order of ``features``, summed with the mirror image's, projected, unit-normalised."""
+
+    features: tuple[str, ...]  # outputs of the network before quantisation
+    projection: np.ndarray  # (sum of the features' sizes, embedding dim)
+    output: str
 
 
 def quantize(
+    network_onnx: Path,
+    head: EmbeddingHead,
     float_onnx: Path,
-    int8_onnx: Path,
+    probabilities_onnx: Path,
+    embedding_onnx: Path,
     calibration: np.ndarray,
     test: np.ndarray,
     labels: np.ndarray,
     split: str,
     num_classes: int,
 ) -> Quantization:
-    """Write ``int8_onnx``: the part of ``float_onnx`` that gives the probabilities, in int8.
-    Inputs are bitmaps (n, 28, 28, 1) float32, 0-255: ``calibration`` from the training split,
-    ``test``/``labels`` from ``split``."""
+    """Write ``probabilities_onnx`` and ``embedding_onnx`` from ``network_onnx`` (float: input bitmaps
+    (n, 28, 28, 1) float32, 0-255; outputs the probabilities and ``head.features``). ``float_onnx``
+    is the float graph served before (probabilities of the drawing alone, and the embedding), to
+    compare with. ``calibration`` comes from the training split, ``test``/``labels`` from ``split``."""
     import onnx
     from onnx.utils import Extractor
     from onnxruntime.quantization import (
@@ -46,9 +68,9 @@ def quantize(
         quantize_static,
     )
 
-    graph = onnx.load(str(float_onnx))
+    graph = onnx.load(str(network_onnx))
     name = graph.graph.input[0].name
-    output = probabilities_output([o.name for o in graph.graph.output])
+    output = probabilities_output([o.name for o in graph.graph.output if o.name not in head.features])
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -59,27 +81,36 @@ def quantize(
             return None if start is None else {name: calibration[start : start + CALIBRATION_BATCH]}
 
     with tempfile.TemporaryDirectory() as tmp:
-        alone, prepared, int8 = (Path(tmp) / f for f in ("probabilities.onnx", "prepared.onnx", "int8.onnx"))
-        onnx.save(Extractor(graph).extract_model([name], [output]), str(alone))
-        quant_pre_process(str(alone), str(prepared), skip_symbolic_shape=True)
+        prepared, int8 = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
+        quant_pre_process(str(network_onnx), str(prepared), skip_symbolic_shape=True)
+        prepared_graph = onnx.load(str(prepared))
         quantize_static(
             str(prepared),
             str(int8),
             Reader(),
             quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QInt8,
+            # uint8 activations: onnxruntime's int8 x int8 matrix product is several times slower here.
+            activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
-            nodes_to_exclude=_logit_nodes(onnx.load(str(prepared)), output),
+            nodes_to_exclude=[*_logit_nodes(prepared_graph, output), *_relus_of(prepared_graph, head.features)],
         )
-        onnx.save(with_mirror(onnx.load(str(int8)), name, output), str(int8_onnx))
-        top_float = _top1(onnx_runner(alone, 4, num_classes), test)
-        top_int8 = _top1(onnx_runner(int8, 4, num_classes), test)
-    top_served = _top1(onnx_runner(int8_onnx, 4, num_classes), test)
+        served = with_embedding_head(with_mirror(onnx.load(str(int8)), name, output), head)
+        onnx.save(served, str(embedding_onnx))
+        onnx.save(Extractor(served).extract_model([name], [output]), str(probabilities_onnx))
+        top_int8 = _outputs(onnx_runner(int8, 4, num_classes), test)[output].argmax(axis=1)
+
+    before = _outputs(onnx_runner(float_onnx, 4, num_classes), test)
+    served_probs = _outputs(onnx_runner(probabilities_onnx, 4, num_classes), test)[output]
+    both = _outputs(onnx_runner(embedding_onnx, 4, num_classes), test)
+    if not np.array_equal(both[output], served_probs):
+        raise RuntimeError(f"{embedding_onnx} does not give the probabilities of {probabilities_onnx}")
+    cosine = (both[head.output] * before[head.output]).sum(axis=1)
+    top_float, top_served = before[output].argmax(axis=1), served_probs.argmax(axis=1)
     return Quantization(
         method=METHOD,
         calibration=f"{len(calibration)} drawings of the training split, chosen at random",
-        sha256=hashlib.sha256(int8_onnx.read_bytes()).hexdigest(),
+        sha256=_sha256(probabilities_onnx),
         split=split,
         n=len(test),
         top1_agreement=round(float((top_float == top_int8).mean()), 4),
@@ -87,13 +118,17 @@ def quantize(
         top1_int8=round(float((top_int8 == labels).mean()), 4),
         mirrored=True,
         top1_served=round(float((top_served == labels).mean()), 4),
+        embedding_sha256=_sha256(embedding_onnx),
+        embedding_cosine_median=round(float(np.median(cosine)), 6),
+        embedding_cosine_min=round(float(cosine.min()), 6),
     )
 
 
 def with_mirror(model, name: str, output: str):
-    """``model`` (one input ``name``, bitmaps (n, 28, 28, 1); one output) answering for each drawing
+    """``model`` (one input ``name``, bitmaps (n, 28, 28, 1)) answering ``output`` for each drawing as
     the mean of its probabilities and those of its mirror image: one call on both, then the halves
-    averaged. A drawing facing left is the same thing facing right, and two views vote better than one."""
+    averaged (any other output is left with both halves). A drawing facing left is the same thing
+    facing right, and two views vote better than one."""
     from onnx import TensorProto, helper
 
     graph = model.graph
@@ -124,6 +159,47 @@ def with_mirror(model, name: str, output: str):
     return model
 
 
+def with_embedding_head(model, head: EmbeddingHead):
+    """``model`` from ``with_mirror``, with ``head.output`` too: the features of the drawing (first
+    half of the batch) and of its mirror image (second half), made into the embedding in float."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    nodes = []
+
+    def unit(x: str, out: str = "") -> str:
+        out = out or f"{x}_unit"
+        nodes.extend(
+            [
+                helper.make_node("ReduceL2", [x], [f"{x}_norm"], axes=[-1], keepdims=1),
+                helper.make_node("Max", [f"{x}_norm", "head_floor"], [f"{x}_norm_floored"]),
+                helper.make_node("Div", [x, f"{x}_norm_floored"], [out]),
+            ]
+        )
+        return out
+
+    halves = ["features_of_drawing", "features_of_mirror"]
+    nodes.append(helper.make_node("Concat", [unit(f) for f in head.features], ["features"], axis=1))
+    nodes += [
+        helper.make_node("Split", ["features"], halves, axis=0),
+        helper.make_node("Add", halves, ["features_sum"]),
+        helper.make_node("MatMul", ["features_sum", "head_projection"], ["projected"]),
+    ]
+    unit("projected", head.output)
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.float32(1e-6), "head_floor"),  # as training.embedding.L2Normalize
+            numpy_helper.from_array(np.asarray(head.projection, np.float32), "head_projection"),
+        ]
+    )
+    graph.node.extend(nodes)
+    kept = [o for o in graph.output if o.name not in head.features]
+    del graph.output[:]
+    dim = head.projection.shape[1]
+    graph.output.extend([*kept, helper.make_tensor_value_info(head.output, TensorProto.FLOAT, ["n", dim])])
+    return model
+
+
 def _logit_nodes(graph, output: str) -> list[str]:
     """The node that gives ``output`` and the one that gives its input (the softmax and the layer of
     logits): kept in float, so that the answers are not rounded to 256 levels and do not tie."""
@@ -132,9 +208,16 @@ def _logit_nodes(graph, output: str) -> list[str]:
     return [last.name, *(producers[i].name for i in last.input if i in producers)]
 
 
-def _top1(run, x: np.ndarray, batch: int = 2048) -> np.ndarray:
-    tops = []
-    for i in range(0, len(x), batch):
-        out = run(x[i : i + batch])
-        tops.append(out[probabilities_output(list(out))].argmax(axis=1))
-    return np.concatenate(tops) if tops else np.zeros(0, int)
+def _relus_of(graph, features: tuple[str, ...]) -> list[str]:
+    """ReLUs that read a feature: kept in float. Quantised, a ReLU shares its input's range, which
+    would then lose the negative half that the embedding reads."""
+    return [n.name for n in graph.graph.node if n.op_type == "Relu" and set(n.input) & set(features)]
+
+
+def _outputs(run, x: np.ndarray) -> dict[str, np.ndarray]:
+    parts = [run(x[i : i + CHECK_BATCH]) for i in range(0, len(x), CHECK_BATCH)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
