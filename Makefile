@@ -32,8 +32,7 @@ demo: install ## run the API and the Streamlit app on the shipped model (Ctrl-C 
 	@trap 'kill 0' INT TERM EXIT; \
 	$(PY) -m api.serve --host $(API_HOST) --port $(API_PORT) & \
 	API_URL=http://$(API_HOST):$(API_PORT) $(VENV)/bin/streamlit run frontend/app.py \
-		--server.address $(FRONTEND_HOST) --server.port $(FRONTEND_PORT) --server.headless true \
-		--browser.gatherUsageStats false --client.toolbarMode viewer & \
+		--server.address $(FRONTEND_HOST) --server.port $(FRONTEND_PORT) --server.headless true & \
 	wait
 
 api: install ## run the API alone, one worker per core (one process: uvicorn api.main:app)
@@ -41,8 +40,7 @@ api: install ## run the API alone, one worker per core (one process: uvicorn api
 
 frontend: install ## run the Streamlit app alone (API_URL defaults to the local API)
 	API_URL=$${API_URL:-http://$(API_HOST):$(API_PORT)} $(VENV)/bin/streamlit run frontend/app.py \
-		--server.address $(FRONTEND_HOST) --server.port $(FRONTEND_PORT) --server.headless true \
-		--browser.gatherUsageStats false --client.toolbarMode viewer
+		--server.address $(FRONTEND_HOST) --server.port $(FRONTEND_PORT) --server.headless true
 
 migrate: install ## bring $$DATABASE_URL (default the SQLite file under data/) to the newest schema
 	$(PY) -m store.migrate

@@ -80,7 +80,7 @@ def frontend(api, tmp_path_factory, frontend_port):
     port = frontend_port
     log = tmp_path_factory.mktemp("frontend") / "streamlit.log"
     cmd = [sys.executable, "-m", "streamlit", "run", "frontend/app.py", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
     cmd += ["--server.fileWatcherType", "none"]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "API_URL": api}, stdout=out, stderr=subprocess.STDOUT)
