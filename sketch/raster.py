@@ -4,7 +4,7 @@ Google's script (``vector_to_raster``, published in the quickdraw-dataset issues
 simplified strokes with cairo on an ARGB32 surface: best antialiasing, round caps and joins, a
 line diameter of 16 and a padding of 16 (both in 256-space), the drawing centred on its extent,
 white on black, one ``stroke()`` per stroke, then keeps one channel as uint8. Doing the same here
-reproduces the official bitmaps byte for byte on almost every drawing (figures in the README and
+reproduces the official bitmaps byte for byte on almost every drawing (figures in docs/preprocessing.md and
 ``bench/preprocess.py``); the CNN was trained on those bitmaps, so the API must feed it the same.
 
 The path is handed to cairo in one ``cairo_append_path`` call per stroke, built with numpy in

@@ -1,7 +1,7 @@
 """A trained CNN rebuilt with a second output, an L2-normalised embedding, without retraining.
 
 The embedding of a drawing ``x`` (chosen by measuring few-shot accuracy on the 267 categories the
-CNN never trained on; alternatives and figures in the README):
+78-class CNN never trained on; alternatives and figures in docs/models.md):
 
     c(x) = [ l2(pre(x)), l2(flat(x)) ]       the penultimate layer before its ReLU (256) and the
                                              flattened last conv block (1,152), each unit-norm
