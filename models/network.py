@@ -56,8 +56,12 @@ class Network(FromCard):
         return Answer(self.probabilities(inputs), self.classes, self.origins)
 
     def embed(self, inputs: Inputs) -> np.ndarray:
-        """The L2-normalised embedding the card describes, float32 (n, dim)."""
-        return self.probabilities_and_embedding(inputs)[1]
+        """The L2-normalised embedding the card describes, float32 (n, dim): from the int8 file that
+        gives it when there is one, else from the float graph."""
+        if self.card.embedding is None:
+            raise ValueError(f"{self.name} {self.version} exports no embedding")
+        out = (self.run_embedding or self.run)(self._input(inputs))
+        return out[self.card.embedding.output]
 
     def probabilities_and_embedding(self, inputs: Inputs) -> tuple[np.ndarray, np.ndarray]:
         """Both at once: ``probabilities`` exactly as ``probabilities()`` gives them, and the embedding."""
