@@ -1,8 +1,8 @@
-"""JSON request bodies: refused by a byte count before parsing when they hold more values than any
-body within the limits could, then parsed and validated in one pass by pydantic-core straight from
-the bytes. A large body is parsed in the thread pool, one at a time per process (with the other
-costly requests, ``app.state.costly``): parsing 2 MB takes long enough to hold up every other
-request, ``/health`` included, if it ran on the event loop.
+"""JSON request bodies: read only when declared as JSON, refused by a byte count before parsing
+when they hold more values than any body within the limits could, then parsed and validated in one
+pass by pydantic-core straight from the bytes. A large body is parsed in the thread pool, one at a
+time per process (with the other costly requests, ``app.state.costly``): parsing 2 MB takes long
+enough to hold up every other request, ``/health`` included, if it ran on the event loop.
 
 Routes that read their body this way declare it with ``openapi_body`` (FastAPI does not see it as
 a body parameter); ``api.main`` publishes the models in the schema's components.
@@ -30,6 +30,16 @@ def _validate(model: type[Body], raw: bytes) -> Body:
         raise RequestValidationError(exc.errors()) from None
 
 
+def check_media_type(request: Request) -> None:
+    """Only a body declared as JSON is read. A form or text/plain body (or one without a type) is
+    what a page on any other site may send without the browser asking the API first (no CORS
+    preflight): read anyway, it would let any website submit drawings, teach categories and post scores."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        declared = f"Content-Type {media!r}" if media else "no Content-Type"
+        raise HTTPException(415, f"the body must be JSON sent with Content-Type: application/json ({declared})")
+
+
 def check_values(raw: bytes, max_values: int) -> None:
     values = raw.count(b",") + raw.count(b"[")
     if values > max_values:
@@ -37,6 +47,7 @@ def check_values(raw: bytes, max_values: int) -> None:
 
 
 async def parse(request: Request, model: type[Body], max_values: int | None = None) -> Body:
+    check_media_type(request)
     raw = await request.body()
     if max_values is not None:
         check_values(raw, max_values)

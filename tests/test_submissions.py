@@ -219,8 +219,26 @@ def test_missing_fields_and_bad_json(client):
     r = client.post("/submissions", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
     assert "malformed JSON" in r.json()["detail"]
-    r = client.post("/submissions", content=b'{"label": "cat", "strokes": [[[NaN], [1]]], "canvas": {}}')
+    r = client.post(
+        "/submissions",
+        content=b'{"label": "cat", "strokes": [[[NaN], [1]]], "canvas": {}}',
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 422
+
+
+@pytest.mark.parametrize("content_type", ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", None])
+def test_a_body_not_declared_as_json_is_refused_and_nothing_is_stored(client, content_type):
+    """What a page on another site may send without a CORS preflight must not plant a drawing."""
+    body = json.dumps({"label": "cat", "label_source": "player", "strokes": CAT, "canvas": {"width": 9, "height": 9}})
+    before = client.get("/submissions/stats").json()
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/submissions", content=body.encode(), headers=headers)
+    assert r.status_code == 415
+    assert "Content-Type: application/json" in r.json()["detail"]
+    assert client.get("/submissions/stats").json() == before
+    r = client.post("/submissions", content=body.encode(), headers={"content-type": "application/json; charset=utf-8"})
+    assert r.status_code == 201
 
 
 @pytest.mark.parametrize(
