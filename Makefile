@@ -4,11 +4,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The official files: this workplace's copy where it exists, else what make download fetches.
 DATA_DIR ?= $(if $(wildcard ../shared/quickdraw),../shared/quickdraw,data/quickdraw)
-API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
 FRONTEND_PORT ?= 8501
-# The app relays teach, delete and submit for whoever reaches it: this machine only, unless opened.
-FRONTEND_HOST ?= 127.0.0.1
+# The address players' browsers reach this machine by. The demo serves this machine only, unless
+# opened on purpose (make demo PUBLIC_HOST=192.168.1.20): the app relays teach, delete and submit
+# for whoever reaches it, and the browser asks the API for live guesses itself.
+PUBLIC_HOST ?= 127.0.0.1
+LISTEN_HOST := $(if $(filter 127.0.0.1 localhost,$(PUBLIC_HOST)),127.0.0.1,0.0.0.0)
+API_HOST ?= $(LISTEN_HOST)
+FRONTEND_HOST ?= $(LISTEN_HOST)
+# The app's origins, which the API lets the player's browser ask.
+comma := ,
+APP_ORIGINS := "http://localhost:$(FRONTEND_PORT)","http://127.0.0.1:$(FRONTEND_PORT)"$(if \
+	$(filter-out 127.0.0.1 localhost,$(PUBLIC_HOST)),$(comma)"http://$(PUBLIC_HOST):$(FRONTEND_PORT)")
 MLFLOW_PORT ?= 5000
 WORKERS ?= 2
 
@@ -28,10 +36,11 @@ $(VENV)/.installed: requirements.txt requirements/*.txt pyproject.toml
 install: $(VENV)/.installed ## create .venv and install the pinned dependencies
 
 demo: install ## run the API and the Streamlit app on the shipped model (Ctrl-C stops both)
-	@echo "API on http://$(API_HOST):$(API_PORT)/docs, app on http://$(FRONTEND_HOST):$(FRONTEND_PORT)"
+	@echo "API on http://$(PUBLIC_HOST):$(API_PORT)/docs, app on http://$(PUBLIC_HOST):$(FRONTEND_PORT)"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) -m api.serve --host $(API_HOST) --port $(API_PORT) & \
-	API_URL=http://$(API_HOST):$(API_PORT) $(VENV)/bin/streamlit run frontend/app.py \
+	CORS_ORIGINS='[$(APP_ORIGINS)]' $(PY) -m api.serve --host $(API_HOST) --port $(API_PORT) & \
+	API_URL=http://127.0.0.1:$(API_PORT) PUBLIC_API_URL=http://$(PUBLIC_HOST):$(API_PORT) \
+		$(VENV)/bin/streamlit run frontend/app.py \
 		--server.address $(FRONTEND_HOST) --server.port $(FRONTEND_PORT) --server.headless true & \
 	wait
 
@@ -39,7 +48,7 @@ api: install ## run the API alone, one worker per core (one process: uvicorn api
 	$(PY) -m api.serve --host $(API_HOST) --port $(API_PORT)
 
 frontend: install ## run the Streamlit app alone (API_URL defaults to the local API)
-	API_URL=$${API_URL:-http://$(API_HOST):$(API_PORT)} $(VENV)/bin/streamlit run frontend/app.py \
+	API_URL=$${API_URL:-http://127.0.0.1:$(API_PORT)} $(VENV)/bin/streamlit run frontend/app.py \
 		--server.address $(FRONTEND_HOST) --server.port $(FRONTEND_PORT) --server.headless true
 
 migrate: install ## bring $$DATABASE_URL (default the SQLite file under data/) to the newest schema

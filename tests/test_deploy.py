@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import string
 import subprocess
@@ -347,11 +348,32 @@ def test_compose_merges_the_two_files():
     assert merged["services"]["frontend"]["environment"]["API_URL"] == "http://lb:80"
 
 
-@pytest.mark.parametrize(("env", "address"), [({}, "127.0.0.1"), ({"FRONTEND_HOST": "0.0.0.0"}, "0.0.0.0")])
-def test_make_demo_serves_the_app_on_this_machine_only_unless_opened(env, address):
+def _make_plan(target: str, **variables: str) -> str:
+    args = [f"{k}={v}" for k, v in variables.items()]
+    return subprocess.run(["make", "-n", target, *args], cwd=REPO, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize(("variables", "address"), [({}, "127.0.0.1"), ({"FRONTEND_HOST": "0.0.0.0"}, "0.0.0.0")])
+def test_make_demo_serves_the_app_on_this_machine_only_unless_opened(variables, address):
     # The app relays teach, delete and submit: it listens where the API does, unless FRONTEND_HOST says otherwise.
     for target in ("demo", "frontend"):
-        plan = subprocess.run(
-            ["make", "-n", target], cwd=REPO, capture_output=True, text=True, env={**os.environ, **env}, check=True
-        ).stdout
+        plan = _make_plan(target, **variables)
         assert f"--server.address {address} " in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("variables", "listen", "app", "api"),
+    [
+        ({}, "127.0.0.1", "http://127.0.0.1:8501", "http://127.0.0.1:8000"),
+        ({"FRONTEND_PORT": "8611", "API_PORT": "8610"}, "127.0.0.1", "http://127.0.0.1:8611", "http://127.0.0.1:8610"),
+        ({"PUBLIC_HOST": "192.168.1.20"}, "0.0.0.0", "http://192.168.1.20:8501", "http://192.168.1.20:8000"),
+    ],
+)
+def test_make_demo_lets_the_players_browser_ask_the_api_on_any_port_or_address(variables, listen, app, api):
+    """The live guesses go from the browser to the API: the API must allow the app's origin, and
+    the browser must be given an address it can reach."""
+    plan = _make_plan("demo", **variables)
+    origins = json.loads(re.search(r"CORS_ORIGINS='(\[.*?\])'", plan).group(1))
+    assert app in origins, plan
+    assert f"PUBLIC_API_URL={api} " in plan, plan
+    assert f"--host {listen} " in plan and f"--server.address {listen} " in plan, plan
