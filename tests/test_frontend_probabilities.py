@@ -24,11 +24,14 @@ def test_probabilities_full_distribution_bitmap_and_metrics(fake):
     (body,) = fake.predict_bodies()
     assert body["model"] == "cnn" and body["top_k"] == len(CLASSES) and body["return_bitmap"] is True
     (chart,) = charts(at)
-    assert chart.count("%") == len(CLASSES)  # every class
+    assert chart.count("%") == len(CLASSES)  # fewer classes than the chart holds: all of them
     assert len(at.get("image")) == 1  # the 28x28 (the drawing has no PNG in this test)
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Top-1 (test)"] == "81.2%" and metrics["Top-5 (test)"] == "94.6%"
-    assert "20261124-1200" in texts(at)
+    models, every = at.dataframe
+    (row,) = models.value.to_dict("records")
+    assert row["model"] == "CNN (bitmap)" and row["version"] == "20261124-1200"
+    assert row["top-1 (test)"] == "81.2%" and row["top-5 (test)"] == "94.6%"
+    # Every class in the table, most likely first.
+    assert every.value["class"].tolist()[0] == "cat" and sorted(every.value["class"]) == sorted(CLASSES)
 
 
 def test_probabilities_when_the_api_caps_top_k(fake):

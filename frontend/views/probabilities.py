@@ -1,9 +1,14 @@
-"""Probabilities: every class's probability for the current drawing, and what the model saw."""
+"""Probabilities: every model's answer for the current drawing, and what the CNN saw.
+
+Each model shows its most likely classes as a chart and every class in a table beneath (a chart of
+all 345 rows per model made the page seconds slow and screens long).
+"""
 
 from __future__ import annotations
 
 import base64
 
+import pandas as pd
 import streamlit as st
 
 import api_client
@@ -11,19 +16,33 @@ import ui
 from api_client import ApiError
 
 # Friendlier names for the kinds we know; any other model the API lists is shown by its own name.
-TITLES = {"cnn": "CNN (bitmap)", "rnn": "RNN (strokes)", "ensemble": "Ensemble"}
+TITLES = {"cnn": "CNN (bitmap)", "rnn": "RNN (strokes)", "ensemble": "Ensemble", "prototypes": "Player's model"}
+CHARTED = 10  # classes per model in the chart; the table has them all
 
 
 def title(name: str) -> str:
     return TITLES.get(name, name)
 
 
-def metrics_line(meta: dict | None) -> None:
-    metrics = (meta or {}).get("metrics") or {}
-    cols = st.columns(3)
-    for col, (key, heading) in zip(cols, (("top1", "Top-1"), ("top5", "Top-5"), ("macro_f1", "Macro F1")), strict=True):
-        value = metrics.get(key)
-        col.metric(f"{heading} (test)", "n/a" if value is None else f"{value:.1%}")
+def model_rows(info: dict, answers: dict[str, dict]) -> pd.DataFrame:
+    """One row per model: its version, runtime and test metrics from its card."""
+    rows = []
+    for name, answer in answers.items():
+        meta = info["models"][name]
+        metrics = meta.get("metrics") or {}
+        row = {"model": title(name), "version": answer["model"]["version"], "runtime": meta["runtime"]}
+        for key, heading in (("top1", "top-1 (test)"), ("top5", "top-5 (test)"), ("macro_f1", "macro F1")):
+            row[heading] = "n/a" if metrics.get(key) is None else f"{metrics[key]:.1%}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def every_class(predictions: list[dict]) -> None:
+    table = pd.DataFrame(
+        {"class": [p["label"] for p in predictions], "probability": [p["probability"] for p in predictions]}
+    )
+    config = {"probability": st.column_config.ProgressColumn("probability", format="percent", min_value=0, max_value=1)}
+    st.dataframe(table, hide_index=True, column_config=config, width="stretch", height=280)
 
 
 st.title("Probabilities")
@@ -50,26 +69,25 @@ for name in available:
         ui.show_api_error(exc, f"probabilities_{name}")
         st.stop()
 
-drawn, seen, about = st.columns([1, 1, 3], gap="medium")
+drawn, seen = st.columns(2, gap="medium")
 if drawing["image"]:
     drawn.image(base64.b64decode(drawing["image"]), caption="Your drawing", width=168)
 bitmap = answers.get("cnn", {}).get("bitmap")
 if bitmap:
     seen.image(ui.bitmap_image(bitmap), caption="The 28x28 the CNN saw", width=168)
-with about:
-    for name in available:
-        meta = info["models"][name]
-        st.subheader(title(name))
-        st.caption(f"`{name}` version `{answers[name]['model']['version']}`, served with {meta['runtime']}")
-        metrics_line(meta)
+st.dataframe(model_rows(info, answers), hide_index=True, width="stretch")
 
 st.divider()
 columns = st.columns(len(available), gap="medium")
 for col, name in zip(columns, available, strict=True):
     with col:
         predictions = answers[name]["predictions"]
-        st.markdown(f"**{title(name)}**: {ui.describe(predictions[:3])}")
-        ui.guesses_chart(predictions, bar_height=18)
+        st.subheader(title(name))
+        st.caption(ui.describe(predictions[:3]))
+        ui.guesses_chart(predictions[:CHARTED], bar_height=22)
         n_classes = len(info["models"][name]["classes"])
+        shown = f"all {n_classes} classes" if len(predictions) == n_classes else f"the {len(predictions)} most likely"
+        with st.expander(f"Every class: {shown}"):
+            every_class(predictions)
         if len(predictions) < n_classes:
             st.caption(f"The {len(predictions)} most likely of {n_classes} classes (the API's top_k limit).")
