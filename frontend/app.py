@@ -4,12 +4,12 @@ from pathlib import Path
 
 import streamlit as st
 
-import api_client
-
 # Not "pages/": Streamlit would also serve that folder as old-style pages, bypassing this file.
 PAGES = Path(__file__).resolve().parent / "views"
+# A file of the app's own: a material icon as favicon is fetched from Google's font servers.
+ICON = Path(__file__).resolve().parent / "icon.png"
 
-st.set_page_config(page_title="Deep Draw", page_icon=":material/draw:", layout="wide")
+st.set_page_config(page_title="Deep Draw", page_icon=str(ICON), layout="wide")
 
 page = st.navigation(
     [
@@ -20,5 +20,5 @@ page = st.navigation(
         st.Page(PAGES / "teach.py", title="Teach", icon=":material/school:"),
     ]
 )
-st.sidebar.caption(f"Guesses by the Deep Draw API at {api_client.api_url()}")
+st.sidebar.caption("Guesses by a neural network trained on Google's Quick, Draw! drawings (CC BY 4.0).")
 page.run()

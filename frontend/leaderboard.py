@@ -25,7 +25,7 @@ def save_form(game: dict) -> None:
             "Your name for the leaderboard",
             max_chars=24,
             key="leaderboard_name",
-            help="1-24 letters, digits, spaces, _ - or . ; only this name is stored with the score.",
+            help="1-24 letters, digits, spaces, _ - . or ' ; only this name is stored with the score.",
         )
         submitted = st.form_submit_button("Save my score", key="leaderboard_save", icon=":material/emoji_events:")
     if submitted:
@@ -61,4 +61,4 @@ def table(limit: int = 10) -> None:
     )
     rows.index = range(1, len(rows) + 1)
     st.dataframe(rows, key="leaderboard_rows", width="stretch")
-    st.caption("Scores are reported by the app at the end of a game; the API checks names and bounds only.")
+    st.caption("Each score is a game's, saved by its player at the end.")

@@ -558,7 +558,7 @@ def test_a_page_opened_by_its_url_keeps_the_app_frame(browser, frontend):
     page = context.new_page()
     try:
         page.goto(f"{frontend}/challenge")
-        page.get_by_text("Guesses by the Deep Draw API at").wait_for(timeout=30_000)
+        page.get_by_text("Guesses by a neural network trained on").wait_for(timeout=30_000)
         assert page.get_by_role("link", name="Probabilities").count() >= 1
     finally:
         context.close()

@@ -83,6 +83,24 @@ def countdown() -> None:
     st.progress(left / ROUND_SECONDS, text=f"{left:.0f} s left")
 
 
+def outcome() -> None:
+    """How the round ended, and the way on."""
+    prompt = game["prompts"][game["round"]]
+    if game["results"][-1]:
+        st.success(f"I know, it's {with_article(prompt)}!", icon=":material/celebration:")
+    else:
+        why = "Skipped" if game.get("skipped") else "Time is up"
+        st.warning(f"{why}: the model did not see {with_article(prompt)}.", icon=":material/timer_off:")
+    last = game["round"] + 1 >= ROUNDS
+    st.button(
+        "See the score" if last else "Next round",
+        key="challenge_next",
+        on_click=next_round,
+        type="primary",
+        icon=":material/arrow_forward:",
+    )
+
+
 st.title("Challenge")
 
 if game["phase"] in ("idle", "over"):
@@ -143,21 +161,6 @@ with right:
     elif game["phase"] == "playing" and drawing is None:
         st.info("Start drawing: the model guesses while you draw.", icon=":material/draw:")
 
-    if game["phase"] == "done":
-        if game["results"][-1]:
-            st.success(f"I know, it's {with_article(prompt)}!", icon=":material/celebration:")
-        else:
-            why = "Skipped" if game.get("skipped") else "Time is up"
-            st.warning(f"{why}: the model did not see {with_article(prompt)}.", icon=":material/timer_off:")
-        last = game["round"] + 1 >= ROUNDS
-        st.button(
-            "See the score" if last else "Next round",
-            key="challenge_next",
-            on_click=next_round,
-            type="primary",
-            icon=":material/arrow_forward:",
-        )
-
     if drawing is not None:
         fingerprint = json.dumps(drawing["strokes"])
         saved = state.challenge_saved.get(fingerprint)
@@ -175,15 +178,16 @@ with right:
                 st.rerun()  # so the button shows as done
         if saved is not None:
             st.success(f"Saved as submission #{saved}.", icon=":material/check:")
+    # Away from Skip, below the pad on a phone: one stray tap must not throw the game away.
+    st.button("New game", key="challenge_restart", on_click=start_game, args=(game["spec"],), icon=":material/replay:")
 
 with header:
-    heading, restart = st.columns([4, 1], vertical_alignment="bottom")
+    heading, skip = st.columns([4, 1], vertical_alignment="bottom")
     heading.subheader(f"Draw: {with_article(prompt)}")
     heading.caption(f"Round {game['round'] + 1} of {ROUNDS} · score {game['score']}")
-    restart.button(
-        "New game", key="challenge_restart", on_click=start_game, args=(game["spec"],), icon=":material/replay:"
-    )
     if game["phase"] == "playing":
-        restart.button("Skip", key="challenge_skip", on_click=skip_round, icon=":material/skip_next:")
+        skip.button("Skip", key="challenge_skip", on_click=skip_round, icon=":material/skip_next:")
+    else:
+        outcome()  # above the pad, which fills a phone's screen
     # Ticks every second while a round runs, and redraws only itself.
     st.fragment(countdown, run_every=1 if game["phase"] == "playing" else None)()
