@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field
 from store.names import disguised, invisible
 from store.tables import MAX_CATEGORY_NAME_LENGTH, MAX_LABEL_LENGTH, MAX_NAME_LENGTH
 
-NAME_PUNCTUATION = " _-."
+NAME_PUNCTUATION = " _-.'’"  # the apostrophe also as phones type it (O’Brien)
 CATEGORY_NAME = re.compile(r"^[\w][\w '\-.]*$")
 
 
@@ -66,7 +66,7 @@ def valid_name(name: str) -> str:
     bad = sorted({c for c in name if not (c.isalnum() or c in NAME_PUNCTUATION)})
     if bad:
         shown = ", ".join(repr(c) for c in bad[:5])
-        raise ValueError(f"name may hold letters, digits, space, '_', '-' and '.' only (not {shown})")
+        raise ValueError(f"name may hold letters, digits, space, '_', '-', '.' and apostrophes only (not {shown})")
     if disguised(name):
         raise ValueError("name mixes scripts with letters that look like others (e.g. a Cyrillic 'а' among Latin ones)")
     return name
@@ -75,7 +75,7 @@ def valid_name(name: str) -> str:
 # What JSON Schema can say of the name rules: the whitespace str.split() and str.strip() remove,
 # except the blanks store.names refuses.
 _SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\u1680\u2000-\u2006\u2008-\u200a\u2028\u2029\u205f"
-PLAYER_NAME_PATTERN = rf"^[{_SPACE}]*[\w.\-]([\w .\-]*[\w.\-])?[{_SPACE}]*$"
+PLAYER_NAME_PATTERN = rf"^[{_SPACE}]*[\w.\-'’]([\w .\-'’]*[\w.\-'’])?[{_SPACE}]*$"
 CATEGORY_NAME_PATTERN = rf"^[{_SPACE}]*\w[\w{_SPACE}'\-.]*$"
 
 

@@ -81,6 +81,8 @@ def test_names_are_trimmed_and_may_be_any_script(db_client):
         ("李 小龙", "李 小龙"),
         ("Ａｄａ", "Ada"),
         ("𝐀𝐝𝐚", "Ada"),
+        ("Conan O'Brien", "Conan O'Brien"),
+        ("Conan O\u2019Brien", "Conan O\u2019Brien"),  # as a phone types the apostrophe
     ]
     for name, stored in pairs:
         r = db_client.post("/scores", json=score(name=name))
