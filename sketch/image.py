@@ -73,6 +73,8 @@ def open_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(f"image too large (decompression bomb): {exc}") from None
+    except Image.UnidentifiedImageError:
+        raise ValueError("image could not be decoded: it is neither a PNG nor a JPEG") from None
     except (OSError, SyntaxError) as exc:
         raise ValueError(f"image could not be decoded: {exc}") from None
     ImageOps.exif_transpose(img, in_place=True)  # a copy would cost as much as a tenth of the path
