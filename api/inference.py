@@ -52,7 +52,10 @@ def decode_bitmap(values: list) -> np.ndarray:
         arr = arr * 255.0  # floats 0-1
     if not arr.any():
         raise EmptyDrawingError("empty drawing: the bitmap has no ink")
-    return arr.astype(np.float32)
+    bitmap = arr.astype(np.float32)
+    if not bitmap.any():  # what the model reads: values too small for float32 are 0 there
+        raise EmptyDrawingError("empty drawing: the bitmap's ink is too faint to read (every value rounds to 0)")
+    return bitmap
 
 
 def decode_image_field(text: str, settings: Settings) -> np.ndarray:

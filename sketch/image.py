@@ -16,7 +16,7 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 from scipy import ndimage
 
 from sketch.raster import _TOTAL_PADDING, LINE_DIAMETER, ORIGINAL_SIDE, SIDE
@@ -187,6 +187,12 @@ def image_to_bitmap(ink: np.ndarray | Image.Image) -> np.ndarray:
     # Pillow wants the inverse map, in continuous coordinates (pixel i spans [i, i+1]).
     inv = 1.0 / (scale * to_hires)
     ox, oy = lo + 0.5 - offset / scale
+    if pen < inv:
+        # Lines thinner than the resampling step would fall between its samples and vanish:
+        # widened evenly first (the centre lines stay), then set to the dataset's width below.
+        size = 2 * int(np.ceil(inv / 2)) + 1
+        img = img.filter(ImageFilter.MaxFilter(size))
+        pen += size - 1
     hires = img.transform((res, res), Image.AFFINE, (inv, 0, ox, 0, inv, oy), resample=Image.BILINEAR)
     line = np.asarray(hires) >= _INK_THRESHOLD
     current = pen * scale * to_hires
@@ -194,7 +200,10 @@ def image_to_bitmap(ink: np.ndarray | Image.Image) -> np.ndarray:
         current = pen_diameter(line[drawn])
     line = _set_line_width(line, current, LINE_DIAMETER * to_hires)
     cover = line.reshape(SIDE, _HIRES, SIDE, _HIRES).mean(axis=(1, 3))
-    return np.round(cover * 255).astype(np.uint8)
+    bitmap = np.round(cover * 255).astype(np.uint8)
+    if not bitmap.any():
+        raise EmptyDrawingError("empty drawing: no ink is left at 28x28")
+    return bitmap
 
 
 def _set_line_width(mask: np.ndarray, current: float, target: float) -> np.ndarray:
@@ -206,13 +215,16 @@ def _set_line_width(mask: np.ndarray, current: float, target: float) -> np.ndarr
     if box is None:
         return mask
     crop = mask[box]
+    # No pixel is farther than the crop's diagonal from another: a larger change (a filled shape
+    # read as one very thick line) has the same outcome, and would cost passes by the thousand.
+    radius = min(abs(current - target) / 2, float(np.hypot(*crop.shape)) + 2.0)
     if current > target:
         # Pixels farther than the change from the background (the frame's edge counts as background).
-        thinned = ~_near(~np.pad(crop, 1), (current - target) / 2)[1:-1, 1:-1]
+        thinned = ~_near(~np.pad(crop, 1), radius)[1:-1, 1:-1]
         # Never erase a whole line: keep at least the ridge of the original.
         changed = thinned if thinned.any() else crop
     else:
-        changed = _near(crop, (target - current) / 2)
+        changed = _near(crop, radius)
     out = np.zeros_like(mask)
     out[box] = changed
     return out
@@ -238,7 +250,10 @@ def _disk_rows(radius: float) -> list[tuple[int, int]]:
     get narrower. A pixel (dx, dy) is in it when ``sqrt(dx**2 + dy**2) <= radius`` in float64."""
     rows = []
     for k in range(int(radius) + 1):
-        w = 0
+        # Start near the row's edge and settle it with the exact test: one step or two, not w of them.
+        w = int(np.sqrt(max(radius * radius - k * k, 0.0)))
+        while w > 0 and np.sqrt(float(w * w + k * k)) > radius:
+            w -= 1
         while np.sqrt(float((w + 1) ** 2 + k * k)) <= radius:
             w += 1
         if np.sqrt(float(w * w + k * k)) <= radius:

@@ -151,6 +151,42 @@ def test_malformed_json_and_non_finite_numbers(client, raw, words):
     assert resp.status_code == 422 and words in resp.json()["detail"]
 
 
+def _drawn_png(draw, size: int = 400) -> str:
+    from PIL import ImageDraw
+
+    img = Image.new("L", (size, size), 255)
+    draw(ImageDraw.Draw(img))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return b64(buf.getvalue())
+
+
+def test_ink_too_faint_for_the_model_is_an_empty_drawing_even_explained(client):
+    # Above 0 as sent, 0 once read as float32, which is what the model sees: a 422, not a 500.
+    for body in ({"bitmap": [1e-300] * 784}, {"bitmap": [1e-300] * 784, "explain": True}):
+        resp = client.post("/predict", json=body)
+        assert resp.status_code == 422 and "too faint" in resp.json()["detail"], resp.text
+
+
+def test_a_hairline_picture_keeps_its_line_and_is_explained(client):
+    # A 1-pixel line on a 400-pixel picture used to fall between the resampling's samples: an empty
+    # 28x28, answered as a blank guess, and a 500 when explained.
+    line = _drawn_png(lambda d: d.line([(50, 200), (350, 200)], fill=0, width=1))
+    resp = client.post("/predict", json={"image": line, "explain": True, "return_bitmap": True})
+    assert resp.status_code == 200, resp.text
+    assert np.asarray(resp.json()["bitmap"]).any()
+    assert resp.json()["explanation"]["patches"]
+
+
+def test_a_filled_shape_is_answered_at_once(client):
+    # Read as one line as thick as the shape: its thinning took thousands of filter passes (minutes).
+    disk = _drawn_png(lambda d: d.ellipse([50, 50, 350, 350], fill=0))
+    started = time.monotonic()
+    resp = client.post("/predict", json={"image": disk})
+    assert resp.status_code == 200, resp.text
+    assert time.monotonic() - started < 10  # a hang guard, not a speed target
+
+
 def test_truncated_image(client, cat):
     png = draw_png(parse_strokes(cat[1]), size=200)
     resp = client.post("/predict", json={"image": b64(png[: len(png) // 2])})
