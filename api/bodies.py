@@ -16,9 +16,12 @@ from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 Body = TypeVar("Body", bound=BaseModel)
 
+# nginx's "client closed request": no client sees it, the access log and metrics do.
+CLIENT_CLOSED = 499
 # Below this a body is parsed right on the event loop (a player's drawing: a few kilobytes).
 LARGE_BODY_BYTES = 256 * 1024
 
@@ -48,7 +51,11 @@ def check_values(raw: bytes, max_values: int) -> None:
 
 async def parse(request: Request, model: type[Body], max_values: int | None = None) -> Body:
     check_media_type(request)
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        # Nobody is left to answer; logged and counted as the client's doing, not as a server error.
+        raise HTTPException(CLIENT_CLOSED, "the client closed the connection before its body arrived") from None
     if max_values is not None:
         check_values(raw, max_values)
     if len(raw) < LARGE_BODY_BYTES:

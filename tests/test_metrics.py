@@ -142,3 +142,29 @@ def test_access_log_is_json_with_the_request_id(two_workers):
     second = by_id[generated]
     assert second["route"] == "/submissions/{submission_id}"
     assert (second["path"], second["status"]) == ("/submissions/12345", 404)
+
+
+@pytest.mark.parametrize("path", ["/predict", "/submissions"])
+def test_a_client_gone_mid_body_is_counted_as_499_never_500(two_workers, path):
+    """Anyone could otherwise inflate the server-error rate an operator alerts on."""
+    import socket
+
+    url = two_workers.url
+    before = scrape(httpx.get(f"{url}/metrics").text)
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", two_workers.port)) as sock:
+        sock.sendall(head.encode() + b'{"strokes": [')
+    route = {"method": "POST", "route": path}
+    for _ in range(50):  # the worker notices the closed connection, then answers nobody
+        after = scrape(httpx.get(f"{url}/metrics").text)
+        if value(after, "deepdraw_http_requests_total", **route, status="499") > value(
+            before, "deepdraw_http_requests_total", **route, status="499"
+        ):
+            break
+        time.sleep(0.1)
+    assert (
+        value(after, "deepdraw_http_requests_total", **route, status="499")
+        - value(before, "deepdraw_http_requests_total", **route, status="499")
+        == 1
+    )
+    assert value(after, "deepdraw_http_requests_total", **route, status="500") == 0
