@@ -55,7 +55,7 @@ def show_round(number: int, prompt: str, won: bool, seconds: float, strokes: lis
             answer = api_client.predict(strokes, top_k=3, explain=True)
         except ApiError as exc:
             left.image(picture(strokes, None), width=PICTURE)
-            right.caption(f"No explanation: {exc}")
+            right.caption(f"No explanation: {ui.text(str(exc))}")
             return
         first, *runners_up = answer["predictions"]
         deciding = explanations.most_needed(answer["explanation"])

@@ -104,12 +104,13 @@ def bitmap_image(bitmap: list[list[int]], scale: int = 6) -> np.ndarray:
 def show_api_error(exc: ApiError, key: str, what: str = "this drawing") -> None:
     """An API failure as a message; a refusal is about what was sent, anything else about the API."""
     if isinstance(exc, ApiRejected):
-        st.warning(f"The API refused {what}: {exc}", icon=":material/edit_off:")
+        # Its message may quote what a player wrote (a taught name): shown as text, never as markup.
+        st.warning(f"The API refused {what}: {text(str(exc))}", icon=":material/edit_off:")
         return
     message = str(exc).rstrip()
     if not message.endswith((".", "!", "?")):
         message += "."
-    st.error(f"{message} The page will work again as soon as the API is back.", icon=":material/cloud_off:")
+    st.error(f"{text(message)} The page will work again as soon as the API is back.", icon=":material/cloud_off:")
     st.button("Try again", key=f"{key}_retry", icon=":material/refresh:")
 
 

@@ -92,6 +92,16 @@ def test_challenge_below_the_threshold_keeps_guessing(fake):
     assert not at.get("balloons")
 
 
+def test_a_taught_name_among_the_guesses_is_shown_as_text(fake):
+    # Players name taught categories: "__boom__ www.evil.com" must not turn bold or into a link.
+    at = start_challenge(fake)
+    fake.top, fake.top_probability = "__boom__ www.evil.com", 0.3
+    draw_in_challenge(at)
+    assert not at.exception
+    (line,) = [m.value for m in at.markdown if m.value.startswith("I see ")]
+    assert line.startswith("I see \\_\\_boom\\_\\_ www\\.\u2060evil\\.\u2060com, or "), line
+
+
 def test_prompts_come_from_every_category_the_easiest_first():
     spec = {"prompts": [f"c{i}" for i in range(345)], "recall": [1 - i / 345 for i in range(345)]}
     seen: set[str] = set()

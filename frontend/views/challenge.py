@@ -156,7 +156,7 @@ with right:
             end_round(True)
             st.balloons()
         if not (game["phase"] == "done" and game["results"][-1]):
-            st.markdown(i_see(predictions))  # "I know" replaces it once the round is won
+            st.markdown(ui.text(i_see(predictions)))  # "I know" replaces it once the round is won
         ui.guesses_chart(predictions)
     elif game["phase"] == "playing" and drawing is None:
         st.info("Start drawing: the model guesses while you draw.", icon=":material/draw:")

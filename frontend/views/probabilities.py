@@ -83,7 +83,7 @@ for col, name in zip(columns, available, strict=True):
     with col:
         predictions = answers[name]["predictions"]
         st.subheader(title(name))
-        st.caption(ui.describe(predictions[:3]))
+        st.caption(ui.text(ui.describe(predictions[:3])))
         ui.guesses_chart(predictions[:CHARTED], bar_height=22)
         n_classes = len(info["models"][name]["classes"])
         shown = f"all {n_classes} classes" if len(predictions) == n_classes else f"the {len(predictions)} most likely"

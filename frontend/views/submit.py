@@ -51,7 +51,7 @@ st.caption(
 if deleted := state.pop("gallery_deleted", None):
     st.success(f"Submission #{deleted} is deleted.", icon=":material/delete:")
 if error := state.pop("gallery_error", None):
-    st.error(f"Could not delete it: {error}", icon=":material/error:")
+    st.error(f"Could not delete it: {ui.text(str(error))}", icon=":material/error:")
 
 try:
     counts = api_client.submission_labels()
