@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# Before TensorFlow loads, here and in every training subprocess (they inherit it): tf.data runs the
+# CNN's Keras augmentation (a stateful random op) in a parallel map, whose calls take the random state
+# in whatever order the threads run, so a seeded training run still differs run to run (loss, the
+# prior correction's tau, the Challenge threshold). With op determinism such a map runs in order.
+os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+
 import numpy as np
 import pytest
 
