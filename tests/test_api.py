@@ -46,6 +46,16 @@ def top(resp) -> list[str]:
     return [p["label"] for p in resp.json()["predictions"]]
 
 
+def test_health_and_ready_never_wait_for_the_thread_pool():
+    # FastAPI runs a plain function in the thread pool, which costly requests may fill for seconds;
+    # the orchestrator would then restart a live process. Coroutines answer on the event loop.
+    import inspect
+
+    from api.routes import health
+
+    assert inspect.iscoroutinefunction(health.health) and inspect.iscoroutinefunction(health.ready)
+
+
 def test_health_ready_models_classes(client):
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
