@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from api.text_rules import CATEGORY_NAME_PATTERN, PLAYER_NAME_PATTERN, Label, valid_category_name, valid_name
-from models.explain import GRID, MAX_STROKES, PAIR_CANDIDATES, PATCH
+from models.explain import GRID, MAX_STROKES, MAX_VARIANT_POINTS, PAIR_CANDIDATES, PATCH
 from models.kinds import KINDS, SEQUENCE
 from store.tables import (
     MAX_CATEGORY_NAME_LENGTH,
@@ -161,8 +161,9 @@ class Explanation(BaseModel):
     probability: float
     strokes: list[ExplainedPart] | None = Field(
         None,
-        description=f"strokes input: the explained strokes in drawing order; at most {MAX_STROKES} "
-        "(the longest pen paths when there are more)",
+        description=f"strokes input: the explained strokes in drawing order; at most {MAX_STROKES}, and no "
+        f"more than keep the variants within {MAX_VARIANT_POINTS:,} points in all (the longest pen paths when "
+        "there are more)",
     )
     strokes_total: int | None = Field(None, description="strokes input: how many strokes the drawing has")
     patches: list[ExplainedPart] | None = Field(
@@ -174,7 +175,7 @@ class Explanation(BaseModel):
         ...,
         description="the fewest strokes (one, else two) or the one patch whose removal changes the top "
         f"guess, the one that lowers it most; pairs are tried among the {PAIR_CANDIDATES} strokes that matter "
-        "most. null: no such removal",
+        "most (fewer past the points limit above). null: no such removal",
     )
 
 

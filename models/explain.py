@@ -25,6 +25,11 @@ MAX_STROKES = 64
 # Pairs for the counterfactual are searched among this many strokes, those whose removal lowers the
 # top guess most: 45 pairs, one batched call.
 PAIR_CANDIDATES = 10
+# Each variant is the drawing normalised and drawn again, at a cost that grows with its points: the
+# variants of one explanation (singles, then pairs) hold at most this many points in all. Far above
+# any real drawing (the official one with most strokes needs a few percent of it); a drawing made to
+# cost seconds per variant has fewer strokes explained and no pairs tried.
+MAX_VARIANT_POINTS = 400_000
 PATCH = 4  # side in pixels of an occlusion patch of the 28x28 bitmap
 GRID = SIDE // PATCH
 
@@ -60,13 +65,29 @@ def _path_length(stroke: np.ndarray) -> float:
     return float(np.hypot(*np.diff(stroke, axis=0).T).sum()) if len(stroke) > 1 else 0.0
 
 
+def _points(drawing: Drawing) -> int:
+    return max(sum(len(stroke) for stroke in drawing), 1)
+
+
 def explained_strokes(drawing: Drawing) -> list[int]:
-    """The strokes an explanation covers, in drawing order: all of them, or the MAX_STROKES longest."""
-    if len(drawing) <= MAX_STROKES:
+    """The strokes an explanation covers, in drawing order: all of them, or the longest ones, as many
+    as MAX_STROKES and MAX_VARIANT_POINTS allow."""
+    most = min(MAX_STROKES, MAX_VARIANT_POINTS // _points(drawing))
+    if len(drawing) <= most:
         return list(range(len(drawing)))
     lengths = [_path_length(stroke) for stroke in drawing]
-    longest = sorted(range(len(drawing)), key=lambda i: -lengths[i])[:MAX_STROKES]
+    longest = sorted(range(len(drawing)), key=lambda i: -lengths[i])[:most]
     return sorted(longest)
+
+
+def pair_candidates(drawing: Drawing, singles: int) -> int:
+    """How many strokes the pairs are searched among: PAIR_CANDIDATES, or fewer when the points
+    left for the pairs' variants after the ``singles`` would not hold all their pairs."""
+    left = MAX_VARIANT_POINTS // _points(drawing) - singles
+    k = PAIR_CANDIDATES
+    while k > 1 and k * (k - 1) // 2 > left:
+        k -= 1
+    return k
 
 
 def _answer_without(
@@ -108,7 +129,8 @@ def _counterfactual(
     if flips:
         best = max(flips, key=lambda p: p.drop)
         return [best.index], best.label_without
-    candidates = sorted((p for p in parts if p.label_without is not None), key=lambda p: -p.drop)[:PAIR_CANDIDATES]
+    tried = pair_candidates(drawing, len(parts))
+    candidates = sorted((p for p in parts if p.label_without is not None), key=lambda p: -p.drop)[:tried]
     pairs = [tuple(sorted(pair)) for pair in combinations([p.index for p in candidates], 2)]
     if not pairs:
         return None

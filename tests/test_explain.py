@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.explain import GRID, MAX_STROKES, PATCH
+from models.explain import (
+    GRID,
+    MAX_STROKES,
+    MAX_VARIANT_POINTS,
+    PAIR_CANDIDATES,
+    PATCH,
+    explained_strokes,
+    pair_candidates,
+)
 from models.inputs import COMPOSITE_FROM_STROKES, inputs_of, inputs_without
 from models.kinds import BITMAP, SEQUENCE
 from sketch.strokes import normalize, parse_strokes
@@ -93,6 +101,24 @@ def test_past_the_cap_the_longest_strokes_are_explained(client, extremes):
     indices = [s["index"] for s in explanation["strokes"]]
     assert len(indices) == MAX_STROKES and indices == sorted(indices)
     assert set(range(len(television))) <= set(indices)  # the dots added last are the ones left out
+
+
+def test_a_drawing_made_to_be_costly_has_fewer_strokes_explained_and_no_pairs(client):
+    # 64 strokes of 300 random points: each variant took ~70 ms to draw, 109 of them 8.5 s.
+    rng = np.random.default_rng(0)
+    strokes = [rng.uniform(0, 1000, (2, 300)).round(1).tolist() for _ in range(64)]
+    explanation = explain(client, strokes=strokes)["explanation"]
+    assert explanation["strokes_total"] == 64
+    assert len(explanation["strokes"]) == MAX_VARIANT_POINTS // (64 * 300)
+    drawing = parse_strokes(strokes)
+    assert pair_candidates(drawing, len(explanation["strokes"])) == 1  # no pair fits what is left
+
+
+def test_pairs_are_searched_among_the_usual_candidates_for_real_drawings(extremes):
+    for name in ("television", "cello", "yoga"):
+        drawing = parse_strokes(extremes[name])
+        assert len(explained_strokes(drawing)) == min(len(drawing), MAX_STROKES)
+        assert pair_candidates(drawing, len(drawing)) == PAIR_CANDIDATES
 
 
 def test_the_largest_official_drawing_is_explained(client, extremes):
