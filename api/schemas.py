@@ -258,15 +258,16 @@ class SubmissionRequest(BaseModel):
 
 
 class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Strict: true or "3" is not a number of rounds (5.0 is 5, as JSON Schema says).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     name: Annotated[str, AfterValidator(valid_name)] = Field(
         ...,
-        description=f"1-{MAX_NAME_LENGTH} letters, digits, spaces, '_', '-', '.'",
+        description=f"1-{MAX_NAME_LENGTH} letters, digits, spaces, '_', '-', '.' and apostrophes",
         json_schema_extra={"pattern": PLAYER_NAME_PATTERN},
     )
-    rounds_won: int = Field(..., ge=0, le=MAX_ROUNDS)
-    rounds_played: int = Field(..., ge=1, le=MAX_ROUNDS)
+    rounds_won: Annotated[int, BeforeValidator(_whole)] = Field(..., ge=0, le=MAX_ROUNDS)
+    rounds_played: Annotated[int, BeforeValidator(_whole)] = Field(..., ge=1, le=MAX_ROUNDS)
     total_seconds: float = Field(
         ...,
         ge=MIN_SECONDS_PER_ROUND,
