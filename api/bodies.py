@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 
 Body = TypeVar("Body", bound=BaseModel)
 
+UTF8_BOM = b"\xef\xbb\xbf"
 # nginx's "client closed request": no client sees it, the access log and metrics do.
 CLIENT_CLOSED = 499
 # Below this a body is parsed right on the event loop (a player's drawing: a few kilobytes).
@@ -56,6 +57,8 @@ async def parse(request: Request, model: type[Body], max_values: int | None = No
     except ClientDisconnect:
         # Nobody is left to answer; logged and counted as the client's doing, not as a server error.
         raise HTTPException(CLIENT_CLOSED, "the client closed the connection before its body arrived") from None
+    # JSON must not start with a byte order mark, but some tools write one (RFC 8259 lets a reader ignore it).
+    raw = raw.removeprefix(UTF8_BOM)
     if max_values is not None:
         check_values(raw, max_values)
     if len(raw) < LARGE_BODY_BYTES:
