@@ -55,7 +55,20 @@ def _describe(error: dict) -> str:
     if error.get("type") == "json_invalid":
         return f"malformed JSON: {error.get('ctx', {}).get('error', error.get('msg'))}"
     msg = error.get("msg", "invalid").removeprefix("Value error, ")
+    if error.get("type") == "too_long" and _is_stroke(error.get("loc", ())):
+        msg += STROKE_FORMAT
     return f"{loc}: {msg}" if loc else msg
+
+
+# The commonest mistake with strokes: a list of [x, y] points instead of one list per axis.
+STROKE_FORMAT = (
+    " (a stroke is [[x, ...], [y, ...]] or [[x, ...], [y, ...], [t, ...]]: one list per axis, not [x, y] points)"
+)
+
+
+def _is_stroke(loc: tuple) -> bool:
+    """The location of one stroke: ``strokes.<i>`` (in a request body or a batch item)."""
+    return len(loc) >= 2 and loc[-2] == "strokes" and isinstance(loc[-1], int)
 
 
 def validation_body(errors: list[dict]) -> dict:

@@ -128,6 +128,7 @@ BAD = [
     ({"bitmap": [[-1] * 28] * 28}, 422, "0-255"),
     ({"strokes": [[[0, 1, 2], [0, 1]]]}, 422, "different lengths"),
     ({"strokes": [[[0, 1]]]}, 422, "strokes.0: List should have at least 2 items"),
+    ({"strokes": [[[0, 0], [10, 10], [20, 5], [30, 0]]]}, 422, "one list per axis, not [x, y] points"),
     ({"strokes": [[list(range(20001)), list(range(20001))]]}, 422, "at most 20000 items"),
     ({"strokes": [[list(range(10001)), list(range(10001))]] * 2}, 422, "too many points: more than 20000"),
     ({"image": "not base64!!"}, 422, "not valid base64"),
