@@ -384,7 +384,7 @@ def test_challenge_round_ends_on_i_know(page, api):
     for _ in range(number, 6):
         page.get_by_role("button", name="Next round").click()
         page.get_by_role("button", name="Skip").click()
-        page.get_by_text("Skipped: the model did not see").wait_for(timeout=30_000)
+        page.get_by_text("Skipped: nothing was drawn.").wait_for(timeout=30_000)
     page.get_by_role("button", name="See the score").click()
     page.get_by_text("Game over: you scored 1 out of 6").wait_for(timeout=30_000)
     page.get_by_text(re.compile(rf"I knew it was {re.escape(prompt)} in \d+\.\d s")).wait_for(timeout=30_000)

@@ -197,7 +197,16 @@ def test_skip_ends_a_round_lost(fake):
     at.button(key="challenge_skip").click().run()
     game = at.session_state["challenge"]
     assert game["phase"] == "done" and game["results"] == [False] and game["seconds"] == [20]
-    assert at.warning[0].value.startswith("Skipped: the model did not see")
+    assert at.warning[0].value == "Skipped: nothing was drawn."
+
+
+def test_skip_after_drawing_says_what_the_model_did_not_see(fake):
+    at = start_challenge(fake)
+    prompt = at.session_state["challenge"]["prompts"][0]
+    fake.top, fake.top_probability = "dog" if prompt != "dog" else "cat", 0.9
+    draw_in_challenge(at)
+    at.button(key="challenge_skip").click().run()
+    assert at.warning[0].value.startswith("Skipped: the model did not see ")
 
 
 def test_leaderboard_refuses_a_bad_name_with_the_reason(fake):

@@ -90,7 +90,8 @@ def outcome() -> None:
         st.success(f"I know, it's {with_article(prompt)}!", icon=":material/celebration:")
     else:
         why = "Skipped" if game.get("skipped") else "Time is up"
-        st.warning(f"{why}: the model did not see {with_article(prompt)}.", icon=":material/timer_off:")
+        seen = f"the model did not see {with_article(prompt)}" if game["drawings"][-1] else "nothing was drawn"
+        st.warning(f"{why}: {seen}.", icon=":material/timer_off:")
     last = game["round"] + 1 >= ROUNDS
     st.button(
         "See the score" if last else "Next round",
