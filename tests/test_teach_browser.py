@@ -36,6 +36,8 @@ def test_teach_a_category_then_it_is_guessed(page, api):  # noqa: F811
         page.get_by_role("button", name="Add this example").click()
         settle(page)
     page.get_by_text("Examples: 3").wait_for(timeout=30_000)
+    # Each example shows as a picture before it is taught.
+    assert page.locator("[data-testid='stImage'] img").count() == 3
     page.get_by_role("button", name="Teach it").click()
     page.get_by_text("Learned “letter K”").wait_for(timeout=60_000)
     assert [c["name"] for c in httpx.get(f"{api}/categories", timeout=10).json()["items"]] == ["letter K"]

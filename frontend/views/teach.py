@@ -5,10 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 import api_client
+import round_summary
 import ui
 from api_client import ApiError
 
 MIN_EXAMPLES, MAX_EXAMPLES = 3, 50
+THUMBNAIL = 64  # px, each example drawn so far
 
 state = st.session_state
 state.setdefault("teach_examples", [])  # strokes of the examples drawn so far
@@ -69,6 +71,8 @@ with teach:
     )
     again.button("Start over", key="teach_reset", on_click=start_over, disabled=n == 0, icon=":material/replay:")
     st.write(f"Examples: **{n}** (at least {MIN_EXAMPLES})")
+    if state.teach_examples:  # what the model will learn from, so a stray one shows before teaching
+        st.image([round_summary.picture(strokes, None, side=THUMBNAIL) for strokes in state.teach_examples])
     if st.button(
         "Teach it",
         key="teach_submit",
