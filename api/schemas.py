@@ -25,10 +25,12 @@ MAX_POINTS = 20_000  # points in one drawing (all strokes); the largest official
 MAX_TOP_K = 400  # the Probabilities page asks for every class
 MAX_BATCH_ITEMS = 64
 MAX_BATCH_POINTS = 2 * MAX_POINTS  # all items of a batch together (64 median official drawings: ~15,000)
-# Numbers in a body whose drawing is within the limits: x, y and t of every point, plus slack for a
-# bitmap and the other fields. A body with more is refused by a byte count before it is parsed.
-MAX_VALUES = 3 * MAX_POINTS + 1_024
-MAX_BATCH_VALUES = 3 * MAX_BATCH_POINTS + MAX_BATCH_ITEMS * 1_024
+# Commas and opening brackets a body within the limits may hold: at most 7 per point (a stroke of one
+# point with its times, [[x],[y],[t]], and the comma after it), plus slack for a bitmap and the other
+# fields. A body with more is refused by a byte count before it is parsed.
+VALUES_PER_POINT = 7
+MAX_VALUES = VALUES_PER_POINT * MAX_POINTS + 1_024
+MAX_BATCH_VALUES = VALUES_PER_POINT * MAX_BATCH_POINTS + MAX_BATCH_ITEMS * 1_024
 
 Axis = Annotated[list[float], Field(max_length=MAX_POINTS)]
 Stroke = Annotated[list[Axis], Field(min_length=2, max_length=3)]

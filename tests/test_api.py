@@ -208,6 +208,15 @@ def test_a_filled_shape_is_answered_at_once(client):
     assert time.monotonic() - started < 10  # a hang guard, not a speed target
 
 
+def test_a_drawing_within_the_point_limit_is_never_refused_for_its_number_of_values(client):
+    # 20,000 points as one-point strokes with times: the most commas and brackets the limits allow.
+    strokes = [[[i % 500], [i // 500], [i]] for i in range(20_000)]
+    resp = client.post("/predict", json={"strokes": strokes})
+    assert resp.status_code == 200, resp.text[:300]
+    resp = client.post("/predict", json={"strokes": [*strokes, [[0], [0], [0]]]})
+    assert resp.status_code == 422 and "at most 20000" in resp.json()["detail"]
+
+
 def test_truncated_image(client, cat):
     png = draw_png(parse_strokes(cat[1]), size=200)
     resp = client.post("/predict", json={"image": b64(png[: len(png) // 2])})
