@@ -4,7 +4,6 @@ the model took, the runner-up guesses, and how other players drew the same promp
 from __future__ import annotations
 
 import streamlit as st
-from PIL import Image, ImageDraw
 
 import api_client
 import explanations
@@ -12,35 +11,9 @@ import ui
 from api_client import ApiError
 
 PICTURE = 200  # side in pixels of a round's drawing on the end screen
-DECIDING = (214, 40, 40)  # the stroke that decided the guess; the others are drawn in ink
 OTHERS_SHOWN = 3  # kept drawings of the prompt shown as "how others drew it"
 # Streamlit's bundled icon font: unlike emoji, it shows on every device.
 WON, LOST = ":green[:material/check_circle:]", ":red[:material/cancel:]"
-
-
-def picture(strokes: list, highlight: int | None, side: int = PICTURE) -> Image.Image:
-    """The drawing fitted into a square, the ``highlight`` stroke in red and drawn last (on top)."""
-    xs = [x for stroke in strokes for x in stroke[0]]
-    ys = [y for stroke in strokes for y in stroke[1]]
-    extent = max(max(xs) - min(xs), max(ys) - min(ys), 1.0)
-    margin = side * 0.08
-    scale = (side - 2 * margin) / extent
-
-    def points(stroke: list) -> list[tuple[float, float]]:
-        return [
-            (margin + (x - min(xs)) * scale, margin + (y - min(ys)) * scale) for x, y in zip(*stroke[:2], strict=True)
-        ]
-
-    image = Image.new("RGB", (side, side), "white")
-    pen = ImageDraw.Draw(image)
-    order = [i for i in range(len(strokes)) if i != highlight] + ([highlight] if highlight is not None else [])
-    for i in order:
-        colour, line = (DECIDING, 5) if i == highlight else ((0, 0, 0), 3)
-        path = points(strokes[i])
-        if len(path) == 1:
-            path = path * 2  # a dot
-        pen.line(path, fill=colour, width=line, joint="curve")
-    return image
 
 
 def show_round(number: int, prompt: str, won: bool, seconds: float, strokes: list | None) -> None:
@@ -54,12 +27,12 @@ def show_round(number: int, prompt: str, won: bool, seconds: float, strokes: lis
         try:
             answer = api_client.predict(strokes, top_k=3, explain=True)
         except ApiError as exc:
-            left.image(picture(strokes, None), width=PICTURE)
+            left.image(ui.picture(strokes, None, PICTURE), width=PICTURE)
             right.caption(f"No explanation: {ui.text(str(exc))}")
             return
         first, *runners_up = answer["predictions"]
         deciding = explanations.most_needed(answer["explanation"])
-        left.image(picture(strokes, deciding), width=PICTURE)
+        left.image(ui.picture(strokes, deciding, PICTURE), width=PICTURE)
         right.markdown(f"My guess: **{ui.text(first['label'])}** ({first['probability']:.0%})")
         if deciding is not None and len(strokes) > 1:
             right.markdown(f"The stroke that decided it (red): {explanations.name_strokes(strokes, [deciding])}.")

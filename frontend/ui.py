@@ -6,6 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image, ImageDraw
 
 from api_client import ApiError, ApiRejected
 from sketchpad import sketchpad
@@ -18,6 +19,7 @@ MARKDOWN = set("\\`*_{}[]()<>#+-.!|~:$&")
 # are read; an invisible word joiner after these characters keeps them from forming one.
 LINK_BREAKS = set(":.@")
 WORD_JOINER = "\u2060"
+DECIDING = (214, 40, 40)  # a picture's highlighted stroke (the one that decided a guess); the others in ink
 
 
 def drawing_canvas(name: str, disabled: bool = False, **game) -> dict | None:
@@ -93,6 +95,31 @@ def guesses_chart(predictions: list[dict], bar_height: int = 28) -> None:
     chart = (bars + labels).properties(height=bar_height * len(data) + 40)
     # The alt text carries the guesses for screen readers (and for the browser test).
     st.altair_chart(chart, width="stretch", alt=f"Guesses: {describe(predictions)}")
+
+
+def picture(strokes: list, highlight: int | None, side: int) -> Image.Image:
+    """The drawing fitted into a square, the ``highlight`` stroke in red and drawn last (on top)."""
+    xs = [x for stroke in strokes for x in stroke[0]]
+    ys = [y for stroke in strokes for y in stroke[1]]
+    extent = max(max(xs) - min(xs), max(ys) - min(ys), 1.0)
+    margin = side * 0.08
+    scale = (side - 2 * margin) / extent
+
+    def points(stroke: list) -> list[tuple[float, float]]:
+        return [
+            (margin + (x - min(xs)) * scale, margin + (y - min(ys)) * scale) for x, y in zip(*stroke[:2], strict=True)
+        ]
+
+    image = Image.new("RGB", (side, side), "white")
+    pen = ImageDraw.Draw(image)
+    order = [i for i in range(len(strokes)) if i != highlight] + ([highlight] if highlight is not None else [])
+    for i in order:
+        colour, line = (DECIDING, 5) if i == highlight else ((0, 0, 0), 3)
+        path = points(strokes[i])
+        if len(path) == 1:
+            path = path * 2  # a dot
+        pen.line(path, fill=colour, width=line, joint="curve")
+    return image
 
 
 def bitmap_image(bitmap: list[list[int]], scale: int = 6) -> np.ndarray:

@@ -86,8 +86,7 @@ for col, name in zip(columns, available, strict=True):
         st.caption(ui.text(ui.describe(predictions[:3])))
         ui.guesses_chart(predictions[:CHARTED], bar_height=22)
         n_classes = len(info["models"][name]["classes"])
-        shown = f"all {n_classes} classes" if len(predictions) == n_classes else f"the {len(predictions)} most likely"
-        with st.expander(f"Every class: {shown}"):
+        with st.expander("Every class"):
             every_class(predictions)
         if len(predictions) < n_classes:
             st.caption(f"The {len(predictions)} most likely of {n_classes} classes (the API's top_k limit).")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 import api_client
-import round_summary
 import ui
 from api_client import ApiError
 
@@ -72,7 +71,7 @@ with teach:
     again.button("Start over", key="teach_reset", on_click=start_over, disabled=n == 0, icon=":material/replay:")
     st.write(f"Examples: **{n}** (at least {MIN_EXAMPLES})")
     if state.teach_examples:  # what the model will learn from, so a stray one shows before teaching
-        st.image([round_summary.picture(strokes, None, side=THUMBNAIL) for strokes in state.teach_examples])
+        st.image([ui.picture(strokes, None, THUMBNAIL) for strokes in state.teach_examples])
     if st.button(
         "Teach it",
         key="teach_submit",
