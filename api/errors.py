@@ -49,6 +49,12 @@ def encodable(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+# The commonest mistake with strokes: a list of [x, y] points instead of one list per axis.
+STROKE_FORMAT = (
+    " (a stroke is [[x, ...], [y, ...]] or [[x, ...], [y, ...], [t, ...]]: one list per axis, not [x, y] points)"
+)
+
+
 def _describe(error: dict) -> str:
     # Union members show up in the location as type names ("list[float]"): leave them out.
     loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body" and "[" not in str(p))
@@ -58,12 +64,6 @@ def _describe(error: dict) -> str:
     if error.get("type") == "too_long" and _is_stroke(error.get("loc", ())):
         msg += STROKE_FORMAT
     return f"{loc}: {msg}" if loc else msg
-
-
-# The commonest mistake with strokes: a list of [x, y] points instead of one list per axis.
-STROKE_FORMAT = (
-    " (a stroke is [[x, ...], [y, ...]] or [[x, ...], [y, ...], [t, ...]]: one list per axis, not [x, y] points)"
-)
 
 
 def _is_stroke(loc: tuple) -> bool:

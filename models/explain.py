@@ -146,13 +146,12 @@ def explain_bitmap(predict: Predict, bitmap: np.ndarray, label: str, probability
     """Occlusion over a float (28, 28) bitmap: each PATCH x PATCH square with ink blanked in turn,
     one model call (a patch without ink changes nothing, and is not run)."""
     squares = bitmap.reshape(GRID, PATCH, GRID, PATCH).swapaxes(1, 2).reshape(GRID * GRID, -1)
-    # None when every value is 0 as the model reads it (ink too faint for float32): nothing to blank.
-    inked = np.flatnonzero(squares.any(axis=1))
+    inked = np.flatnonzero(squares.any(axis=1))  # none when the ink is too faint for float32
     blanked = np.repeat(bitmap[None], len(inked), axis=0)
     for row, k in enumerate(inked):
         r, c = divmod(int(k), GRID)
         blanked[row, r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = 0.0
-    left = blanked.reshape(len(blanked), -1).any(axis=1) if len(inked) else np.zeros(0, bool)  # False: held all the ink
+    left = blanked.reshape(len(blanked), SIDE * SIDE).any(axis=1)  # False: the patch held all the ink
     answers = dict.fromkeys(inked.tolist(), (0.0, None))
     if left.any():
         p, top = _top(predict(Inputs(bitmaps=blanked[left])), label)
