@@ -9,7 +9,9 @@ changes the top guess) needs a second call only when no single stroke does.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -54,6 +56,47 @@ class Explanation:
 
 Predict = Callable[[Inputs], Answer]
 
+# The variants' model call is split in two halves, one run by a helper thread: a player waits for
+# the explanation, and the network runs outside the GIL. One helper, not one per core: a server runs
+# a worker per core. A half the helper has not started when the caller is done with its own is run
+# by the caller, so a busy process is never slower than one call.
+SPLIT = len(os.sched_getaffinity(0)) > 1
+SPLIT_FROM = 8  # drawings: below this one call costs less than handing half of it over
+_helper = ThreadPoolExecutor(1, thread_name_prefix="explain")
+
+
+def helper() -> ThreadPoolExecutor:
+    """This process's helper thread (a forked worker gets its own: a parent's threads are not copied)."""
+    return _helper
+
+
+def _new_helper() -> None:
+    global _helper
+    _helper = ThreadPoolExecutor(1, thread_name_prefix="explain")
+
+
+os.register_at_fork(after_in_child=_new_helper)
+
+
+def _rows(inputs: Inputs, start: int, stop: int) -> Inputs:
+    return Inputs(
+        bitmaps=None if inputs.bitmaps is None else inputs.bitmaps[start:stop],
+        sequences=None if inputs.sequences is None else inputs.sequences[start:stop],
+    )
+
+
+def predict_in_halves(predict: Predict, inputs: Inputs) -> Answer:
+    """``predict(inputs)``, half of its rows run by the helper thread when that pays."""
+    n = len(inputs.bitmaps) if inputs.bitmaps is not None else len(inputs.sequences or [])
+    if not SPLIT or n < SPLIT_FROM:
+        return predict(inputs)
+    handed = helper().submit(predict, _rows(inputs, n // 2, n))
+    first = predict(_rows(inputs, 0, n // 2))
+    second = predict(_rows(inputs, n // 2, n)) if handed.cancel() else handed.result()
+    if second.classes != first.classes:  # a category was taught in between
+        return predict(inputs)
+    return Answer(np.concatenate([first.probabilities, second.probabilities]), first.classes, first.origins)
+
 
 def _top(answer: Answer, label: str) -> tuple[np.ndarray, list[str]]:
     """Each row's probability of ``label`` and each row's top guess."""
@@ -97,7 +140,7 @@ def _answer_without(
     left, inputs = inputs_without(drawing, removals, reads, max_len)
     if inputs is None:
         return [(0.0, None)] * len(removals)
-    probability, top = _top(predict(inputs), label)
+    probability, top = _top(predict_in_halves(predict, inputs), label)
     answers, row = [], 0
     for drawn in left:
         if not drawn:
@@ -154,7 +197,7 @@ def explain_bitmap(predict: Predict, bitmap: np.ndarray, label: str, probability
     left = blanked.reshape(len(blanked), SIDE * SIDE).any(axis=1)  # False: the patch held all the ink
     answers = dict.fromkeys(inked.tolist(), (0.0, None))
     if left.any():
-        p, top = _top(predict(Inputs(bitmaps=blanked[left])), label)
+        p, top = _top(predict_in_halves(predict, Inputs(bitmaps=blanked[left])), label)
         answers.update(zip(inked[left].tolist(), zip(p.tolist(), top, strict=True), strict=True))
     parts = [
         Part(k, round(probability - answers[k][0], 4), answers[k][1]) if k in answers else Part(k, 0.0, label)

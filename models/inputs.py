@@ -45,7 +45,7 @@ def inputs_of(drawings: Sequence[Drawing], reads: frozenset[str], max_len: int =
 
 
 # From this many strokes, compositing the variants costs less than rendering each (bench/explain).
-COMPOSITE_FROM_STROKES = 9
+COMPOSITE_FROM_STROKES = 5
 
 
 def inputs_without(

@@ -7,7 +7,7 @@ its strokes (``len``, indexing and iteration give each stroke's ``(n, 2)`` point
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,3 +56,11 @@ class Drawing:
         keep = np.ones(len(self.counts), dtype=bool)
         keep[list(removed)] = False
         return Drawing(self.points[np.repeat(keep, self.counts)], self.counts[keep])
+
+
+def kept_strokes(strokes: int, removals: Sequence[Collection[int]]) -> np.ndarray:
+    """bool (len(removals), strokes): which strokes each removal keeps."""
+    keeps = np.ones((len(removals), strokes), dtype=bool)
+    rows = np.repeat(np.arange(len(removals)), [len(r) for r in removals])
+    keeps[rows, np.fromiter((i for r in removals for i in r), np.intp, len(rows))] = False
+    return keeps

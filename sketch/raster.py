@@ -20,7 +20,8 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from sketch.drawing import Drawing
+from sketch.compiled import compiled
+from sketch.drawing import Drawing, kept_strokes
 from sketch.strokes import EmptyDrawingError, normalize
 
 try:
@@ -173,15 +174,13 @@ def render_without(drawing: Drawing, removals: Sequence[Collection[int]]) -> lis
     cairo composites otherwise than reproduced here (checked once per process).
     """
     _check(drawing)
-    keeps = np.ones((len(removals), len(drawing)), dtype=bool)
-    for row, removal in enumerate(removals):
-        keeps[row, list(removal)] = False
+    keeps = kept_strokes(len(drawing), removals)
     out: list[np.ndarray | None] = [None] * len(removals)
     shared: list[int] = []
     if _compositing_is_cairos():
         highs = np.maximum.reduceat(drawing.points, drawing.starts)
-        edge = highs.max(axis=0)
-        shared = [row for row, keep in enumerate(keeps) if keep.any() and (highs[keep].max(axis=0) == edge).all()]
+        edges = np.where(keeps[:, :, None], highs[None], -np.inf).max(axis=1)
+        shared = np.flatnonzero(keeps.any(axis=1) & (edges == highs.max(axis=0)).all(axis=1)).tolist()
     if shared:
         for row, bitmap in zip(shared, _composited(drawing, keeps[shared]), strict=True):
             out[row] = bitmap
@@ -193,12 +192,21 @@ def render_without(drawing: Drawing, removals: Sequence[Collection[int]]) -> lis
 def _composited(drawing: Drawing, keeps: np.ndarray) -> np.ndarray:
     """uint8 (len(keeps), 28, 28): for each row of ``keeps``, its strokes drawn in order over black."""
     coverages = _render(drawing.points + _centring(drawing.points), drawing.counts, SIDE, each=True)
-    ink = np.zeros((len(keeps), SIDE * SIDE), dtype=np.uint8)
-    for i, coverage in enumerate(coverages.reshape(len(coverages), -1)):
-        touched = np.flatnonzero(coverage)  # coverage 0 leaves a pixel as it is
-        cells = np.ix_(np.flatnonzero(keeps[:, i]), touched)
-        ink[cells] = _OVER[ink[cells], coverage[touched]]
-    return ink.reshape(-1, SIDE, SIDE)
+    return _composite(coverages.reshape(len(coverages), -1), keeps, _OVER).reshape(-1, SIDE, SIDE)
+
+
+@compiled
+def _composite(coverages: np.ndarray, keeps: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """uint8 (rows, pixels): each row's kept strokes' coverages, in order, through ``over``."""
+    rows, strokes = keeps.shape
+    ink = np.zeros((rows, coverages.shape[1]), dtype=np.uint8)
+    for s in range(strokes):
+        touched = np.nonzero(coverages[s])[0]  # coverage 0 leaves a pixel as it is
+        for r in range(rows):
+            if keeps[r, s]:
+                for p in touched:
+                    ink[r, p] = over[ink[r, p], coverages[s, p]]
+    return ink
 
 
 @functools.cache

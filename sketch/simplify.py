@@ -15,24 +15,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-
-def _compiled(fn):  # returns a numba dispatcher
-    """``fn`` compiled without the GIL, its machine code cached for the next process; where no cache
-    folder is writable (a read-only image without ``NUMBA_CACHE_DIR``), compiled at every start."""
-    try:
-        return njit(cache=True, nogil=True)(fn)
-    except RuntimeError:
-        return njit(nogil=True)(fn)
-
+from sketch.compiled import compiled
 
 RDP_EPSILON = 2.0
 RESAMPLE_SPACING = 1.0
 MAX_RDP_ROUNDS = 40  # see sketch.strokes: the work bound on a pathological drawing
 
 
-@_compiled
+@compiled
 def _resample_stroke(
     points: np.ndarray, dist: np.ndarray, a: int, b: int, out: np.ndarray, o: int, scale: float
 ) -> int:
@@ -64,12 +55,12 @@ def _resample_stroke(
     return n
 
 
-@_compiled
+@compiled
 def _resampled_count(points_in_stroke: int, length: float) -> int:
     return 1 if points_in_stroke < 2 else max(math.ceil(length) + 1, 2)
 
 
-@_compiled
+@compiled
 def _rdp_span(points: np.ndarray, s: int, e: int, keep: np.ndarray, epsilon: float, max_rounds: int) -> None:
     """RDP on ``points[s:e + 1]``: marks the points kept (both ends included). A span splits at its
     first farthest point, as ``np.argmax`` picks; spans deeper than ``max_rounds`` keep their ends."""
@@ -99,7 +90,7 @@ def _rdp_span(points: np.ndarray, s: int, e: int, keep: np.ndarray, epsilon: flo
             top += 2
 
 
-@_compiled
+@compiled
 def _rdp_keep(points: np.ndarray, counts: np.ndarray, epsilon: float, max_rounds: int) -> np.ndarray:
     keep = np.zeros(len(points), dtype=np.bool_)
     a = 0
@@ -110,7 +101,7 @@ def _rdp_keep(points: np.ndarray, counts: np.ndarray, epsilon: float, max_rounds
     return keep
 
 
-@_compiled
+@compiled
 def _resample(points, counts, scale):
     """Every stroke through ``_resample_stroke``: the points and their number per stroke."""
     dist = np.zeros(len(points))  # along each stroke, summed point by point as np.cumsum does
@@ -130,7 +121,7 @@ def _resample(points, counts, scale):
     return dense, n_at
 
 
-@_compiled
+@compiled
 def _resample_rdp(points, counts, scale, epsilon, max_rounds):
     dense, n_at = _resample(points, counts, scale)
     keep = _rdp_keep(dense, n_at, epsilon, max_rounds)

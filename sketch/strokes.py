@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sketch.drawing import Drawing
+from sketch.drawing import Drawing, kept_strokes
 from sketch.simplify import RDP_EPSILON, RESAMPLE_SPACING, rdp_keep, resample_all, resample_rdp
 
 SIMPLIFIED_SIDE = 255.0
@@ -136,23 +136,22 @@ def normalize_without(drawing: Drawing, removals: Sequence[Sequence[int]]) -> Wi
     extent = float((highs.max(axis=0) - lo).max())
     # Past these, _scaled and _spacing take their other branches: no shared work then.
     shared = 0.0 < extent < np.inf and _spacing(_scaled(drawing.points), drawing.counts) == RESAMPLE_SPACING
-    out = Without(whole, [], [])
-    for removal in removals:
-        keep = np.ones(len(drawing), dtype=bool)
-        keep[list(removal)] = False
-        same = bool(
-            keep.any()
-            and shared
-            and (lows[keep].min(axis=0) == lo).all()
-            and float((highs[keep].max(axis=0) - lo).max()) == extent
-        )
-        if not keep.any():
+    keeps = kept_strokes(len(drawing), removals)
+    left = keeps.any(axis=1)
+    # The frame of each variant, all at once: its strokes' lowest corner and longest side.
+    kept = keeps[:, :, None]
+    corner = np.where(kept, lows[None], np.inf).min(axis=1)
+    side = (np.where(kept, highs[None], -np.inf).max(axis=1) - lo).max(axis=1)
+    same = left & shared & (corner == lo).all(axis=1) & (side == extent)
+    point_keeps = np.repeat(keeps, whole.counts, axis=1)
+    out = Without(whole, [], same.tolist())
+    for row, removal in enumerate(removals):
+        if not left[row]:
             out.drawings.append(None)
-        elif same:
-            out.drawings.append(Drawing(whole.points[np.repeat(keep, whole.counts)], whole.counts[keep]))
+        elif same[row]:
+            out.drawings.append(Drawing(whole.points[point_keeps[row]], whole.counts[keeps[row]]))
         else:
             out.drawings.append(normalize(drawing.without(removal)))
-        out.from_whole.append(same)
     return out
 
 

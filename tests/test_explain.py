@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
+from models import explain as explaining
+from models.answer import Answer
 from models.explain import (
     GRID,
     MAX_STROKES,
@@ -12,9 +16,11 @@ from models.explain import (
     PAIR_CANDIDATES,
     PATCH,
     explained_strokes,
+    helper,
     pair_candidates,
+    predict_in_halves,
 )
-from models.inputs import COMPOSITE_FROM_STROKES, inputs_of, inputs_without
+from models.inputs import COMPOSITE_FROM_STROKES, Inputs, inputs_of, inputs_without
 from models.kinds import BITMAP, SEQUENCE
 from sketch.strokes import normalize, parse_strokes
 from tests.utils.fixtures import FIXTURES, official_drawings, read_ndjson
@@ -187,3 +193,43 @@ def test_the_variants_are_prepared_exactly_as_each_drawing_alone():
             np.testing.assert_array_equal(a, b)
         both_ways.add(n >= COMPOSITE_FROM_STROKES)
     assert both_ways == {True, False}
+
+
+def _rows_predict(threads: list[str]):
+    """A stand-in model whose answer is each row's own (its ink, scaled), noting the threads it ran on."""
+
+    def predict(inputs: Inputs) -> Answer:
+        threads.append(threading.current_thread().name)
+        ink = inputs.bitmaps.reshape(len(inputs.bitmaps), -1).sum(axis=1, keepdims=True)
+        return Answer(np.hstack([ink, 2 * ink]).astype(np.float32), ["a", "b"], ["trained", "trained"])
+
+    return predict
+
+
+def test_the_variants_are_predicted_in_halves_as_in_one_call(monkeypatch):
+    monkeypatch.setattr(explaining, "SPLIT", True)  # as on any machine with two cores or more
+    bitmaps = np.random.default_rng(0).random((21, 28, 28)).astype(np.float32)
+    threads: list[str] = []
+    predict = _rows_predict(threads)
+    whole = predict(Inputs(bitmaps=bitmaps)).probabilities
+    threads.clear()
+    halves = predict_in_halves(predict, Inputs(bitmaps=bitmaps))
+    np.testing.assert_array_equal(halves.probabilities, whole)
+    assert len(threads) == 2 and threading.current_thread().name in threads
+
+
+def test_a_busy_helper_leaves_the_whole_call_to_the_caller(monkeypatch):
+    """A half the helper has not started is taken back: the caller never waits behind other work."""
+    monkeypatch.setattr(explaining, "SPLIT", True)
+    release = threading.Event()
+    blocker = helper().submit(release.wait)
+    try:
+        bitmaps = np.random.default_rng(1).random((16, 28, 28)).astype(np.float32)
+        threads: list[str] = []
+        predict = _rows_predict(threads)
+        halves = predict_in_halves(predict, Inputs(bitmaps=bitmaps))
+        np.testing.assert_array_equal(halves.probabilities, predict(Inputs(bitmaps=bitmaps)).probabilities)
+        assert set(threads) == {threading.current_thread().name}
+    finally:
+        release.set()
+        blocker.result(timeout=10)
