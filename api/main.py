@@ -27,7 +27,7 @@ from api.schemas import PredictRequest
 from api.settings import get_settings
 from api.taught import TaughtClasses
 from models.loading import LoadedModels, load_store
-from sketch import simplify
+from sketch import raster, simplify
 from store.db import Database, StoreUnavailableError
 
 log = logging.getLogger("api")
@@ -45,6 +45,7 @@ def warm_up(loaded: LoadedModels, settings) -> None:
     """Compile the stroke path, then run every loaded model once through the request path; one that
     fails is unloaded with the reason."""
     simplify.warm_up()
+    raster.warm_up()
     for name in list(loaded.by_name):
         try:
             predict([prepare(PredictRequest(strokes=_WARMUP_STROKES, model=name), settings, loaded)], record=False)

@@ -232,3 +232,9 @@ def _compositing_is_cairos() -> bool:
 def strokes_to_bitmap(drawing: Drawing) -> np.ndarray:
     """An any-space drawing -> the 28x28 uint8 bitmap the dataset would hold for it."""
     return render_simplified(normalize(drawing))
+
+
+def warm_up() -> None:
+    """Compile the compositing loop now (or load it from the cache) and check it against this cairo,
+    rather than in the first explanation."""
+    _compositing_is_cairos()
