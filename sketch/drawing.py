@@ -53,8 +53,7 @@ class Drawing:
 
     def without(self, removed: Collection[int]) -> Drawing:
         """The same drawing with the strokes at ``removed`` left out."""
-        keep = np.ones(len(self.counts), dtype=bool)
-        keep[list(removed)] = False
+        (keep,) = kept_strokes(len(self.counts), [removed])
         return Drawing(self.points[np.repeat(keep, self.counts)], self.counts[keep])
 
 

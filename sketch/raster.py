@@ -175,16 +175,17 @@ def render_without(drawing: Drawing, removals: Sequence[Collection[int]]) -> lis
     """
     _check(drawing)
     keeps = kept_strokes(len(drawing), removals)
+    left = keeps.any(axis=1)
     out: list[np.ndarray | None] = [None] * len(removals)
     shared: list[int] = []
     if _compositing_is_cairos():
         highs = np.maximum.reduceat(drawing.points, drawing.starts)
         edges = np.where(keeps[:, :, None], highs[None], -np.inf).max(axis=1)
-        shared = np.flatnonzero(keeps.any(axis=1) & (edges == highs.max(axis=0)).all(axis=1)).tolist()
+        shared = np.flatnonzero(left & (edges == highs.max(axis=0)).all(axis=1)).tolist()
     if shared:
         for row, bitmap in zip(shared, _composited(drawing, keeps[shared]), strict=True):
             out[row] = bitmap
-    for row in set(np.flatnonzero(keeps.any(axis=1)).tolist()) - set(shared):
+    for row in set(np.flatnonzero(left).tolist()) - set(shared):
         out[row] = render_simplified(drawing.without(np.flatnonzero(~keeps[row]).tolist()))
     return out
 
