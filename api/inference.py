@@ -161,7 +161,10 @@ def predict(items: list[Prepared], record: bool = True) -> list[dict]:
         group = [items[i] for i in idx]
         model = group[0].model
         t0 = time.perf_counter()
-        answer = model.predict(_inputs(group))
+        if group[0].request.explain:  # /predict only: a group of one
+            answer, found = _explained(group[0], _inputs(group))
+        else:
+            answer, found = model.predict(_inputs(group)), None
         if record:
             record_inference(model.name, len(group))
         inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
@@ -174,31 +177,32 @@ def predict(items: list[Prepared], record: bool = True) -> list[dict]:
             }
             if p.request.return_bitmap:
                 result["bitmap"] = p.bitmap.round().astype(int).tolist()
-            if p.request.explain:
-                t1 = time.perf_counter()
-                result["explanation"] = _explanation(p, result["predictions"][0])
-                result["timings_ms"]["explain"] = round((time.perf_counter() - t1) * 1000, 3)
+            if found is not None:
+                result["explanation"] = _explanation_dict(p, found)
             results[i] = result
     return results
 
 
-def _explanation(p: Prepared, top: dict) -> dict:
-    """An ``Explanation`` (api.schemas) of the top guess, as a plain dict like the rest of the answer."""
-    label, probability = top["label"], top["probability"]
+def _explained(p: Prepared, inputs: Inputs) -> tuple[Answer, Explanation]:
+    """The answer for one prepared item and the explanation of its top guess (``models.explain``)."""
     if p.drawing is not None:
         reads = KINDS[p.model.name].reads
-        found = explain_strokes(p.model.predict, p.drawing, label, probability, reads, p.model.max_len or MAX_LEN)
+        return explain_strokes(p.model.predict, p.drawing, inputs, reads, p.model.max_len or MAX_LEN)
+    return explain_bitmap(p.model.predict, p.bitmap)
+
+
+def _explanation_dict(p: Prepared, found: Explanation) -> dict:
+    """An ``Explanation`` (api.schemas) as a plain dict like the rest of the answer."""
+    if p.drawing is not None:
         # Strokes without a point were dropped when parsing: indices name the request's strokes.
-        drawn = [i for i, stroke in enumerate(p.request.strokes) if stroke[0]]
-        return _explanation_dict(found, "strokes", drawn) | {"strokes_total": len(p.request.strokes)}
-    found = explain_bitmap(p.model.predict, p.bitmap, label, probability)
-    return _explanation_dict(found, "patches", list(range(found.total)))
-
-
-def _explanation_dict(found: Explanation, unit: str, index: list[int]) -> dict:
+        unit, index = "strokes", [i for i, stroke in enumerate(p.request.strokes) if stroke[0]]
+    else:
+        unit, index = "patches", list(range(found.total))
     parts = [{"index": index[x.index], "drop": x.drop, "label_without": x.label_without} for x in found.parts]
     counterfactual = found.counterfactual and {
         "remove": [index[i] for i in found.counterfactual[0]],
         "label": found.counterfactual[1],
     }
-    return {"label": found.label, "probability": found.probability, unit: parts, "counterfactual": counterfactual}
+    out = {"label": found.label, "probability": round(found.probability, 6), unit: parts}
+    out["counterfactual"] = counterfactual
+    return out | ({"strokes_total": len(p.request.strokes)} if p.drawing is not None else {})

@@ -184,7 +184,11 @@ class Explanation(BaseModel):
 class PredictResponse(BaseModel):
     predictions: list[RankedPrediction]
     model: ModelRef
-    timings_ms: dict[str, float]
+    timings_ms: dict[str, float] = Field(
+        ...,
+        description="milliseconds spent on 'preprocess' and 'inference'; with explain, the inference includes the "
+        "explanation's model calls (the answer is computed alongside them)",
+    )
     bitmap: list[list[int]] | None = None
     explanation: Explanation | None = None
 

@@ -10,7 +10,8 @@ needed (strokes left out one by one, and whether pairs were tried). Then, in-pro
 store, no HTTP), where an explanation's time goes: normalising the variants, normalising and preparing what the
 model reads (the bitmaps' rendering; also both ways of rendering them, each variant afresh and
 composited from the strokes drawn once, whichever the drawing's size chooses when served), the
-model on them, and the whole explanation.
+model on them, and the whole explained answer (the drawing's prediction is made alongside the
+variants' preparation).
 """
 
 from __future__ import annotations
@@ -76,12 +77,10 @@ def _median_ms(work, rounds: int) -> float:
 
 
 def _steps_ms(model, name: str, strokes: list, rounds: int) -> list[float]:
-    """Medians of: the plain prediction, then an explanation's steps, then the whole explanation."""
+    """Medians of: the plain prediction, then an explanation's steps, then the whole explained answer."""
     reads, max_len = KINDS[name].reads, model.max_len or MAX_LEN
+    kind = (reads, max_len)
     drawing = parse_strokes(strokes)
-    answer = model.predict(inputs_of([normalize(drawing)], reads, max_len))
-    top = int(answer.probabilities[0].argmax())
-    guess, probability = answer.classes[top], float(answer.probabilities[0, top])
     removals = [(i,) for i in explained_strokes(drawing)]
     _, prepared = inputs_without(drawing, removals, reads, max_len)
     steps = [
@@ -89,7 +88,7 @@ def _steps_ms(model, name: str, strokes: list, rounds: int) -> list[float]:
         lambda: normalize_without(drawing, removals),
         lambda: inputs_without(drawing, removals, reads, max_len),
         lambda: model.predict(prepared) if prepared else None,
-        lambda: explain_strokes(model.predict, drawing, guess, probability, reads, max_len),
+        lambda: explain_strokes(model.predict, drawing, inputs_of([normalize(drawing)], reads, max_len), *kind),
     ]
     served = [_median_ms(step, rounds) for step in steps]
     # The two ways of preparing the variants, whichever the drawing's size chooses when served.
@@ -113,7 +112,7 @@ def breakdown(models: list[str], rounds: int) -> None:
     print("\nIn-process, medians, ms (the variants: the drawing without each explained stroke)\n")
     print(
         "| model | drawing | plain: normalise + prepare + model | normalise variants | normalise + prepare variants "
-        "| the same, each rendered afresh | the same, composited | model on variants | whole explanation |"
+        "| the same, each rendered afresh | the same, composited | model on variants | answer and explanation |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in models:

@@ -2,9 +2,10 @@
 
 For strokes, each stroke is left out in turn and the drawing is normalised again, exactly as if the
 player had never drawn it, so "without stroke 3 I'd say frog" is what the model answers for that
-drawing. For a bitmap, each square patch is blanked in turn (an occlusion map). All variants of a
-drawing go to the model in one batched call; the counterfactual (the fewest strokes whose removal
-changes the top guess) needs a second call only when no single stroke does.
+drawing. For a bitmap, each square patch is blanked in turn (an occlusion map). The drawing and
+all its variants go to the model in one batched call, which gives the answer and its explanation;
+the counterfactual (the fewest strokes whose removal changes the top guess) needs a second call
+only when no single stroke does.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ Predict = Callable[[Inputs], Answer]
 # a worker per core. A half the helper has not started when the caller is done with its own is run
 # by the caller, so a busy process is never slower than one call.
 SPLIT = len(os.sched_getaffinity(0)) > 1
-SPLIT_FROM = 8  # drawings: below this one call costs less than handing half of it over
+SPLIT_FROM = 4  # drawings: below this one call costs less than handing half of it over
 _helper = ThreadPoolExecutor(1, thread_name_prefix="explain")
 
 
@@ -90,12 +91,20 @@ def predict_in_halves(predict: Predict, inputs: Inputs) -> Answer:
     n = len(inputs.bitmaps) if inputs.bitmaps is not None else len(inputs.sequences or [])
     if not SPLIT or n < SPLIT_FROM:
         return predict(inputs)
-    handed = helper().submit(predict, _rows(inputs, n // 2, n))
-    first = predict(_rows(inputs, 0, n // 2))
-    second = predict(_rows(inputs, n // 2, n)) if handed.cancel() else handed.result()
-    if second.classes != first.classes:  # a category was taught in between
+    # The helper starts later than the caller: it takes the smaller half.
+    half = n - n // 2
+    handed = helper().submit(predict, _rows(inputs, half, n))
+    first = predict(_rows(inputs, 0, half))
+    rest = predict(_rows(inputs, half, n)) if handed.cancel() else handed.result()
+    if rest.classes != first.classes:  # a category was taught in between
         return predict(inputs)
-    return Answer(np.concatenate([first.probabilities, second.probabilities]), first.classes, first.origins)
+    return Answer(np.concatenate([first.probabilities, rest.probabilities]), first.classes, first.origins)
+
+
+def top_guess(answer: Answer) -> tuple[str, float]:
+    """The first row's top guess and its probability (the first class of the highest, as ``argmax``)."""
+    best = int(answer.probabilities[0].argmax())
+    return answer.classes[best], float(answer.probabilities[0, best])
 
 
 def _top(answer: Answer, label: str) -> tuple[np.ndarray, list[str]]:
@@ -133,14 +142,22 @@ def pair_candidates(drawing: Drawing, singles: int) -> int:
     return k
 
 
-def _answer_without(
-    predict: Predict, drawing: Drawing, removals: list[tuple[int, ...]], reads: frozenset[str], max_len: int, label: str
-) -> list[tuple[float, str | None]]:
-    """(probability of ``label``, top guess) for the drawing without each removal, in one model call."""
-    left, inputs = inputs_without(drawing, removals, reads, max_len)
-    if inputs is None:
-        return [(0.0, None)] * len(removals)
-    probability, top = _top(predict_in_halves(predict, inputs), label)
+def _joined(first: Inputs, rest: Inputs | None) -> Inputs:
+    """One batch of ``first``'s rows, then ``rest``'s."""
+    if rest is None:
+        return first
+    return Inputs(
+        bitmaps=None if first.bitmaps is None else np.concatenate([first.bitmaps, rest.bitmaps]),
+        sequences=None if first.sequences is None else [*first.sequences, *rest.sequences],
+    )
+
+
+def _answers(left: list[bool], answer: Answer | None, label: str) -> list[tuple[float, str | None]]:
+    """(probability of ``label``, top guess) for each variant from ``inputs_without``, given the
+    ``answer`` for the variants that leave a stroke (one row each, in order)."""
+    if answer is None:
+        return [(0.0, None)] * len(left)
+    probability, top = _top(answer, label)
     answers, row = [], 0
     for drawn in left:
         if not drawn:
@@ -151,16 +168,28 @@ def _answer_without(
     return answers
 
 
+def _split(answer: Answer, rows: int) -> tuple[Answer, Answer | None]:
+    """The answer for the first ``rows`` rows, and for the others (None when there are none)."""
+    head = Answer(answer.probabilities[:rows], answer.classes, answer.origins)
+    if len(answer.probabilities) == rows:
+        return head, None
+    return head, Answer(answer.probabilities[rows:], answer.classes, answer.origins)
+
+
 def explain_strokes(
-    predict: Predict, drawing: Drawing, label: str, probability: float, reads: frozenset[str], max_len: int
-) -> Explanation:
-    """Leave-one-out over the strokes of the ``drawing`` as parsed (before normalising) for the top guess ``label``."""
+    predict: Predict, drawing: Drawing, inputs: Inputs, reads: frozenset[str], max_len: int
+) -> tuple[Answer, Explanation]:
+    """The answer for a drawing (``inputs``: the drawing prepared as usual) and leave-one-out over its
+    strokes as parsed (before normalising) for its top guess: the drawing and its variants in one
+    model call."""
     indices = explained_strokes(drawing)
-    singles = _answer_without(predict, drawing, [(i,) for i in indices], reads, max_len, label)
+    left, variants = inputs_without(drawing, [(i,) for i in indices], reads, max_len)
+    answer, without = _split(predict_in_halves(predict, _joined(inputs, variants)), 1)
+    label, probability = top_guess(answer)
+    singles = _answers(left, without, label)
     parts = [Part(i, round(probability - p, 4), top) for i, (p, top) in zip(indices, singles, strict=True)]
-    return Explanation(
-        label, probability, parts, _counterfactual(predict, drawing, parts, reads, max_len, label), len(drawing)
-    )
+    counterfactual = _counterfactual(predict, drawing, parts, reads, max_len, label)
+    return answer, Explanation(label, probability, parts, counterfactual, len(drawing))
 
 
 def _counterfactual(
@@ -177,7 +206,8 @@ def _counterfactual(
     pairs = [tuple(sorted(pair)) for pair in combinations([p.index for p in candidates], 2)]
     if not pairs:
         return None
-    answers = _answer_without(predict, drawing, pairs, reads, max_len, label)
+    left, inputs = inputs_without(drawing, pairs, reads, max_len)
+    answers = _answers(left, None if inputs is None else predict_in_halves(predict, inputs), label)
     flipped = [(p, pair, top) for pair, (p, top) in zip(pairs, answers, strict=True) if top not in (None, label)]
     if not flipped:
         return None
@@ -185,9 +215,10 @@ def _counterfactual(
     return list(pair), top
 
 
-def explain_bitmap(predict: Predict, bitmap: np.ndarray, label: str, probability: float) -> Explanation:
-    """Occlusion over a float (28, 28) bitmap: each PATCH x PATCH square with ink blanked in turn,
-    one model call (a patch without ink changes nothing, and is not run)."""
+def explain_bitmap(predict: Predict, bitmap: np.ndarray) -> tuple[Answer, Explanation]:
+    """The answer for a float (28, 28) bitmap and occlusion over it for its top guess: each
+    PATCH x PATCH square with ink blanked in turn, in one model call with the bitmap (a patch
+    without ink changes nothing, and is not run)."""
     squares = bitmap.reshape(GRID, PATCH, GRID, PATCH).swapaxes(1, 2).reshape(GRID * GRID, -1)
     inked = np.flatnonzero(squares.any(axis=1))  # none when the ink is too faint for float32
     blanked = np.repeat(bitmap[None], len(inked), axis=0)
@@ -195,9 +226,12 @@ def explain_bitmap(predict: Predict, bitmap: np.ndarray, label: str, probability
         r, c = divmod(int(k), GRID)
         blanked[row, r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = 0.0
     left = blanked.reshape(len(blanked), SIDE * SIDE).any(axis=1)  # False: the patch held all the ink
+    both = predict_in_halves(predict, Inputs(bitmaps=np.concatenate([bitmap[None], blanked[left]])))
+    answer, without = _split(both, 1)
+    label, probability = top_guess(answer)
     answers = dict.fromkeys(inked.tolist(), (0.0, None))
-    if left.any():
-        p, top = _top(predict_in_halves(predict, Inputs(bitmaps=blanked[left])), label)
+    if without is not None:
+        p, top = _top(without, label)
         answers.update(zip(inked[left].tolist(), zip(p.tolist(), top, strict=True), strict=True))
     parts = [
         Part(k, round(probability - answers[k][0], 4), answers[k][1]) if k in answers else Part(k, 0.0, label)
@@ -205,4 +239,5 @@ def explain_bitmap(predict: Predict, bitmap: np.ndarray, label: str, probability
     ]
     flips = [part for part in parts if part.label_without not in (None, label)]
     best = max(flips, key=lambda part: part.drop) if flips else None
-    return Explanation(label, probability, parts, ([best.index], best.label_without) if best else None, GRID * GRID)
+    counterfactual = ([best.index], best.label_without) if best else None
+    return answer, Explanation(label, probability, parts, counterfactual, GRID * GRID)

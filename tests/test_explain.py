@@ -233,3 +233,26 @@ def test_a_busy_helper_leaves_the_whole_call_to_the_caller(monkeypatch):
     finally:
         release.set()
         blocker.result(timeout=10)
+
+
+@pytest.mark.parametrize("model", [None, "cnn", "ensemble"])
+def test_an_explained_answer_is_the_plain_answer(client, held_out, model):
+    """The answer is computed alongside the explanation: the same guesses, to the last digit."""
+    for row in held_out[:6]:
+        body = {"strokes": row["drawing"], "model": model, "top_k": 10}
+        plain = client.post("/predict", json=body).json()
+        explained = explain(client, **body)
+        assert explained["predictions"] == plain["predictions"]
+        top = plain["predictions"][0]
+        assert (explained["explanation"]["label"], explained["explanation"]["probability"]) == (
+            top["label"],
+            top["probability"],
+        )
+
+
+def test_an_explained_bitmap_answer_is_the_plain_answer(client, test_split_bitmaps):
+    bitmap = test_split_bitmaps[0][0].tolist()
+    plain = client.post("/predict", json={"bitmap": bitmap, "top_k": 10}).json()
+    explained = explain(client, bitmap=bitmap, top_k=10)
+    assert explained["predictions"] == plain["predictions"]
+    assert explained["explanation"]["label"] == plain["predictions"][0]["label"]
