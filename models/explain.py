@@ -19,7 +19,7 @@ from itertools import combinations
 import numpy as np
 
 from models.answer import Answer
-from models.inputs import Inputs, inputs_without
+from models.inputs import Inputs, inputs_without, joined, rows_of, size
 from sketch.drawing import Drawing
 from sketch.raster import SIDE
 
@@ -57,12 +57,15 @@ class Explanation:
 
 Predict = Callable[[Inputs], Answer]
 
-# The variants' model call is split in two halves, one run by a helper thread: a player waits for
-# the explanation, and the network runs outside the GIL. One helper, not one per core: a server runs
-# a worker per core. A half the helper has not started when the caller is done with its own is run
-# by the caller, so a busy process is never slower than one call.
+# The variants' model call is split in two, one part run by a helper thread: a player waits for the
+# explanation, and the network runs outside the GIL. One helper, not one per core: a server runs a
+# worker per core. A part the helper has not started when the caller is done with its own is run by
+# the caller, so a busy process is never slower than one call.
 SPLIT = len(os.sched_getaffinity(0)) > 1
-SPLIT_FROM = 4  # drawings: below this one call costs less than handing half of it over
+SPLIT_FROM = 4  # drawings: below this one call costs less than handing part of it over
+# The helper's part of the rows: less than half, as it starts later and runs slower than the
+# caller (bench/explain.py).
+HELPER_SHARE = 0.45
 _helper = ThreadPoolExecutor(1, thread_name_prefix="explain")
 
 
@@ -79,23 +82,15 @@ def _new_helper() -> None:
 os.register_at_fork(after_in_child=_new_helper)
 
 
-def _rows(inputs: Inputs, start: int, stop: int) -> Inputs:
-    return Inputs(
-        bitmaps=None if inputs.bitmaps is None else inputs.bitmaps[start:stop],
-        sequences=None if inputs.sequences is None else inputs.sequences[start:stop],
-    )
-
-
-def predict_in_halves(predict: Predict, inputs: Inputs) -> Answer:
-    """``predict(inputs)``, half of its rows run by the helper thread when that pays."""
-    n = len(inputs.bitmaps) if inputs.bitmaps is not None else len(inputs.sequences or [])
+def predict_split(predict: Predict, inputs: Inputs) -> Answer:
+    """``predict(inputs)``, the last ``HELPER_SHARE`` of its rows run by the helper thread when that pays."""
+    n = size(inputs)
     if not SPLIT or n < SPLIT_FROM:
         return predict(inputs)
-    # The helper starts later than the caller: it takes the smaller half.
-    half = n - n // 2
-    handed = helper().submit(predict, _rows(inputs, half, n))
-    first = predict(_rows(inputs, 0, half))
-    rest = predict(_rows(inputs, half, n)) if handed.cancel() else handed.result()
+    mine = n - int(n * HELPER_SHARE)
+    handed = helper().submit(predict, rows_of(inputs, slice(mine, n)))
+    first = predict(rows_of(inputs, slice(0, mine)))
+    rest = predict(rows_of(inputs, slice(mine, n))) if handed.cancel() else handed.result()
     if rest.classes != first.classes:  # a category was taught in between
         return predict(inputs)
     return Answer(np.concatenate([first.probabilities, rest.probabilities]), first.classes, first.origins)
@@ -142,16 +137,6 @@ def pair_candidates(drawing: Drawing, singles: int) -> int:
     return k
 
 
-def _joined(first: Inputs, rest: Inputs | None) -> Inputs:
-    """One batch of ``first``'s rows, then ``rest``'s."""
-    if rest is None:
-        return first
-    return Inputs(
-        bitmaps=None if first.bitmaps is None else np.concatenate([first.bitmaps, rest.bitmaps]),
-        sequences=None if first.sequences is None else [*first.sequences, *rest.sequences],
-    )
-
-
 def _answers(left: list[bool], answer: Answer | None, label: str) -> list[tuple[float, str | None]]:
     """(probability of ``label``, top guess) for each variant from ``inputs_without``, given the
     ``answer`` for the variants that leave a stroke (one row each, in order)."""
@@ -184,7 +169,7 @@ def explain_strokes(
     model call."""
     indices = explained_strokes(drawing)
     left, variants = inputs_without(drawing, [(i,) for i in indices], reads, max_len)
-    answer, without = _split(predict_in_halves(predict, _joined(inputs, variants)), 1)
+    answer, without = _split(predict_split(predict, joined(inputs, variants)), 1)
     label, probability = top_guess(answer)
     singles = _answers(left, without, label)
     parts = [Part(i, round(probability - p, 4), top) for i, (p, top) in zip(indices, singles, strict=True)]
@@ -207,7 +192,7 @@ def _counterfactual(
     if not pairs:
         return None
     left, inputs = inputs_without(drawing, pairs, reads, max_len)
-    answers = _answers(left, None if inputs is None else predict_in_halves(predict, inputs), label)
+    answers = _answers(left, None if inputs is None else predict_split(predict, inputs), label)
     flipped = [(p, pair, top) for pair, (p, top) in zip(pairs, answers, strict=True) if top not in (None, label)]
     if not flipped:
         return None
@@ -226,7 +211,7 @@ def explain_bitmap(predict: Predict, bitmap: np.ndarray) -> tuple[Answer, Explan
         r, c = divmod(int(k), GRID)
         blanked[row, r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = 0.0
     left = blanked.reshape(len(blanked), SIDE * SIDE).any(axis=1)  # False: the patch held all the ink
-    both = predict_in_halves(predict, Inputs(bitmaps=np.concatenate([bitmap[None], blanked[left]])))
+    both = predict_split(predict, Inputs(bitmaps=np.concatenate([bitmap[None], blanked[left]])))
     answer, without = _split(both, 1)
     label, probability = top_guess(answer)
     answers = dict.fromkeys(inked.tolist(), (0.0, None))

@@ -60,23 +60,43 @@ def inputs_without(
     enough strokes for that to pay.
     """
     variants = normalize_without(drawing, removals)
-    left = [v is not None for v in variants.drawings]
-    drawn = [v for v in variants.drawings if v is not None]
-    if not drawn:
+    left = variants.left
+    rows = [k for k, drawn in enumerate(left) if drawn]
+    if not rows:
         return left, None
+    composite = len(drawing) >= COMPOSITE_FROM_STROKES
+    shared = [k for k in rows if variants.from_whole[k] and composite] if BITMAP in reads else []
+    drawings = {k: variants.variant(k) for k in rows if k not in shared or SEQUENCE in reads}
     bitmaps = None
     if BITMAP in reads:
-        composite = len(drawing) >= COMPOSITE_FROM_STROKES
-        shared = [k for k, same in enumerate(variants.from_whole) if same and composite]
         composited = render_without(variants.whole, [removals[k] for k in shared]) if shared else []
         rendered = dict(zip(shared, composited, strict=True))
-        bitmaps = np.stack(
-            [
-                rendered[k].astype(np.float32) if k in rendered else bitmap_of(v)
-                for k, v in enumerate(variants.drawings)
-                if v is not None
-            ]
-        )
+        bitmaps = np.stack([rendered[k].astype(np.float32) if k in rendered else bitmap_of(drawings[k]) for k in rows])
     return left, Inputs(
-        bitmaps=bitmaps, sequences=[sequence_of(d, max_len) for d in drawn] if SEQUENCE in reads else None
+        bitmaps=bitmaps, sequences=[sequence_of(drawings[k], max_len) for k in rows] if SEQUENCE in reads else None
     )
+
+
+def joined(first: Inputs | None, rest: Inputs | None) -> Inputs | None:
+    """One batch of ``first``'s rows, then ``rest``'s."""
+    if first is None or rest is None:
+        return rest if first is None else first
+    return Inputs(
+        bitmaps=None if first.bitmaps is None else np.concatenate([first.bitmaps, rest.bitmaps]),
+        sequences=None if first.sequences is None else [*first.sequences, *rest.sequences],
+    )
+
+
+def rows_of(inputs: Inputs, rows: Sequence[int] | slice) -> Inputs:
+    """The batch of ``inputs``' rows at ``rows``."""
+    sequences = inputs.sequences
+    if sequences is not None:
+        sequences = sequences[rows] if isinstance(rows, slice) else [sequences[i] for i in rows]
+    return Inputs(bitmaps=None if inputs.bitmaps is None else inputs.bitmaps[rows], sequences=sequences)
+
+
+def size(inputs: Inputs | None) -> int:
+    """Rows in a batch."""
+    if inputs is None:
+        return 0
+    return len(inputs.bitmaps) if inputs.bitmaps is not None else len(inputs.sequences or [])

@@ -114,11 +114,32 @@ def normalize(drawing: Drawing) -> Drawing:
 
 @dataclass(frozen=True)
 class Without:
-    """A drawing normalised without each of some removals."""
+    """A drawing normalised without each of some removals, each variant made when asked for: those
+    that are the whole drawing's normalised strokes less the removed ones cost an index (a bitmap
+    reader gets theirs composited from ``whole``: ``sketch.raster.render_without``); the others
+    are normalised again."""
 
+    drawing: Drawing  # as parsed
+    removals: Sequence[Sequence[int]]
     whole: Drawing  # the whole drawing, normalised
-    drawings: list[Drawing | None]  # per removal; None where no stroke is left
+    keeps: np.ndarray  # bool (removals, strokes): which strokes each removal keeps
     from_whole: list[bool]  # per removal: ``whole`` less the removed strokes
+
+    @property
+    def left(self) -> list[bool]:
+        """Per removal: whether a stroke is left."""
+        return self.keeps.any(axis=1).tolist()
+
+    def variant(self, row: int) -> Drawing | None:
+        """The drawing normalised without removal ``row``; None where no stroke is left."""
+        keep = self.keeps[row]
+        if self.from_whole[row]:
+            return Drawing(self.whole.points[np.repeat(keep, self.whole.counts)], self.whole.counts[keep])
+        return normalize(self.drawing.without(self.removals[row])) if keep.any() else None
+
+    @property
+    def variants(self) -> list[Drawing | None]:
+        return [self.variant(row) for row in range(len(self.keeps))]
 
 
 def normalize_without(drawing: Drawing, removals: Sequence[Sequence[int]]) -> Without:
@@ -137,22 +158,12 @@ def normalize_without(drawing: Drawing, removals: Sequence[Sequence[int]]) -> Wi
     # Past these, _scaled and _spacing take their other branches: no shared work then.
     shared = 0.0 < extent < np.inf and _spacing(_scaled(drawing.points), drawing.counts) == RESAMPLE_SPACING
     keeps = kept_strokes(len(drawing), removals)
-    left = keeps.any(axis=1)
     # The frame of each variant, all at once: its strokes' lowest corner and longest side.
     kept = keeps[:, :, None]
     corner = np.where(kept, lows[None], np.inf).min(axis=1)
     side = (np.where(kept, highs[None], -np.inf).max(axis=1) - lo).max(axis=1)
-    same = left & shared & (corner == lo).all(axis=1) & (side == extent)
-    point_keeps = np.repeat(keeps, whole.counts, axis=1)
-    out = Without(whole, [], same.tolist())
-    for row, removal in enumerate(removals):
-        if not left[row]:
-            out.drawings.append(None)
-        elif same[row]:
-            out.drawings.append(Drawing(whole.points[point_keeps[row]], whole.counts[keeps[row]]))
-        else:
-            out.drawings.append(normalize(drawing.without(removal)))
-    return out
+    same = keeps.any(axis=1) & shared & (corner == lo).all(axis=1) & (side == extent)
+    return Without(drawing, removals, whole, keeps, same.tolist())
 
 
 def resample(points: np.ndarray, spacing: float = RESAMPLE_SPACING) -> np.ndarray:

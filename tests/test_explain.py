@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from models.explain import (
     explained_strokes,
     helper,
     pair_candidates,
-    predict_in_halves,
+    predict_split,
 )
 from models.inputs import COMPOSITE_FROM_STROKES, Inputs, inputs_of, inputs_without
 from models.kinds import BITMAP, SEQUENCE
@@ -196,30 +197,32 @@ def test_the_variants_are_prepared_exactly_as_each_drawing_alone():
 
 
 def _rows_predict(threads: list[str]):
-    """A stand-in model whose answer is each row's own (its ink, scaled), noting the threads it ran on."""
+    """A stand-in model whose answer is each row's own (its ink, scaled), noting the threads it ran on;
+    it takes a millisecond a row, as a network would take some time."""
 
     def predict(inputs: Inputs) -> Answer:
         threads.append(threading.current_thread().name)
+        time.sleep(len(inputs.bitmaps) / 1000)
         ink = inputs.bitmaps.reshape(len(inputs.bitmaps), -1).sum(axis=1, keepdims=True)
         return Answer(np.hstack([ink, 2 * ink]).astype(np.float32), ["a", "b"], ["trained", "trained"])
 
     return predict
 
 
-def test_the_variants_are_predicted_in_halves_as_in_one_call(monkeypatch):
+def test_the_variants_are_predicted_in_two_parts_as_in_one_call(monkeypatch):
     monkeypatch.setattr(explaining, "SPLIT", True)  # as on any machine with two cores or more
     bitmaps = np.random.default_rng(0).random((21, 28, 28)).astype(np.float32)
     threads: list[str] = []
     predict = _rows_predict(threads)
     whole = predict(Inputs(bitmaps=bitmaps)).probabilities
     threads.clear()
-    halves = predict_in_halves(predict, Inputs(bitmaps=bitmaps))
-    np.testing.assert_array_equal(halves.probabilities, whole)
-    assert len(threads) == 2 and threading.current_thread().name in threads
+    parts = predict_split(predict, Inputs(bitmaps=bitmaps))
+    np.testing.assert_array_equal(parts.probabilities, whole)
+    assert sorted(threads) == ["MainThread", "explain_0"]
 
 
 def test_a_busy_helper_leaves_the_whole_call_to_the_caller(monkeypatch):
-    """A half the helper has not started is taken back: the caller never waits behind other work."""
+    """A part the helper has not started is taken back: the caller never waits behind other work."""
     monkeypatch.setattr(explaining, "SPLIT", True)
     release = threading.Event()
     blocker = helper().submit(release.wait)
@@ -227,8 +230,8 @@ def test_a_busy_helper_leaves_the_whole_call_to_the_caller(monkeypatch):
         bitmaps = np.random.default_rng(1).random((16, 28, 28)).astype(np.float32)
         threads: list[str] = []
         predict = _rows_predict(threads)
-        halves = predict_in_halves(predict, Inputs(bitmaps=bitmaps))
-        np.testing.assert_array_equal(halves.probabilities, predict(Inputs(bitmaps=bitmaps)).probabilities)
+        parts = predict_split(predict, Inputs(bitmaps=bitmaps))
+        np.testing.assert_array_equal(parts.probabilities, predict(Inputs(bitmaps=bitmaps)).probabilities)
         assert set(threads) == {threading.current_thread().name}
     finally:
         release.set()

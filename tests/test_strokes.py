@@ -150,7 +150,7 @@ def test_normalize_without_is_normalize_of_the_drawing_without_those_strokes():
         removals = [(i,) for i in range(len(strokes))] + [(0, len(strokes) - 1)] * (len(strokes) > 1)
         whole = normalize(strokes)
         variants = normalize_without(strokes, removals)
-        for removal, got, from_whole in zip(removals, variants.drawings, variants.from_whole, strict=True):
+        for removal, got, from_whole in zip(removals, variants.variants, variants.from_whole, strict=True):
             kept = [i for i in range(len(strokes)) if i not in removal]
             if not kept:
                 assert got is None
