@@ -193,16 +193,16 @@ def _explained(p: Prepared, inputs: Inputs) -> tuple[Answer, Explanation]:
 
 def _explanation_dict(p: Prepared, found: Explanation) -> dict:
     """An ``Explanation`` (api.schemas) as a plain dict like the rest of the answer."""
+    out: dict = {"label": found.label, "probability": round(found.probability, 6)}
     if p.drawing is not None:
         # Strokes without a point were dropped when parsing: indices name the request's strokes.
         unit, index = "strokes", [i for i, stroke in enumerate(p.request.strokes) if stroke[0]]
+        out["strokes_total"] = len(p.request.strokes)
     else:
         unit, index = "patches", list(range(found.total))
-    parts = [{"index": index[x.index], "drop": x.drop, "label_without": x.label_without} for x in found.parts]
-    counterfactual = found.counterfactual and {
+    out[unit] = [{"index": index[x.index], "drop": x.drop, "label_without": x.label_without} for x in found.parts]
+    out["counterfactual"] = found.counterfactual and {
         "remove": [index[i] for i in found.counterfactual[0]],
         "label": found.counterfactual[1],
     }
-    out = {"label": found.label, "probability": round(found.probability, 6), unit: parts}
-    out["counterfactual"] = counterfactual
-    return out | ({"strokes_total": len(p.request.strokes)} if p.drawing is not None else {})
+    return out

@@ -88,9 +88,9 @@ def predict_split(predict: Predict, inputs: Inputs) -> Answer:
     if not SPLIT or n < SPLIT_FROM:
         return predict(inputs)
     mine = n - int(n * HELPER_SHARE)
-    handed = helper().submit(predict, rows_of(inputs, slice(mine, n)))
-    first = predict(rows_of(inputs, slice(0, mine)))
-    rest = predict(rows_of(inputs, slice(mine, n))) if handed.cancel() else handed.result()
+    handed = helper().submit(predict, rows_of(inputs, mine, n))
+    first = predict(rows_of(inputs, 0, mine))
+    rest = predict(rows_of(inputs, mine, n)) if handed.cancel() else handed.result()
     if rest.classes != first.classes:  # a category was taught in between
         return predict(inputs)
     return Answer(np.concatenate([first.probabilities, rest.probabilities]), first.classes, first.origins)

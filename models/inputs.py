@@ -77,26 +77,24 @@ def inputs_without(
     )
 
 
-def joined(first: Inputs | None, rest: Inputs | None) -> Inputs | None:
+def joined(first: Inputs, rest: Inputs | None) -> Inputs:
     """One batch of ``first``'s rows, then ``rest``'s."""
-    if first is None or rest is None:
-        return rest if first is None else first
+    if rest is None:
+        return first
     return Inputs(
         bitmaps=None if first.bitmaps is None else np.concatenate([first.bitmaps, rest.bitmaps]),
         sequences=None if first.sequences is None else [*first.sequences, *rest.sequences],
     )
 
 
-def rows_of(inputs: Inputs, rows: Sequence[int] | slice) -> Inputs:
-    """The batch of ``inputs``' rows at ``rows``."""
-    sequences = inputs.sequences
-    if sequences is not None:
-        sequences = sequences[rows] if isinstance(rows, slice) else [sequences[i] for i in rows]
-    return Inputs(bitmaps=None if inputs.bitmaps is None else inputs.bitmaps[rows], sequences=sequences)
+def rows_of(inputs: Inputs, start: int, stop: int) -> Inputs:
+    """The batch of ``inputs``' rows from ``start`` to ``stop``."""
+    return Inputs(
+        bitmaps=None if inputs.bitmaps is None else inputs.bitmaps[start:stop],
+        sequences=None if inputs.sequences is None else inputs.sequences[start:stop],
+    )
 
 
-def size(inputs: Inputs | None) -> int:
+def size(inputs: Inputs) -> int:
     """Rows in a batch."""
-    if inputs is None:
-        return 0
     return len(inputs.bitmaps) if inputs.bitmaps is not None else len(inputs.sequences or [])
