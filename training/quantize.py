@@ -164,50 +164,24 @@ def with_first_conv_unfolded(model):
     pixel's k x k neighbourhood, gathered in float beforehand (a pad, k² slices, a concat): the same
     integers multiplied and summed, so the same answers to the bit, but onnxruntime's int8 kernel
     runs a single-channel k x k convolution at a fraction of the speed of the equivalent 1x1 one
-    (``bench/model_cost.py``). Padding in float with 0 is padding with the zero point, as the int8
+    (docs/models.md). Padding in float with 0 is padding with the zero point, as the int8
     convolution does."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
-    producers = {out: node for node in graph.node for out in node.output}
     weights = {init.name: init for init in graph.initializer}
     for conv in [n for n in graph.node if n.op_type == "Conv"]:
+        found = _single_channel_input(graph, conv, weights)
+        if found is None:
+            continue
+        x_q, weight = found
+        w = numpy_helper.to_array(weight)
         attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
-        x_dq, w_dq = producers.get(conv.input[0]), producers.get(conv.input[1])
-        x_q = producers.get(x_dq.input[0]) if x_dq is not None and x_dq.op_type == "DequantizeLinear" else None
-        if x_q is None or x_q.op_type != "QuantizeLinear" or w_dq is None or w_dq.input[0] not in weights:
-            continue
-        w = numpy_helper.to_array(weights[w_dq.input[0]])
-        k = attrs.get("kernel_shape", list(w.shape[2:]))
-        pads = list(attrs.get("pads", [0] * 4))
-        plain = attrs.get("group", 1) == 1 and set(attrs.get("strides", [1])) == {1} == set(attrs.get("dilations", [1]))
-        if w.shape[1] != 1 or len(k) != 2 or not plain or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            continue
-        (kh, kw), (top, left, bottom, right) = k, pads
-        if kh - 1 != top + bottom or kw - 1 != left + right:
-            continue  # the unfolded 1x1 convolution must keep the input's size
-        tag = conv.name or conv.output[0]
-        padded = f"{tag}_unfold_padded"
-        constants = {f"{tag}_unfold_pads": [0, 0, top, left, 0, 0, bottom, right], f"{tag}_unfold_axes": [2, 3]}
-        nodes = [helper.make_node("Pad", [x_q.input[0], f"{tag}_unfold_pads"], [padded], mode="constant")]
-        slices = []
-        for dy in range(kh):
-            for dx in range(kw):
-                # Ends counted from the padded edge, so the graph keeps any input size.
-                end = [dy - (kh - 1) or 2**62, dx - (kw - 1) or 2**62]
-                constants |= {f"{tag}_unfold_start_{dy}_{dx}": [dy, dx], f"{tag}_unfold_end_{dy}_{dx}": end}
-                slices.append(f"{tag}_unfold_{dy}_{dx}")
-                nodes.append(
-                    helper.make_node(
-                        "Slice",
-                        [padded, f"{tag}_unfold_start_{dy}_{dx}", f"{tag}_unfold_end_{dy}_{dx}", f"{tag}_unfold_axes"],
-                        [slices[-1]],
-                    )
-                )
-        nodes.append(helper.make_node("Concat", slices, [f"{tag}_unfolded"], axis=1))
+        (kh, kw), pads = attrs.get("kernel_shape", list(w.shape[2:])), list(attrs.get("pads", [0] * 4))
+        nodes, constants = _neighbourhoods(conv.name or conv.output[0], x_q.input[0], kh, kw, pads)
         graph.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), n) for n, v in constants.items())
-        weights[w_dq.input[0]].CopyFrom(numpy_helper.from_array(w.reshape(len(w), kh * kw, 1, 1), w_dq.input[0]))
-        x_q.input[0] = f"{tag}_unfolded"
+        weight.CopyFrom(numpy_helper.from_array(w.reshape(len(w), kh * kw, 1, 1), weight.name))
+        x_q.input[0] = nodes[-1].output[0]
         for a in conv.attribute:
             if a.name in ("kernel_shape", "pads"):
                 a.ints[:] = [1, 1] if a.name == "kernel_shape" else [0, 0, 0, 0]
@@ -215,6 +189,58 @@ def with_first_conv_unfolded(model):
         for i, node in enumerate(nodes):
             graph.node.insert(at + i, node)
     return model
+
+
+def _single_channel_input(graph, conv, weights: dict):
+    """(the QuantizeLinear of ``conv``'s input, its int8 weight initializer) when ``conv`` is a plain
+    k x k convolution of one input channel that keeps the input's size, each only its own; else None."""
+    from onnx import helper
+
+    producers = {out: node for node in graph.node for out in node.output}
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    x_dq, w_dq = producers.get(conv.input[0]), producers.get(conv.input[1])
+    if x_dq is None or x_dq.op_type != "DequantizeLinear" or w_dq is None or w_dq.input[0] not in weights:
+        return None
+    x_q = producers.get(x_dq.input[0])
+    if x_q is None or x_q.op_type != "QuantizeLinear":
+        return None
+    if readers[x_q.output[0]] != 1 or readers[conv.input[0]] != 1 or readers[w_dq.input[0]] != 1:
+        return None  # rewiring them would change what another node reads
+    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+    shape = weights[w_dq.input[0]].dims
+    k = list(attrs.get("kernel_shape", shape[2:]))
+    top, left, bottom, right = list(attrs.get("pads", [0] * 4))
+    plain = attrs.get("group", 1) == 1 and set(attrs.get("strides", [1])) == {1} == set(attrs.get("dilations", [1]))
+    if shape[1] != 1 or len(k) != 2 or not plain or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        return None
+    if k[0] - 1 != top + bottom or k[1] - 1 != left + right:
+        return None
+    return x_q, weights[w_dq.input[0]]
+
+
+def _neighbourhoods(tag: str, source: str, kh: int, kw: int, pads: list[int]) -> tuple[list, dict[str, list[int]]]:
+    """Nodes that make each pixel's kh x kw neighbourhood of ``source`` (n, 1, h, w) into kh·kw
+    channels (n, kh·kw, h, w), in the order of a convolution's weights; the last one gives them.
+    And the int64 constants they read."""
+    from onnx import helper
+
+    top, left, bottom, right = pads
+    padded, axes = f"{tag}_unfold_padded", f"{tag}_unfold_axes"
+    constants = {f"{tag}_unfold_pads": [0, 0, top, left, 0, 0, bottom, right], axes: [2, 3]}
+    nodes = [helper.make_node("Pad", [source, f"{tag}_unfold_pads"], [padded], mode="constant")]
+    slices = []
+    for dy in range(kh):
+        for dx in range(kw):
+            start, end, out = f"{tag}_unfold_start_{dy}_{dx}", f"{tag}_unfold_end_{dy}_{dx}", f"{tag}_unfold_{dy}_{dx}"
+            # Ends counted from the padded edge, so the graph keeps any input size.
+            constants |= {start: [dy, dx], end: [dy - (kh - 1) or 2**62, dx - (kw - 1) or 2**62]}
+            nodes.append(helper.make_node("Slice", [padded, start, end, axes], [out]))
+            slices.append(out)
+    nodes.append(helper.make_node("Concat", slices, [f"{tag}_unfolded"], axis=1))
+    return nodes, constants
 
 
 def with_embedding_head(model, head: EmbeddingHead):
