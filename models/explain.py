@@ -10,16 +10,14 @@ only when no single stroke does.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import chain, combinations
 
 import numpy as np
 
 from models.answer import Answer
-from models.inputs import Inputs, inputs_without, joined, rows_of, size
+from models.inputs import Inputs, variants_without
+from models.shared_call import Predict, predict_rows
 from sketch.drawing import Drawing
 from sketch.raster import SIDE
 
@@ -53,47 +51,6 @@ class Explanation:
     parts: list[Part]  # strokes (by their index in the drawing) or patches (row * GRID + column)
     counterfactual: tuple[list[int], str] | None  # the parts to remove, and the top guess without them
     total: int  # strokes in the drawing, or patches in the grid
-
-
-Predict = Callable[[Inputs], Answer]
-
-# The variants' model call is split in two, one part run by a helper thread: a player waits for the
-# explanation, and the network runs outside the GIL. One helper, not one per core: a server runs a
-# worker per core. A part the helper has not started when the caller is done with its own is run by
-# the caller, so a busy process is never slower than one call.
-SPLIT = len(os.sched_getaffinity(0)) > 1
-SPLIT_FROM = 4  # drawings: below this one call costs less than handing part of it over
-# The helper's part of the rows: less than half, as it starts later and runs slower than the
-# caller (bench/explain.py).
-HELPER_SHARE = 0.45
-_helper = ThreadPoolExecutor(1, thread_name_prefix="explain")
-
-
-def helper() -> ThreadPoolExecutor:
-    """This process's helper thread (a forked worker gets its own: a parent's threads are not copied)."""
-    return _helper
-
-
-def _new_helper() -> None:
-    global _helper
-    _helper = ThreadPoolExecutor(1, thread_name_prefix="explain")
-
-
-os.register_at_fork(after_in_child=_new_helper)
-
-
-def predict_split(predict: Predict, inputs: Inputs) -> Answer:
-    """``predict(inputs)``, the last ``HELPER_SHARE`` of its rows run by the helper thread when that pays."""
-    n = size(inputs)
-    if not SPLIT or n < SPLIT_FROM:
-        return predict(inputs)
-    mine = n - int(n * HELPER_SHARE)
-    handed = helper().submit(predict, rows_of(inputs, mine, n))
-    first = predict(rows_of(inputs, 0, mine))
-    rest = predict(rows_of(inputs, mine, n)) if handed.cancel() else handed.result()
-    if rest.classes != first.classes:  # a category was taught in between
-        return predict(inputs)
-    return Answer(np.concatenate([first.probabilities, rest.probabilities]), first.classes, first.origins)
 
 
 def top_guess(answer: Answer) -> tuple[str, float]:
@@ -138,7 +95,7 @@ def pair_candidates(drawing: Drawing, singles: int) -> int:
 
 
 def _answers(left: list[bool], answer: Answer | None, label: str) -> list[tuple[float, str | None]]:
-    """(probability of ``label``, top guess) for each variant from ``inputs_without``, given the
+    """(probability of ``label``, top guess) for each variant from ``variants_without``, given the
     ``answer`` for the variants that leave a stroke (one row each, in order)."""
     if answer is None:
         return [(0.0, None)] * len(left)
@@ -168,8 +125,9 @@ def explain_strokes(
     strokes as parsed (before normalising) for its top guess: the drawing and its variants in one
     model call."""
     indices = explained_strokes(drawing)
-    left, variants = inputs_without(drawing, [(i,) for i in indices], reads, max_len)
-    answer, without = _split(predict_split(predict, joined(inputs, variants)), 1)
+    left, variants = variants_without(drawing, [(i,) for i in indices], reads, max_len)
+    rows = chain([([0], inputs)], (([p + 1 for p in positions], batch) for positions, batch in variants))
+    answer, without = _split(predict_rows(predict, rows), 1)
     label, probability = top_guess(answer)
     singles = _answers(left, without, label)
     parts = [Part(i, round(probability - p, 4), top) for i, (p, top) in zip(indices, singles, strict=True)]
@@ -191,8 +149,8 @@ def _counterfactual(
     pairs = [tuple(sorted(pair)) for pair in combinations([p.index for p in candidates], 2)]
     if not pairs:
         return None
-    left, inputs = inputs_without(drawing, pairs, reads, max_len)
-    answers = _answers(left, None if inputs is None else predict_split(predict, inputs), label)
+    left, variants = variants_without(drawing, pairs, reads, max_len)
+    answers = _answers(left, predict_rows(predict, variants), label)
     flipped = [(p, pair, top) for pair, (p, top) in zip(pairs, answers, strict=True) if top not in (None, label)]
     if not flipped:
         return None
@@ -211,7 +169,8 @@ def explain_bitmap(predict: Predict, bitmap: np.ndarray) -> tuple[Answer, Explan
         r, c = divmod(int(k), GRID)
         blanked[row, r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = 0.0
     left = blanked.reshape(len(blanked), SIDE * SIDE).any(axis=1)  # False: the patch held all the ink
-    both = predict_split(predict, Inputs(bitmaps=np.concatenate([bitmap[None], blanked[left]])))
+    rows = np.concatenate([bitmap[None], blanked[left]])
+    both = predict_rows(predict, [(range(len(rows)), Inputs(bitmaps=rows))])
     answer, without = _split(both, 1)
     label, probability = top_guess(answer)
     answers = dict.fromkeys(inked.tolist(), (0.0, None))

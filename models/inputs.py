@@ -6,16 +6,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from models.kinds import BITMAP, SEQUENCE
 from sketch.drawing import Drawing
-from sketch.raster import render_simplified, render_without
+from sketch.raster import composited_without, render_simplified
 from sketch.sequence import MAX_LEN, normalized_to_sequence
-from sketch.strokes import normalize_without
+from sketch.strokes import Without, normalize_without
 
 
 @dataclass
@@ -48,42 +48,68 @@ def inputs_of(drawings: Sequence[Drawing], reads: frozenset[str], max_len: int =
 COMPOSITE_FROM_STROKES = 5
 
 
+def variants_without(
+    drawing: Drawing, removals: Sequence[Sequence[int]], reads: frozenset[str], max_len: int = MAX_LEN
+) -> tuple[list[bool], Iterator[tuple[list[int], Inputs]]]:
+    """The inputs of a parsed drawing without each removal, as ``inputs_of`` gives them for the
+    drawing normalised again without those strokes, to the last bit: which removals leave a stroke,
+    and the inputs of those, each row's position among them given with it, made as they are drawn.
+
+    The variants that are the whole drawing's normalised strokes less the removed ones (most of
+    them: ``normalize_without``) come first, rendered together (``composited_without``) when the
+    drawing has enough strokes for that to pay; then the others, one at a time.
+    """
+    variants = normalize_without(drawing, removals)
+    return variants.left, _variant_rows(variants, reads, max_len)
+
+
+def _variant_rows(variants: Without, reads: frozenset[str], max_len: int) -> Iterator[tuple[list[int], Inputs]]:
+    rows = [k for k, drawn in enumerate(variants.left) if drawn]  # the removal of each position
+    composited: dict[int, np.ndarray] = {}
+    if BITMAP in reads and len(variants.drawing) >= COMPOSITE_FROM_STROKES:
+        whole = [k for k in rows if variants.from_whole[k]]
+        found = composited_without(variants.whole, [variants.removals[k] for k in whole]) if whole else {}
+        composited = {whole[j]: bitmap for j, bitmap in found.items()}
+    together = [p for p, k in enumerate(rows) if k in composited]
+    if together:
+        yield (
+            together,
+            Inputs(
+                bitmaps=np.stack([composited[rows[p]] for p in together]).astype(np.float32),
+                sequences=[sequence_of(variants.variant(rows[p]), max_len) for p in together]
+                if SEQUENCE in reads
+                else None,
+            ),
+        )
+    for p, k in enumerate(rows):
+        if k not in composited:
+            yield [p], inputs_of([variants.variant(k)], reads, max_len)
+
+
 def inputs_without(
     drawing: Drawing, removals: Sequence[Sequence[int]], reads: frozenset[str], max_len: int = MAX_LEN
 ) -> tuple[list[bool], Inputs | None]:
-    """The inputs of a parsed drawing without each removal, as ``inputs_of`` gives them for the
-    drawing normalised again without those strokes, to the last bit; and which removals leave a
-    stroke (one row each, in order; None: none does).
-
-    The variants that are the whole drawing's normalised strokes less the removed ones (most of
-    them: ``normalize_without``) are rendered together (``render_without``) when the drawing has
-    enough strokes for that to pay.
-    """
-    variants = normalize_without(drawing, removals)
-    left = variants.left
-    rows = [k for k, drawn in enumerate(left) if drawn]
-    if not rows:
+    """``variants_without`` in one batch, its rows in order (None: no removal leaves a stroke)."""
+    left, batches = variants_without(drawing, removals, reads, max_len)
+    made = list(batches)
+    if not made:
         return left, None
-    composite = len(drawing) >= COMPOSITE_FROM_STROKES
-    shared = [k for k in rows if variants.from_whole[k] and composite] if BITMAP in reads else []
-    drawings = {k: variants.variant(k) for k in rows if k not in shared or SEQUENCE in reads}
-    bitmaps = None
-    if BITMAP in reads:
-        composited = render_without(variants.whole, [removals[k] for k in shared]) if shared else []
-        rendered = dict(zip(shared, composited, strict=True))
-        bitmaps = np.stack([rendered[k].astype(np.float32) if k in rendered else bitmap_of(drawings[k]) for k in rows])
+    order = np.argsort(np.concatenate([positions for positions, _ in made]), kind="stable")
+    inputs = joined([batch for _, batch in made])
     return left, Inputs(
-        bitmaps=bitmaps, sequences=[sequence_of(drawings[k], max_len) for k in rows] if SEQUENCE in reads else None
+        bitmaps=None if inputs.bitmaps is None else inputs.bitmaps[order],
+        sequences=None if inputs.sequences is None else [inputs.sequences[i] for i in order],
     )
 
 
-def joined(first: Inputs, rest: Inputs | None) -> Inputs:
-    """One batch of ``first``'s rows, then ``rest``'s."""
-    if rest is None:
-        return first
+def joined(parts: Sequence[Inputs]) -> Inputs:
+    """One batch of the parts' rows, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
     return Inputs(
-        bitmaps=None if first.bitmaps is None else np.concatenate([first.bitmaps, rest.bitmaps]),
-        sequences=None if first.sequences is None else [*first.sequences, *rest.sequences],
+        bitmaps=None if first.bitmaps is None else np.concatenate([p.bitmaps for p in parts]),
+        sequences=None if first.sequences is None else [s for p in parts for s in p.sequences],
     )
 
 

@@ -163,31 +163,26 @@ def _over_table() -> np.ndarray:
 _OVER = _over_table()
 
 
-def render_without(drawing: Drawing, removals: Sequence[Collection[int]]) -> list[np.ndarray | None]:
-    """``render_simplified(drawing.without(r))`` for each removal ``r`` of a drawing in the simplified
-    space, to the last bit; None where no stroke is left.
+def composited_without(drawing: Drawing, removals: Sequence[Collection[int]]) -> dict[int, np.ndarray]:
+    """``render_simplified(drawing.without(removals[k]))``, to the last bit, by ``k``, for the removals
+    of a drawing in the simplified space that compositing renders: those that leave a stroke and keep
+    the centring (a removal that held the right or bottom edge moves it). None at all if this cairo
+    composites otherwise than reproduced here (checked once per process).
 
     Each stroke is drawn once alone (its coverage), and each variant is composited from those in
     drawing order, as cairo composites one ``stroke()`` after another: a drawing of n strokes costs n
-    one-stroke renders instead of a render of the rest per variant. A removal that moves the
-    centring (it held the right or bottom edge) is rendered afresh; so is every variant if this
-    cairo composites otherwise than reproduced here (checked once per process).
+    one-stroke renders instead of a render of the rest per variant.
     """
     _check(drawing)
+    if not _compositing_is_cairos():
+        return {}
     keeps = kept_strokes(len(drawing), removals)
-    left = keeps.any(axis=1)
-    out: list[np.ndarray | None] = [None] * len(removals)
-    shared: list[int] = []
-    if _compositing_is_cairos():
-        highs = np.maximum.reduceat(drawing.points, drawing.starts)
-        edges = np.where(keeps[:, :, None], highs[None], -np.inf).max(axis=1)
-        shared = np.flatnonzero(left & (edges == highs.max(axis=0)).all(axis=1)).tolist()
-    if shared:
-        for row, bitmap in zip(shared, _composited(drawing, keeps[shared]), strict=True):
-            out[row] = bitmap
-    for row in set(np.flatnonzero(left).tolist()) - set(shared):
-        out[row] = render_simplified(drawing.without(np.flatnonzero(~keeps[row]).tolist()))
-    return out
+    highs = np.maximum.reduceat(drawing.points, drawing.starts)
+    edges = np.where(keeps[:, :, None], highs[None], -np.inf).max(axis=1)
+    shared = np.flatnonzero(keeps.any(axis=1) & (edges == highs.max(axis=0)).all(axis=1)).tolist()
+    if not shared:
+        return {}
+    return dict(zip(shared, _composited(drawing, keeps[shared]), strict=True))
 
 
 def _composited(drawing: Drawing, keeps: np.ndarray) -> np.ndarray:

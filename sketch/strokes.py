@@ -116,7 +116,7 @@ def normalize(drawing: Drawing) -> Drawing:
 class Without:
     """A drawing normalised without each of some removals, each variant made when asked for: those
     that are the whole drawing's normalised strokes less the removed ones cost an index (a bitmap
-    reader gets theirs composited from ``whole``: ``sketch.raster.render_without``); the others
+    reader gets theirs composited from ``whole``: ``sketch.raster.composited_without``); the others
     are normalised again."""
 
     drawing: Drawing  # as parsed

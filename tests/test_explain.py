@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from models import explain as explaining
+from models import shared_call
 from models.answer import Answer
 from models.explain import (
     GRID,
@@ -17,12 +17,11 @@ from models.explain import (
     PAIR_CANDIDATES,
     PATCH,
     explained_strokes,
-    helper,
     pair_candidates,
-    predict_split,
 )
 from models.inputs import COMPOSITE_FROM_STROKES, Inputs, inputs_of, inputs_without
 from models.kinds import BITMAP, SEQUENCE
+from models.shared_call import helper, predict_rows
 from sketch.strokes import normalize, parse_strokes
 from tests.utils.fixtures import FIXTURES, official_drawings, read_ndjson
 
@@ -209,33 +208,64 @@ def _rows_predict(threads: list[str]):
     return predict
 
 
-def test_the_variants_are_predicted_in_two_parts_as_in_one_call(monkeypatch):
-    monkeypatch.setattr(explaining, "SPLIT", True)  # as on any machine with two cores or more
+def _batches(bitmaps: np.ndarray, order: list[list[int]]):
+    """``bitmaps`` as batches of the given positions, made one after the other as they are drawn."""
+    for positions in order:
+        time.sleep(0.002)  # as preparing them takes some time
+        yield positions, Inputs(bitmaps=bitmaps[positions])
+
+
+def test_rows_are_predicted_in_parts_as_in_one_call(monkeypatch):
+    """Rows in batches out of order, the helper starting on the first while the rest are made: the
+    answer is one call's, row for row."""
+    monkeypatch.setattr(shared_call, "SHARE", True)  # as on any machine with two cores or more
     bitmaps = np.random.default_rng(0).random((21, 28, 28)).astype(np.float32)
     threads: list[str] = []
     predict = _rows_predict(threads)
     whole = predict(Inputs(bitmaps=bitmaps)).probabilities
     threads.clear()
-    parts = predict_split(predict, Inputs(bitmaps=bitmaps))
+    order = [[0], [*range(3, 18)], [1], [2], [18, 19, 20]]
+    parts = predict_rows(predict, _batches(bitmaps, order))
     np.testing.assert_array_equal(parts.probabilities, whole)
-    assert sorted(threads) == ["MainThread", "explain_0"]
+    assert set(threads) == {"MainThread", "helper_0"}
 
 
-def test_a_busy_helper_leaves_the_whole_call_to_the_caller(monkeypatch):
-    """A part the helper has not started is taken back: the caller never waits behind other work."""
-    monkeypatch.setattr(explaining, "SPLIT", True)
+def test_a_busy_helper_leaves_the_rows_to_the_caller(monkeypatch):
+    """Rows the helper has not started are taken back: the caller never waits behind other work."""
+    monkeypatch.setattr(shared_call, "SHARE", True)
     release = threading.Event()
     blocker = helper().submit(release.wait)
     try:
         bitmaps = np.random.default_rng(1).random((16, 28, 28)).astype(np.float32)
         threads: list[str] = []
         predict = _rows_predict(threads)
-        parts = predict_split(predict, Inputs(bitmaps=bitmaps))
+        parts = predict_rows(predict, _batches(bitmaps, [[*range(8)], [*range(8, 16)]]))
         np.testing.assert_array_equal(parts.probabilities, predict(Inputs(bitmaps=bitmaps)).probabilities)
         assert set(threads) == {threading.current_thread().name}
     finally:
         release.set()
         blocker.result(timeout=10)
+
+
+def test_a_category_taught_between_the_parts_gives_one_answer(monkeypatch):
+    """Parts answered over different classes (a category taught in between) are answered again at once."""
+    monkeypatch.setattr(shared_call, "SHARE", True)
+    bitmaps = np.random.default_rng(2).random((12, 28, 28)).astype(np.float32)
+    calls: list[int] = []
+
+    def predict(inputs: Inputs) -> Answer:
+        calls.append(len(inputs.bitmaps))
+        classes = ["a", "b", "taught"][: 2 + (len(calls) > 1)]
+        ink = inputs.bitmaps.reshape(len(inputs.bitmaps), -1).sum(axis=1, keepdims=True)
+        return Answer(np.repeat(ink, len(classes), axis=1), classes, ["trained"] * len(classes))
+
+    answer = predict_rows(predict, _batches(bitmaps, [[*range(12)]]))
+    assert answer.classes == ["a", "b", "taught"] and calls[-1] == 12
+    np.testing.assert_array_equal(answer.probabilities[:, 0], bitmaps.reshape(12, -1).sum(axis=1))
+
+
+def test_no_rows_no_answer():
+    assert predict_rows(_rows_predict([]), []) is None
 
 
 @pytest.mark.parametrize("model", [None, "cnn", "ensemble"])
