@@ -15,6 +15,7 @@ only shown).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -50,13 +51,15 @@ def sketchpad(
     threshold: float | None = None,
     speak: bool = False,
     explain: bool = False,
+    on_drawing: Callable[[dict], None] | None = None,
 ) -> dict | None:
     """Mount the pad; ``{"strokes", "image"}`` (the PNG as base64) once something is drawn, else ``None``.
 
     ``strokes`` seed a newly mounted pad only (a new ``key``); afterwards the pad owns its drawing.
     With a ``prompt``, the pad says "I know, it's …!" and reports the drawing at once when the
     prompt reaches ``threshold``. With ``explain``, every pen lift colours the strokes by how much
-    the top guess needs each one (the API's ``"explain": true``).
+    the top guess needs each one (the API's ``"explain": true``). ``on_drawing`` is called with what
+    the pad sends, before the page runs again (so the page can act on it before drawing the pad).
     """
     data = {
         "size": size,
@@ -71,5 +74,11 @@ def sketchpad(
         "speak": speak,
         "explain": explain,
     }
-    result = _mount(data=data, key=key, default={"drawing": None}, on_drawing_change=lambda: None)
+
+    def changed() -> None:
+        sent = st.session_state[key]["drawing"]
+        if on_drawing is not None and sent:
+            on_drawing(sent)
+
+    result = _mount(data=data, key=key, default={"drawing": None}, on_drawing_change=changed)
     return result.get("drawing")

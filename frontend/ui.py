@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -22,33 +24,42 @@ WORD_JOINER = "\u2060"
 DECIDING = (214, 40, 40)  # a picture's highlighted stroke (the one that decided a guess); the others in ink
 
 
-def drawing_canvas(name: str, disabled: bool = False, **game) -> dict | None:
+def drawing_canvas(
+    name: str, disabled: bool = False, on_drawing: Callable[[dict], None] | None = None, **game
+) -> dict | None:
     """A sketchpad whose drawing is kept in ``st.session_state[name]``.
 
     The drawing is ``{"strokes", "canvas", "image", "answer"}`` (strokes in canvas pixels, the PNG
     as base64, the API's explained answer when the pad asked for one), or ``None`` while the pad is
     empty. It outlives the pad: coming back from another page mounts a new pad that starts from it.
-    ``game`` (prompt, prompt_text, threshold, speak, explain) goes to the pad.
+    ``on_drawing`` gets each drawing the pad sends, kept, before the page runs again. ``game``
+    (prompt, prompt_text, threshold, speak, explain) goes to the pad.
     """
     state = st.session_state
     state.setdefault(f"{name}_generation", 0)
     kept = state.get(name)
-    sent = sketchpad(
+
+    def keep(sent: dict) -> None:
+        # A new pad has sent nothing yet: it shows the kept drawing, which stays the drawing.
+        if sent.get("strokes"):
+            state[name] = {
+                "strokes": sent["strokes"],
+                "canvas": {"width": CANVAS_SIZE, "height": CANVAS_SIZE},
+                "image": sent.get("image"),
+                "answer": sent.get("answer"),  # the explained answer the pad asked for (Draw page), if any
+            }
+            if on_drawing is not None:
+                on_drawing(state[name])
+
+    sketchpad(
         f"{name}_pad_{state[f'{name}_generation']}",
         size=CANVAS_SIZE,
         line_width=STROKE_WIDTH,
         strokes=kept["strokes"] if kept else None,
         disabled=disabled,
+        on_drawing=keep,
         **game,
     )
-    # A new pad has sent nothing yet: it shows the kept drawing, which stays the drawing.
-    if sent and sent.get("strokes"):
-        state[name] = {
-            "strokes": sent["strokes"],
-            "canvas": {"width": CANVAS_SIZE, "height": CANVAS_SIZE},
-            "image": sent.get("image"),
-            "answer": sent.get("answer"),  # the explained answer the pad asked for (Draw page), if any
-        }
     return state.get(name)
 
 

@@ -140,10 +140,11 @@ def pad_box(page, index: int = 0) -> dict:
 
 
 def draw(page, strokes: list, pause_ms: int = 0, index: int = 0) -> None:
-    """Mouse down, moves, up for each stroke (canvas px), on the page's (``index``-th) sketchpad."""
-    box = pad_box(page, index)
-    scale = box["width"] / CANVAS
+    """Mouse down, moves, up for each stroke (canvas px), on the page's (``index``-th) sketchpad,
+    wherever it is at each stroke's start (what the page shows above it may change meanwhile)."""
     for xs, ys in strokes:
+        box = pad_box(page, index)
+        scale = box["width"] / CANVAS
         page.mouse.move(box["x"] + xs[0] * scale, box["y"] + ys[0] * scale)
         page.mouse.down()
         for x, y in zip(xs[1:], ys[1:], strict=True):
@@ -381,6 +382,8 @@ def test_challenge_round_ends_on_i_know(page, api):
     assert "score 1" in page.get_by_text(f"Round {number} of 6").inner_text()
     updates = page.evaluate("window.__sketchpad.updates")
     assert any(u["text"].startswith("I see ") for u in updates) or len(strokes) == 1, updates  # guesses in between
+    # Said once: the page that follows (however its runs interleave) leaves the round over.
+    assert [u["text"] for u in updates].count(pad_says) == 1, updates
     spoken = page.evaluate("window.__sketchpad.spoken")
     assert spoken[-1] == f"I know, it's {page.get_by_text('Draw: ').inner_text().removeprefix('Draw: ')}!", spoken
     screenshot(page, "challenge")

@@ -43,6 +43,7 @@ function createPad(root) {
     lastStart: -Infinity,
     timer: null,
     locked: false, // the prompt was recognised: the round is over, drawing stops
+    lockedPoints: 0, // the points of the drawing the pad recognised the prompt in, and sent
     lastSpoken: "",
     destroyed: false,
     colours: null, // per finished stroke, from the last explanation; null: all in ink
@@ -85,6 +86,10 @@ function createPad(root) {
   function snapshot() {
     const all = pad.current ? [...pad.strokes, pad.current] : pad.strokes;
     return all.map(([xs, ys]) => [xs.slice(), ys.slice()]);
+  }
+
+  function pointsOf(strokes) {
+    return strokes.reduce((n, [xs]) => n + xs.length, 0);
   }
 
   function blocked() {
@@ -226,6 +231,7 @@ function createPad(root) {
       guess.className = "guess know";
       // The round is over: Python is told at once, with the strokes that were recognised.
       pad.locked = true;
+      pad.lockedPoints = pointsOf(strokes);
       if (pad.timer) clearTimeout(pad.timer);
       pad.setStateValue?.("drawing", { strokes, image: canvas.toDataURL("image/png").split(",", 2)[1] });
     } else {
@@ -267,7 +273,7 @@ function createPad(root) {
       canvas.height = data.size;
       // A new pad (first visit, back from another page): it starts from the kept drawing.
       pad.strokes = (data.strokes || []).map(([xs, ys]) => [xs.slice(), ys.slice()]);
-      pad.points = pad.strokes.reduce((n, [xs]) => n + xs.length, 0);
+      pad.points = pointsOf(pad.strokes);
       pad.answeredPoints = pad.points;
       paintAll();
       explain(); // the kept drawing, coloured again
@@ -276,8 +282,9 @@ function createPad(root) {
       clearTimeout(pad.timer);
       pad.timer = null;
     }
-    // Python has the last word: a round it did not end (its own answer fell short) goes on.
-    if (pad.locked && !data.disabled && !first) pad.locked = false;
+    // Python has the last word: a round it did not end with the drawing the pad sent (its own answer
+    // fell short) goes on. A page drawn for an earlier drawing (a pen lift's) says nothing of it.
+    if (pad.locked && !data.disabled && !first && pointsOf(data.strokes || []) === pad.lockedPoints) pad.locked = false;
   };
 
   pad.destroy = () => {

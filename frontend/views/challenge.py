@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -66,6 +67,39 @@ def next_round() -> None:
         start_round()
 
 
+def check_deadline() -> None:
+    """Checked on every run and every drawing sent, not only by the clock: a stroke sent too late does not count."""
+    if game["phase"] == "playing" and time.time() - game["started"] > ROUND_SECONDS:
+        end_round(False)
+
+
+def guesses(drawing: dict) -> list[dict]:
+    """The model's guesses for a drawing, asked once per drawing (the pad's callback, then the page)."""
+    fingerprint = json.dumps(drawing["strokes"])
+    if game.get("judged", {}).get("strokes") != fingerprint:
+        game["judged"] = {
+            "strokes": fingerprint,
+            "predictions": api_client.predict(drawing["strokes"], top_k=3)["predictions"],
+        }
+    return game["judged"]["predictions"]
+
+
+def judge(predictions: list[dict]) -> None:
+    """Ends a round being played when the prompt is recognised."""
+    prompt = game["prompts"][game["round"]]
+    if game["phase"] == "playing" and game_rules.is_win(prompt, predictions, game["spec"]["threshold"]):
+        end_round(True)
+        game["celebrate"] = True
+
+
+def on_drawing(drawing: dict) -> None:
+    """The pad sent a drawing: judged before the page runs, so that the pad it draws is already
+    disabled when the prompt was recognised (an error is left for the page to show)."""
+    check_deadline()
+    with contextlib.suppress(ApiError):
+        judge(guesses(drawing))
+
+
 def i_see(predictions: list[dict]) -> str:
     """The game's running commentary: "I see cat, or dog, or house…"."""
     first, *rest = [p["label"] for p in predictions]
@@ -126,9 +160,7 @@ if game["phase"] in ("idle", "over"):
     st.stop()
 
 prompt = game["prompts"][game["round"]]
-# The deadline is checked on every run, not only by the clock: a stroke sent too late does not count.
-if game["phase"] == "playing" and time.time() - game["started"] > ROUND_SECONDS:
-    end_round(False)
+check_deadline()
 
 # Filled at the end of the run, once this run's drawing has been judged: the score is then up to date.
 header = st.container()
@@ -142,6 +174,7 @@ with left:
         prompt_text=with_article(prompt),
         threshold=game["spec"]["threshold"],
         speak=state.get("challenge_speak", False),
+        on_drawing=on_drawing,
     )
     st.toggle("Speak the guesses", key="challenge_speak", help="Uses your browser's speech synthesis.")
 
@@ -149,12 +182,12 @@ with right:
     predictions = None
     if drawing is not None:
         try:
-            predictions = api_client.predict(drawing["strokes"], top_k=3)["predictions"]
+            predictions = guesses(drawing)
         except ApiError as exc:
             ui.show_api_error(exc, "challenge_predict")
     if predictions:
-        if game["phase"] == "playing" and game_rules.is_win(prompt, predictions, game["spec"]["threshold"]):
-            end_round(True)
+        judge(predictions)
+        if game.pop("celebrate", False):
             st.balloons()
         if not (game["phase"] == "done" and game["results"][-1]):
             st.markdown(ui.text(i_see(predictions)))  # "I know" replaces it once the round is won
