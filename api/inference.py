@@ -81,7 +81,9 @@ class Prepared:
     bitmap: np.ndarray | None  # float32 (28, 28), 0-255: what a bitmap reader sees
     sequence: np.ndarray | None  # float32 (n, 3) (dx, dy, end_of_stroke): what a sequence reader sees
     preprocess_ms: float
-    drawing: Drawing | None = None  # as parsed, before normalising: what an explanation leaves strokes out of
+    # To explain strokes: the drawing as parsed (what an explanation leaves strokes out of), and normalised.
+    drawing: Drawing | None = None
+    normalized: Drawing | None = None
 
 
 def choose_model(req: PredictRequest, loaded: LoadedModels) -> Model:
@@ -118,15 +120,20 @@ def prepare(req: PredictRequest, settings: Settings, loaded: LoadedModels) -> Pr
             raise InputError(str(exc)) from None
         # Normalised once: the ensemble's bitmap and sequence both start from it.
         normalized = normalize(drawing)
-    if BITMAP in reads or req.return_bitmap:
+    # An explanation makes what the model reads of the drawing alongside its variants.
+    explained = req.explain and drawing is not None
+    if (BITMAP in reads and not explained) or req.return_bitmap:
         if req.bitmap is not None:
             bitmap = decode_bitmap(req.bitmap)
         elif req.image is not None:
             bitmap = decode_image_field(req.image, settings)
         else:
             bitmap = bitmap_of(normalized)
-    sequence = sequence_of(normalized, model.max_len) if SEQUENCE in reads else None
-    return Prepared(req, model, bitmap, sequence, (time.perf_counter() - t0) * 1000, drawing if req.explain else None)
+    sequence = sequence_of(normalized, model.max_len) if SEQUENCE in reads and not explained else None
+    elapsed = (time.perf_counter() - t0) * 1000
+    if not explained:
+        return Prepared(req, model, bitmap, sequence, elapsed)
+    return Prepared(req, model, bitmap, sequence, elapsed, drawing, normalized)
 
 
 def _top_k(answer: Answer, row: np.ndarray, k: int) -> list[dict]:
@@ -162,7 +169,7 @@ def predict(items: list[Prepared], record: bool = True) -> list[dict]:
         model = group[0].model
         t0 = time.perf_counter()
         if group[0].request.explain:  # /predict only: a group of one
-            answer, found = _explained(group[0], _inputs(group))
+            answer, found = _explained(group[0])
         else:
             answer, found = model.predict(_inputs(group)), None
         if record:
@@ -183,11 +190,11 @@ def predict(items: list[Prepared], record: bool = True) -> list[dict]:
     return results
 
 
-def _explained(p: Prepared, inputs: Inputs) -> tuple[Answer, Explanation]:
+def _explained(p: Prepared) -> tuple[Answer, Explanation]:
     """The answer for one prepared item and the explanation of its top guess (``models.explain``)."""
     if p.drawing is not None:
         reads = KINDS[p.model.name].reads
-        return explain_strokes(p.model.predict, p.drawing, inputs, reads, p.model.max_len or MAX_LEN)
+        return explain_strokes(p.model.predict, p.drawing, p.normalized, reads, p.model.max_len or MAX_LEN)
     return explain_bitmap(p.model.predict, p.bitmap)
 
 

@@ -187,7 +187,8 @@ class PredictResponse(BaseModel):
     timings_ms: dict[str, float] = Field(
         ...,
         description="milliseconds spent on 'preprocess' and 'inference'; with explain, the inference includes the "
-        "explanation's model calls (the answer is computed alongside them)",
+        "explanation: making the drawing's variants and the model calls (the answer is computed alongside them, "
+        "and for strokes the drawing is drawn with its variants)",
     )
     bitmap: list[list[int]] | None = None
     explanation: Explanation | None = None

@@ -88,7 +88,7 @@ def _steps_ms(model, name: str, strokes: list, rounds: int) -> list[float]:
         lambda: normalize_without(drawing, removals),
         lambda: inputs_without(drawing, removals, reads, max_len),
         lambda: model.predict(prepared) if prepared else None,
-        lambda: explain_strokes(model.predict, drawing, inputs_of([normalize(drawing)], reads, max_len), *kind),
+        lambda: explain_strokes(model.predict, drawing, normalize(drawing), *kind),
     ]
     served = [_median_ms(step, rounds) for step in steps]
     # The two ways of preparing the variants, whichever the drawing's size chooses when served.

@@ -11,7 +11,7 @@ only when no single stroke does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain, combinations
+from itertools import combinations
 
 import numpy as np
 
@@ -119,24 +119,28 @@ def _split(answer: Answer, rows: int) -> tuple[Answer, Answer | None]:
 
 
 def explain_strokes(
-    predict: Predict, drawing: Drawing, inputs: Inputs, reads: frozenset[str], max_len: int
+    predict: Predict, drawing: Drawing, whole: Drawing, reads: frozenset[str], max_len: int
 ) -> tuple[Answer, Explanation]:
-    """The answer for a drawing (``inputs``: the drawing prepared as usual) and leave-one-out over its
-    strokes as parsed (before normalising) for its top guess: the drawing and its variants in one
-    model call."""
+    """The answer for a parsed drawing (``whole``: it normalised) and leave-one-out over its strokes
+    for its top guess, in one model call: the drawing is the variant that leaves nothing out."""
     indices = explained_strokes(drawing)
-    left, variants = variants_without(drawing, [(i,) for i in indices], reads, max_len)
-    rows = chain([([0], inputs)], (([p + 1 for p in positions], batch) for positions, batch in variants))
-    answer, without = _split(predict_rows(predict, rows), 1)
+    left, variants = variants_without(drawing, [(), *((i,) for i in indices)], reads, max_len, whole)
+    answer, without = _split(predict_rows(predict, variants), 1)
     label, probability = top_guess(answer)
-    singles = _answers(left, without, label)
+    singles = _answers(left[1:], without, label)
     parts = [Part(i, round(probability - p, 4), top) for i, (p, top) in zip(indices, singles, strict=True)]
-    counterfactual = _counterfactual(predict, drawing, parts, reads, max_len, label)
+    counterfactual = _counterfactual(predict, drawing, whole, parts, reads, max_len, label)
     return answer, Explanation(label, probability, parts, counterfactual, len(drawing))
 
 
 def _counterfactual(
-    predict: Predict, drawing: Drawing, parts: list[Part], reads: frozenset[str], max_len: int, label: str
+    predict: Predict,
+    drawing: Drawing,
+    whole: Drawing,
+    parts: list[Part],
+    reads: frozenset[str],
+    max_len: int,
+    label: str,
 ) -> tuple[list[int], str] | None:
     """The fewest strokes (one, else two) whose removal leaves another top guess: of those, the
     removal that lowers ``label`` most."""
@@ -149,7 +153,7 @@ def _counterfactual(
     pairs = [tuple(sorted(pair)) for pair in combinations([p.index for p in candidates], 2)]
     if not pairs:
         return None
-    left, variants = variants_without(drawing, pairs, reads, max_len)
+    left, variants = variants_without(drawing, pairs, reads, max_len, whole)
     answers = _answers(left, predict_rows(predict, variants), label)
     flipped = [(p, pair, top) for pair, (p, top) in zip(pairs, answers, strict=True) if top not in (None, label)]
     if not flipped:

@@ -49,7 +49,11 @@ COMPOSITE_FROM_STROKES = 5
 
 
 def variants_without(
-    drawing: Drawing, removals: Sequence[Sequence[int]], reads: frozenset[str], max_len: int = MAX_LEN
+    drawing: Drawing,
+    removals: Sequence[Sequence[int]],
+    reads: frozenset[str],
+    max_len: int = MAX_LEN,
+    whole: Drawing | None = None,
 ) -> tuple[list[bool], Iterator[tuple[list[int], Inputs]]]:
     """The inputs of a parsed drawing without each removal, as ``inputs_of`` gives them for the
     drawing normalised again without those strokes, to the last bit: which removals leave a stroke,
@@ -57,9 +61,10 @@ def variants_without(
 
     The variants that are the whole drawing's normalised strokes less the removed ones (most of
     them: ``normalize_without``) come first, rendered together (``composited_without``) when the
-    drawing has enough strokes for that to pay; then the others, one at a time.
+    drawing has enough strokes for that to pay; then the others, one at a time. ``whole``: the
+    drawing normalised, when it already is.
     """
-    variants = normalize_without(drawing, removals)
+    variants = normalize_without(drawing, removals, whole)
     return variants.left, _variant_rows(variants, reads, max_len)
 
 

@@ -142,15 +142,16 @@ class Without:
         return [self.variant(row) for row in range(len(self.keeps))]
 
 
-def normalize_without(drawing: Drawing, removals: Sequence[Sequence[int]]) -> Without:
-    """``normalize(drawing.without(r))`` for each removal ``r``, to the last bit.
+def normalize_without(drawing: Drawing, removals: Sequence[Sequence[int]], whole: Drawing | None = None) -> Without:
+    """``normalize(drawing.without(r))`` for each removal ``r``, to the last bit (``whole``: the
+    drawing normalised, when it already is).
 
     Resampling and simplifying work stroke by stroke, so a stroke's normalised form depends on the
     rest of the drawing only through the scaling. Leaving strokes out that hold neither the
     top-left corner nor the longer side's extent changes no scaling: the rest keep the form they
     have in the whole drawing, and only the removals that move the frame are normalised afresh.
     """
-    whole = normalize(drawing)
+    whole = normalize(drawing) if whole is None else whole
     starts = drawing.starts
     lows, highs = np.minimum.reduceat(drawing.points, starts), np.maximum.reduceat(drawing.points, starts)
     lo = lows.min(axis=0)
