@@ -29,6 +29,7 @@ SHARE_FROM = 4  # rows ready: below this one call costs less than handing part o
 MIN_CHUNK = 2
 
 _helper = ThreadPoolExecutor(1, thread_name_prefix="helper")
+_helping = threading.Event()  # the helper thread is at work on some call's rows
 
 
 def helper() -> ThreadPoolExecutor:
@@ -37,8 +38,9 @@ def helper() -> ThreadPoolExecutor:
 
 
 def _new_helper() -> None:
-    global _helper
+    global _helper, _helping
     _helper = ThreadPoolExecutor(1, thread_name_prefix="helper")
+    _helping = threading.Event()  # the parent's may have been held by its helper
 
 
 os.register_at_fork(after_in_child=_new_helper)
@@ -100,9 +102,6 @@ class _Queue:
         ordered = np.empty_like(probabilities)
         ordered[self.positions] = probabilities
         return Answer(ordered, first.classes, first.origins)
-
-
-_helping = threading.Event()  # the helper thread is at work on some call's rows
 
 
 def _help(queue: _Queue, predict: Predict) -> None:
