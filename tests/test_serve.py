@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.utils.fixtures import official_drawings
 from tests.utils.servers import REPO, api_env
 from tests.utils.serving import ApiServer, alive, children
 
@@ -422,6 +423,16 @@ def test_undecodable_body_gets_400_naming_utf8(server):
     )
     assert r.status_code == 400
     assert r.json() == {"detail": "request body is not UTF-8 (byte 11: invalid start byte); send UTF-8 JSON"}
+
+
+def test_a_forked_worker_explains_with_a_helper_of_its_own(server):
+    """The worker is forked from the supervisor: its explanations share their rows with its own helper thread."""
+    strokes = next(d for d in official_drawings() if len(d) >= 12)
+    plain = httpx.post(f"{server.url}/predict", json={"strokes": strokes, "top_k": 5}, timeout=30).json()
+    explained = httpx.post(f"{server.url}/predict", json={"strokes": strokes, "top_k": 5, "explain": True}, timeout=30)
+    assert explained.status_code == 200, explained.text
+    assert explained.json()["predictions"] == plain["predictions"]
+    assert [s["index"] for s in explained.json()["explanation"]["strokes"]] == list(range(len(strokes)))
 
 
 def test_body_limits_leave_good_requests_alone(server):
