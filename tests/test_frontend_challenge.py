@@ -50,7 +50,14 @@ def test_challenge_start_gives_a_prompt(fake):
 
 @pytest.mark.parametrize(
     ("prompt", "heading"),
-    [("cat", "Draw: a cat"), ("owl", "Draw: an owl"), ("scissors", "Draw: scissors"), ("octopus", "Draw: an octopus")],
+    [
+        ("cat", "Draw: a cat"),
+        ("owl", "Draw: an owl"),
+        ("scissors", "Draw: scissors"),
+        ("octopus", "Draw: an octopus"),
+        ("hourglass", "Draw: an hourglass"),
+        ("house", "Draw: a house"),
+    ],
 )
 def test_challenge_prompt_wording(fake, prompt, heading):
     at = start_challenge(fake)

@@ -25,11 +25,12 @@ game = state.challenge
 
 
 def with_article(label: str) -> str:
-    """'a cat', 'an owl', 'The Mona Lisa', 'scissors'."""
+    """'a cat', 'an owl', 'an hourglass', 'The Mona Lisa', 'scissors'."""
     plural = label.endswith("s") and not label.endswith(("ss", "us"))
     if label.lower().startswith("the ") or plural:
         return label
-    return f"{'an' if label[0].lower() in 'aeiou' else 'a'} {label}"
+    vowel = label[0].lower() in "aeiou" or label.lower().startswith("hour")  # the h of "hour" is silent
+    return f"{'an' if vowel else 'a'} {label}"
 
 
 def start_round() -> None:
