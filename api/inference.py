@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from api.metrics import record_inference
 from api.schemas import MAX_POINTS, PredictRequest
 from api.settings import DEFAULT_MODELS, Settings
 from models.answer import Answer
-from models.explain import Explanation, explain_bitmap, explain_strokes
+from models.explain import Explanation, explain_bitmap, leave_one_out, pairs_to_try, with_pairs
 from models.inputs import Inputs, bitmap_of, sequence_of
 from models.kinds import BITMAP, KINDS, SEQUENCE
 from models.loading import LoadedModels, Model
@@ -166,36 +166,73 @@ def predict(items: list[Prepared], record: bool = True) -> list[dict]:
         groups.setdefault(id(p.model), []).append(i)
     for idx in groups.values():
         group = [items[i] for i in idx]
+        if group[0].request.explain:  # /predict only: a group of one
+            results[idx[0]] = explained(explain_rest(explain_start(group[0])), record)
+            continue
         model = group[0].model
         t0 = time.perf_counter()
-        if group[0].request.explain:  # /predict only: a group of one
-            answer, found = _explained(group[0])
-        else:
-            answer, found = model.predict(_inputs(group)), None
+        answer = model.predict(_inputs(group))
         if record:
             record_inference(model.name, len(group))
         inference_ms = (time.perf_counter() - t0) * 1000 / len(group)
-        ref = {"name": model.name, "version": model.version}
         for i, p, row in zip(idx, group, answer.probabilities, strict=True):
-            result = {
-                "predictions": _top_k(answer, row, p.request.top_k),
-                "model": ref,
-                "timings_ms": {"preprocess": round(p.preprocess_ms, 3), "inference": round(inference_ms, 3)},
-            }
-            if p.request.return_bitmap:
-                result["bitmap"] = p.bitmap.round().astype(int).tolist()
-            if found is not None:
-                result["explanation"] = _explanation_dict(p, found)
-            results[i] = result
+            results[i] = _result(p, answer, row, inference_ms)
     return results
 
 
-def _explained(p: Prepared) -> tuple[Answer, Explanation]:
-    """The answer for one prepared item and the explanation of its top guess (``models.explain``)."""
-    if p.drawing is not None:
-        reads = KINDS[p.model.name].reads
-        return explain_strokes(p.model.predict, p.drawing, p.normalized, reads, p.model.max_len or MAX_LEN)
-    return explain_bitmap(p.model.predict, p.bitmap)
+def _result(p: Prepared, answer: Answer, row: np.ndarray, inference_ms: float) -> dict:
+    result = {
+        "predictions": _top_k(answer, row, p.request.top_k),
+        "model": {"name": p.model.name, "version": p.model.version},
+        "timings_ms": {"preprocess": round(p.preprocess_ms, 3), "inference": round(inference_ms, 3)},
+    }
+    if p.request.return_bitmap:
+        result["bitmap"] = p.bitmap.round().astype(int).tolist()
+    return result
+
+
+@dataclass(frozen=True)
+class Explaining:
+    """One prepared item's answer and the explanation of its top guess, as far as it has gone."""
+
+    prepared: Prepared
+    answer: Answer
+    found: Explanation
+    inference_ms: float
+    done: bool  # False: pairs of strokes are left to try (``explain_rest``)
+
+
+def explain_start(p: Prepared) -> Explaining:
+    """The answer and as much of its explanation as one batched model call gives (``models.explain``):
+    leave-one-out over the strokes, or the occlusion map of a bitmap."""
+    t0 = time.perf_counter()
+    if p.drawing is None:
+        answer, found = explain_bitmap(p.model.predict, p.bitmap)
+        return Explaining(p, answer, found, (time.perf_counter() - t0) * 1000, True)
+    reads, max_len = KINDS[p.model.name].reads, p.model.max_len or MAX_LEN
+    answer, found = leave_one_out(p.model.predict, p.drawing, p.normalized, reads, max_len)
+    done = not pairs_to_try(p.drawing, found)
+    return Explaining(p, answer, found, (time.perf_counter() - t0) * 1000, done)
+
+
+def explain_rest(e: Explaining) -> Explaining:
+    """The explanation finished: the pairs of strokes tried when no single stroke changed the guess."""
+    if e.done:
+        return e
+    p, t0 = e.prepared, time.perf_counter()
+    reads, max_len = KINDS[p.model.name].reads, p.model.max_len or MAX_LEN
+    found = with_pairs(p.model.predict, p.drawing, p.normalized, e.found, reads, max_len)
+    return replace(e, found=found, inference_ms=e.inference_ms + (time.perf_counter() - t0) * 1000, done=True)
+
+
+def explained(e: Explaining, record: bool = True) -> dict:
+    """A finished explanation as the ``PredictResponse`` dict ``predict`` gives."""
+    p = e.prepared
+    if record:
+        record_inference(p.model.name, 1)
+    result = _result(p, e.answer, e.answer.probabilities[0], e.inference_ms)
+    result["explanation"] = _explanation_dict(p, e.found)
+    return result
 
 
 def _explanation_dict(p: Prepared, found: Explanation) -> dict:

@@ -11,7 +11,8 @@ store, no HTTP), where an explanation's time goes: normalising the variants, nor
 model reads (the bitmaps' rendering; also both ways of rendering them, each variant afresh and
 composited from the strokes drawn once, whichever the drawing's size chooses when served), the
 model on them, and the whole explained answer (the drawing's prediction is made alongside the
-variants' preparation).
+variants' preparation); and how long the step /predict makes on its event loop (leave-one-out)
+takes for drawings made to cost most within its bounds (``api.routes.predict.QUICK_*``).
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
+from api.routes.predict import INLINE_POINTS, QUICK_EXPLAINED_STROKES, QUICK_PEN_PATH
 from bench.harness import FIXTURES, REPO, read_ndjson, running_api
 from models import inputs
-from models.explain import explain_strokes, explained_strokes
+from models.explain import explain_strokes, explained_strokes, leave_one_out
 from models.inputs import inputs_of, inputs_without
 from models.kinds import KINDS
 from models.loading import load_store
 from sketch.sequence import MAX_LEN
-from sketch.strokes import normalize, normalize_without, parse_strokes
+from sketch.strokes import normalize, normalize_without, parse_strokes, pen_path
 
 
 def drawings() -> dict[str, list]:
@@ -121,6 +123,49 @@ def breakdown(models: list[str], rounds: int) -> None:
             print(f"| {name} | {label} | {cells} |", flush=True)
 
 
+def at_the_bounds() -> dict[str, list]:
+    """Drawings made to cost most within what /predict explains on its event loop (``QUICK_*``):
+    the most strokes, as many points as a drawing answered there holds, and the pen path cut to
+    the bound."""
+    rng = np.random.default_rng(0)
+    count, per = QUICK_EXPLAINED_STROKES, INLINE_POINTS // QUICK_EXPLAINED_STROKES
+    turns = np.linspace(0, 2 * np.pi, per)
+    rings = [np.stack([128 + (40 + 4 * i) * np.cos(turns), 128 + (40 + 4 * i) * np.sin(turns)]) for i in range(count)]
+    shapes = {
+        "zigzags across the box": [rng.uniform(0, 255, (2, per)) for _ in range(count)],
+        "wiggles": [np.cumsum(rng.normal(0, 3, (2, per)), axis=1) + rng.uniform(0, 255, (2, 1)) for _ in range(count)],
+        "nested rings": rings,
+    }
+    made = {}
+    for name, strokes in shapes.items():
+        keep = per
+        while pen_path(parse_strokes([s[:, :keep].tolist() for s in strokes])) > QUICK_PEN_PATH:
+            keep -= 1
+        drawing = [s[:, :keep].round(1).tolist() for s in strokes]
+        made[f"{name}: {count} strokes, {count * keep} points, pen path {pen_path(parse_strokes(drawing)):,.0f}"] = (
+            drawing
+        )
+    return made
+
+
+def quick_step(rounds: int) -> None:
+    """In-process: how long the step of an explanation made on the event loop takes at its bounds."""
+    model = load_store(REPO / "model_store").by_name["prototypes"]
+    reads = KINDS["prototypes"].reads
+    print("\nThe step made on the event loop (leave-one-out), the default model, in process, ms\n")
+    print("| drawing | p50 | max |")
+    print("|---|---:|---:|")
+    for name, strokes in at_the_bounds().items():
+        drawing = parse_strokes(strokes)
+        whole = normalize(drawing)
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            leave_one_out(model.predict, drawing, whole, reads, MAX_LEN)
+            times.append((time.perf_counter() - t0) * 1000)
+        print(f"| {name} | {np.median(times):.2f} | {max(times):.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=40, help="plain + explained requests per drawing and model")
@@ -152,6 +197,7 @@ def main() -> None:
                     flush=True,
                 )
     breakdown(args.models, args.rounds)
+    quick_step(args.rounds)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,12 @@ player had never drawn it, so "without stroke 3 I'd say frog" is what the model 
 drawing. For a bitmap, each square patch is blanked in turn (an occlusion map). The drawing and
 all its variants go to the model in one batched call, which gives the answer and its explanation;
 the counterfactual (the fewest strokes whose removal changes the top guess) needs a second call
-only when no single stroke does.
+(``with_pairs``) only when no single stroke does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 
 import numpy as np
@@ -121,45 +121,57 @@ def _split(answer: Answer, rows: int) -> tuple[Answer, Answer | None]:
 def explain_strokes(
     predict: Predict, drawing: Drawing, whole: Drawing, reads: frozenset[str], max_len: int
 ) -> tuple[Answer, Explanation]:
+    """The answer for a parsed drawing (``whole``: it normalised) and its explanation:
+    ``leave_one_out``, then ``with_pairs`` when no single stroke changes the top guess."""
+    answer, found = leave_one_out(predict, drawing, whole, reads, max_len)
+    return answer, with_pairs(predict, drawing, whole, found, reads, max_len)
+
+
+def leave_one_out(
+    predict: Predict, drawing: Drawing, whole: Drawing, reads: frozenset[str], max_len: int
+) -> tuple[Answer, Explanation]:
     """The answer for a parsed drawing (``whole``: it normalised) and leave-one-out over its strokes
-    for its top guess, in one model call: the drawing is the variant that leaves nothing out."""
+    for its top guess, in one model call: the drawing is the variant that leaves nothing out. The
+    counterfactual is the stroke whose removal changes the top guess (of those, the one that lowers
+    it most), or None: ``pairs_to_try`` then says whether pairs may give one."""
     indices = explained_strokes(drawing)
     left, variants = variants_without(drawing, [(), *((i,) for i in indices)], reads, max_len, whole)
     answer, without = _split(predict_rows(predict, variants), 1)
     label, probability = top_guess(answer)
     singles = _answers(left[1:], without, label)
     parts = [Part(i, round(probability - p, 4), top) for i, (p, top) in zip(indices, singles, strict=True)]
-    counterfactual = _counterfactual(predict, drawing, whole, parts, reads, max_len, label)
+    flips = [p for p in parts if p.label_without not in (None, label)]
+    best = max(flips, key=lambda p: p.drop) if flips else None
+    counterfactual = ([best.index], best.label_without) if best else None
     return answer, Explanation(label, probability, parts, counterfactual, len(drawing))
 
 
-def _counterfactual(
-    predict: Predict,
-    drawing: Drawing,
-    whole: Drawing,
-    parts: list[Part],
-    reads: frozenset[str],
-    max_len: int,
-    label: str,
-) -> tuple[list[int], str] | None:
-    """The fewest strokes (one, else two) whose removal leaves another top guess: of those, the
-    removal that lowers ``label`` most."""
-    flips = [p for p in parts if p.label_without not in (None, label)]
-    if flips:
-        best = max(flips, key=lambda p: p.drop)
-        return [best.index], best.label_without
-    tried = pair_candidates(drawing, len(parts))
-    candidates = sorted((p for p in parts if p.label_without is not None), key=lambda p: -p.drop)[:tried]
-    pairs = [tuple(sorted(pair)) for pair in combinations([p.index for p in candidates], 2)]
+def pairs_to_try(drawing: Drawing, found: Explanation) -> list[tuple[int, ...]]:
+    """The pairs of strokes ``with_pairs`` tries: none when a single stroke gave the counterfactual,
+    else those among the strokes whose removal lowers the top guess most (and leaves one)."""
+    if found.counterfactual is not None:
+        return []
+    tried = pair_candidates(drawing, len(found.parts))
+    candidates = sorted((p for p in found.parts if p.label_without is not None), key=lambda p: -p.drop)[:tried]
+    return [tuple(sorted(pair)) for pair in combinations([p.index for p in candidates], 2)]
+
+
+def with_pairs(
+    predict: Predict, drawing: Drawing, whole: Drawing, found: Explanation, reads: frozenset[str], max_len: int
+) -> Explanation:
+    """``found`` (from ``leave_one_out``) with, when no single stroke gave a counterfactual, the pair
+    whose removal changes the top guess and leaves it least likely (None if no pair does), in one
+    model call."""
+    pairs = pairs_to_try(drawing, found)
     if not pairs:
-        return None
+        return found
     left, variants = variants_without(drawing, pairs, reads, max_len, whole)
-    answers = _answers(left, predict_rows(predict, variants), label)
-    flipped = [(p, pair, top) for pair, (p, top) in zip(pairs, answers, strict=True) if top not in (None, label)]
+    answers = _answers(left, predict_rows(predict, variants), found.label)
+    flipped = [(p, pair, top) for pair, (p, top) in zip(pairs, answers, strict=True) if top not in (None, found.label)]
     if not flipped:
-        return None
+        return found
     _, pair, top = min(flipped, key=lambda f: f[0])
-    return list(pair), top
+    return replace(found, counterfactual=(list(pair), top))
 
 
 def explain_bitmap(predict: Predict, bitmap: np.ndarray) -> tuple[Answer, Explanation]:

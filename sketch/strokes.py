@@ -88,12 +88,22 @@ def _scaled(points: np.ndarray) -> np.ndarray:
     return (points - lo) / extent * SIMPLIFIED_SIDE
 
 
-def _spacing(points: np.ndarray, counts: np.ndarray) -> float:
-    """1 unit, or wider when the pen path is so long that 1-unit steps would pass MAX_RESAMPLED_POINTS."""
+def _path(points: np.ndarray, counts: np.ndarray) -> float:
+    """The length of the pen's path along the strokes (not the jumps between them)."""
     steps = np.hypot(*np.diff(points, axis=0).T)
     steps[np.cumsum(counts)[:-1] - 1] = 0.0  # the jump between two strokes is not drawn
-    length = float(steps.sum()) + len(counts)
-    return max(RESAMPLE_SPACING, length / MAX_RESAMPLED_POINTS)
+    return float(steps.sum())
+
+
+def pen_path(drawing: Drawing) -> float:
+    """The pen path of a drawing scaled as ``normalize`` scales it (longer side 0-255): what
+    normalising resamples and rendering strokes, so what both cost."""
+    return _path(_scaled(drawing.points), drawing.counts) if len(drawing.points) else 0.0
+
+
+def _spacing(points: np.ndarray, counts: np.ndarray) -> float:
+    """1 unit, or wider when the pen path is so long that 1-unit steps would pass MAX_RESAMPLED_POINTS."""
+    return max(RESAMPLE_SPACING, (_path(points, counts) + len(counts)) / MAX_RESAMPLED_POINTS)
 
 
 def normalize(drawing: Drawing) -> Drawing:

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from api.routes import predict as predict_route
 from models import shared_call
 from models.answer import Answer
 from models.explain import (
@@ -16,13 +17,17 @@ from models.explain import (
     MAX_VARIANT_POINTS,
     PAIR_CANDIDATES,
     PATCH,
+    explain_strokes,
     explained_strokes,
+    leave_one_out,
     pair_candidates,
+    pairs_to_try,
 )
 from models.inputs import COMPOSITE_FROM_STROKES, Inputs, inputs_of, inputs_without
-from models.kinds import BITMAP, SEQUENCE
+from models.kinds import BITMAP, KINDS, SEQUENCE
 from models.shared_call import helper, predict_rows
-from sketch.strokes import normalize, parse_strokes
+from sketch.sequence import MAX_LEN
+from sketch.strokes import normalize, parse_strokes, pen_path
 from tests.utils.fixtures import FIXTURES, official_drawings, read_ndjson
 
 
@@ -125,6 +130,49 @@ def test_pairs_are_searched_among_the_usual_candidates_for_real_drawings(extreme
         drawing = parse_strokes(extremes[name])
         assert len(explained_strokes(drawing)) == min(len(drawing), MAX_STROKES)
         assert pair_candidates(drawing, len(drawing)) == PAIR_CANDIDATES
+
+
+@pytest.fixture
+def hand_offs(monkeypatch) -> list[str]:
+    """The functions /predict handed to the thread pool, by name."""
+    handed: list[str] = []
+    real = predict_route.run_in_threadpool
+
+    async def counted(func, *args):
+        handed.append(func.__name__)
+        return await real(func, *args)
+
+    monkeypatch.setattr(predict_route, "run_in_threadpool", counted)
+    return handed
+
+
+def test_a_small_drawing_is_explained_on_the_event_loop_and_its_pairs_in_the_pool(client, hand_offs):
+    model = client.app.state.models.by_name["prototypes"]
+    reads, tried = KINDS["prototypes"].reads, {False: 0, True: 0}
+    for row in read_ndjson(FIXTURES / "prototype_test_split.ndjson.gz"):
+        drawing = parse_strokes(row["drawing"])
+        assert len(drawing) <= predict_route.QUICK_EXPLAINED_STROKES
+        assert pen_path(drawing) <= predict_route.QUICK_PEN_PATH
+        _, singles = leave_one_out(model.predict, drawing, normalize(drawing), reads, MAX_LEN)
+        pairs = bool(pairs_to_try(drawing, singles))  # a few drawings of the split need them
+        if tried[pairs] == 4:
+            continue
+        tried[pairs] += 1
+        hand_offs.clear()
+        answer = explain(client, strokes=row["drawing"])
+        assert hand_offs == (["_explain_rest"] if pairs else [])
+        _, found = explain_strokes(model.predict, drawing, normalize(drawing), reads, MAX_LEN)
+        assert answer["predictions"][0]["label"] == found.label
+        got = answer["explanation"]["counterfactual"]
+        assert (got and (got["remove"], got["label"])) == (found.counterfactual and tuple(found.counterfactual))
+    assert tried[False] and tried[True]  # both ways were taken
+
+
+def test_a_drawing_of_many_strokes_is_explained_in_the_pool(client, extremes, hand_offs):
+    television = extremes["television"]
+    assert len(television) > predict_route.QUICK_EXPLAINED_STROKES
+    explain(client, strokes=television)
+    assert hand_offs == ["_explain_rest"]
 
 
 def test_the_largest_official_drawing_is_explained(client, extremes):

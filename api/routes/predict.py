@@ -4,7 +4,8 @@ The single-drawing route is the hot path, so it does the least work that keeps t
 pydantic-core parses and validates the raw body in one pass (no intermediate Python objects from
 ``json.loads``), a bitmap or a drawing of a player's size is prepared and run right on the event
 loop (a fraction of a millisecond of preprocessing and model: a thread hand-off would cost more
-than it saves), larger drawings and images are prepared and run in the thread pool in one hop,
+than it saves), and so is the first step of a small drawing's explanation; larger drawings, images
+and the rest of explanations are prepared and run in the thread pool in one hop,
 and the answer is serialised once, straight to bytes (returning a ``Response`` skips FastAPI's
 second validation of the answer).
 """
@@ -18,7 +19,17 @@ from pydantic_core import to_json
 
 from api.bodies import openapi_body, parse
 from api.errors import error_responses
-from api.inference import InputError, UnavailableError, predict, prepare
+from api.inference import (
+    Explaining,
+    InputError,
+    Prepared,
+    UnavailableError,
+    explain_rest,
+    explain_start,
+    explained,
+    predict,
+    prepare,
+)
 from api.schemas import (
     MAX_BATCH_POINTS,
     MAX_BATCH_VALUES,
@@ -31,7 +42,7 @@ from api.schemas import (
 from api.settings import Settings, get_settings
 from models.loading import LoadedModels
 from sketch.image import header_pixels
-from sketch.strokes import EmptyDrawingError
+from sketch.strokes import EmptyDrawingError, pen_path
 
 router = APIRouter(tags=["predict"])
 
@@ -48,6 +59,13 @@ HEADER_CHARS = 64 * 1024
 # costs less than the model even for the longest official drawings (bench/preprocess.py), and a
 # player's drawing is well below this.
 INLINE_POINTS = 1_000
+# Such a drawing's explanation is made on the event loop too, as far as its first batched call
+# (leave-one-out) goes, when it has at most this many strokes and a pen path at most this long in
+# the 0-255 space (what rendering its variants costs): a few milliseconds at most, of which the
+# hand-off to the thread pool would be a tenth. Pairs of strokes, larger drawings and bitmaps are
+# explained in the pool.
+QUICK_EXPLAINED_STROKES = 24
+QUICK_PEN_PATH = 12_000
 
 
 def _points(items: list[PredictRequest]) -> int:
@@ -91,7 +109,12 @@ async def _in_pool(
 
 
 def _answer(items: list[PredictRequest], settings: Settings, loaded: LoadedModels, batch: bool) -> list[dict]:
-    """Prepare every item (errors name the item in a batch), then one model call per model."""
+    """Prepare every item, then one model call per model."""
+    return predict(_prepared(items, settings, loaded, batch))
+
+
+def _prepared(items: list[PredictRequest], settings: Settings, loaded: LoadedModels, batch: bool) -> list[Prepared]:
+    """Every item prepared; errors name the item in a batch."""
     prepared = []
     for i, item in enumerate(items):
         try:
@@ -100,7 +123,27 @@ def _answer(items: list[PredictRequest], settings: Settings, loaded: LoadedModel
             raise HTTPException(422, f"items[{i}]: {exc}" if batch else str(exc)) from None
         except UnavailableError as exc:
             raise HTTPException(503, str(exc)) from None
-    return predict(prepared)
+    return prepared
+
+
+def _explains_quickly(p: Prepared) -> bool:
+    return p.drawing is not None and len(p.drawing) <= QUICK_EXPLAINED_STROKES and pen_path(p.drawing) <= QUICK_PEN_PATH
+
+
+async def _explained(request: Request, body: PredictRequest, settings: Settings, loaded: LoadedModels) -> dict:
+    """An explanation of a drawing of a player's size: on the event loop when it is quick
+    (``QUICK_*``), else, or for its pairs of strokes, in the thread pool, taking turns with the other
+    costly requests."""
+    (p,) = _prepared([body], settings, loaded, batch=False)
+    started = explain_start(p) if _explains_quickly(p) else None
+    if started is not None and started.done:
+        return explained(started)
+    async with request.app.state.costly:
+        return explained(await run_in_threadpool(_explain_rest, p, started))
+
+
+def _explain_rest(p: Prepared, started: Explaining | None) -> Explaining:
+    return explain_rest(started if started is not None else explain_start(p))
 
 
 @router.post(
@@ -118,7 +161,9 @@ async def predict_one(request: Request) -> Response:
     body = await parse(request, PredictRequest, MAX_VALUES)
     points = _points([body])
     inline = body.bitmap is not None or (body.strokes is not None and points <= INLINE_POINTS)
-    if inline and not body.explain:
+    if inline and body.explain:
+        answer = await _explained(request, body, settings, loaded)
+    elif inline:
         (answer,) = _answer([body], settings, loaded, batch=False)
     else:
         (answer,) = await _in_pool(request, [body], points, settings, loaded, False)
