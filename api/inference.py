@@ -106,9 +106,9 @@ def prepare(req: PredictRequest, settings: Settings, loaded: LoadedModels) -> Pr
     Raises InputError/EmptyDrawingError, or UnavailableError."""
     t0 = time.perf_counter()
     model = choose_model(req, loaded)
-    reads = KINDS[model.name].reads
-    if SEQUENCE in reads and req.strokes is None:
+    if SEQUENCE in KINDS[model.name].reads and req.strokes is None:
         raise InputError(f"model '{model.name}' reads pen strokes: send 'strokes', not '{req.input_kind}'")
+    uses = model.uses
 
     bitmap = normalized = drawing = None
     if req.strokes is not None:
@@ -118,18 +118,18 @@ def prepare(req: PredictRequest, settings: Settings, loaded: LoadedModels) -> Pr
             raise
         except ValueError as exc:
             raise InputError(str(exc)) from None
-        # Normalised once: the ensemble's bitmap and sequence both start from it.
+        # Normalised once: a bitmap and a sequence both start from it.
         normalized = normalize(drawing)
     # An explanation makes what the model reads of the drawing alongside its variants.
     explained = req.explain and drawing is not None
-    if (BITMAP in reads and not explained) or req.return_bitmap:
+    if (BITMAP in uses and not explained) or req.return_bitmap:
         if req.bitmap is not None:
             bitmap = decode_bitmap(req.bitmap)
         elif req.image is not None:
             bitmap = decode_image_field(req.image, settings)
         else:
             bitmap = bitmap_of(normalized)
-    sequence = sequence_of(normalized, model.max_len) if SEQUENCE in reads and not explained else None
+    sequence = sequence_of(normalized, model.max_len) if SEQUENCE in uses and not explained else None
     elapsed = (time.perf_counter() - t0) * 1000
     if not explained:
         return Prepared(req, model, bitmap, sequence, elapsed)
@@ -145,10 +145,10 @@ def _top_k(answer: Answer, row: np.ndarray, k: int) -> list[dict]:
 
 
 def _inputs(items: list[Prepared]) -> Inputs:
-    reads = KINDS[items[0].model.name].reads
+    uses = items[0].model.uses
     return Inputs(
-        bitmaps=np.stack([p.bitmap for p in items]) if BITMAP in reads else None,
-        sequences=[p.sequence for p in items] if SEQUENCE in reads else None,
+        bitmaps=np.stack([p.bitmap for p in items]) if BITMAP in uses else None,
+        sequences=[p.sequence for p in items] if SEQUENCE in uses else None,
     )
 
 
@@ -209,7 +209,7 @@ def explain_start(p: Prepared) -> Explaining:
     if p.drawing is None:
         answer, found = explain_bitmap(p.model.predict, p.bitmap)
         return Explaining(p, answer, found, (time.perf_counter() - t0) * 1000, True)
-    reads, max_len = KINDS[p.model.name].reads, p.model.max_len or MAX_LEN
+    reads, max_len = p.model.uses, p.model.max_len or MAX_LEN
     answer, found = leave_one_out(p.model.predict, p.drawing, p.normalized, reads, max_len)
     done = not pairs_to_try(p.drawing, found)
     return Explaining(p, answer, found, (time.perf_counter() - t0) * 1000, done)
@@ -220,7 +220,7 @@ def explain_rest(e: Explaining) -> Explaining:
     if e.done:
         return e
     p, t0 = e.prepared, time.perf_counter()
-    reads, max_len = KINDS[p.model.name].reads, p.model.max_len or MAX_LEN
+    reads, max_len = p.model.uses, p.model.max_len or MAX_LEN
     found = with_pairs(p.model.predict, p.drawing, p.normalized, e.found, reads, max_len)
     return replace(e, found=found, inference_ms=e.inference_ms + (time.perf_counter() - t0) * 1000, done=True)
 

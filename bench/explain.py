@@ -33,7 +33,6 @@ from bench.harness import FIXTURES, REPO, read_ndjson, running_api
 from models import inputs
 from models.explain import explain_strokes, explained_strokes, leave_one_out
 from models.inputs import inputs_of, inputs_without
-from models.kinds import KINDS
 from models.loading import load_store
 from sketch.sequence import MAX_LEN
 from sketch.strokes import normalize, normalize_without, parse_strokes, pen_path
@@ -78,9 +77,9 @@ def _median_ms(work, rounds: int) -> float:
     return float(np.median(times)) * 1000
 
 
-def _steps_ms(model, name: str, strokes: list, rounds: int) -> list[float]:
+def _steps_ms(model, strokes: list, rounds: int) -> list[float]:
     """Medians of: the plain prediction, then an explanation's steps, then the whole explained answer."""
-    reads, max_len = KINDS[name].reads, model.max_len or MAX_LEN
+    reads, max_len = model.uses, model.max_len or MAX_LEN
     kind = (reads, max_len)
     drawing = parse_strokes(strokes)
     removals = [(i,) for i in explained_strokes(drawing)]
@@ -119,7 +118,7 @@ def breakdown(models: list[str], rounds: int) -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in models:
         for label, strokes in drawings().items():
-            cells = " | ".join(f"{ms:.2f}" for ms in _steps_ms(loaded.by_name[name], name, strokes, rounds))
+            cells = " | ".join(f"{ms:.2f}" for ms in _steps_ms(loaded.by_name[name], strokes, rounds))
             print(f"| {name} | {label} | {cells} |", flush=True)
 
 
@@ -142,16 +141,15 @@ def at_the_bounds() -> dict[str, list]:
         while pen_path(parse_strokes([s[:, :keep].tolist() for s in strokes])) > QUICK_PEN_PATH:
             keep -= 1
         drawing = [s[:, :keep].round(1).tolist() for s in strokes]
-        made[f"{name}: {count} strokes, {count * keep} points, pen path {pen_path(parse_strokes(drawing)):,.0f}"] = (
-            drawing
-        )
+        path = pen_path(parse_strokes(drawing))
+        made[f"{name}: {count} strokes, {count * keep} points, pen path {path:,.0f}"] = drawing
     return made
 
 
 def quick_step(rounds: int) -> None:
     """In-process: how long the step of an explanation made on the event loop takes at its bounds."""
     model = load_store(REPO / "model_store").by_name["prototypes"]
-    reads = KINDS["prototypes"].reads
+    reads = model.uses
     print("\nThe step made on the event loop (leave-one-out), the default model, in process, ms\n")
     print("| drawing | p50 | max |")
     print("|---|---:|---:|")

@@ -95,6 +95,10 @@ class Ensemble(FromCard):
         return [*self.cnn.notes, *self.rnn.notes]
 
     @property
+    def uses(self) -> frozenset[str]:
+        return self.cnn.uses | (self.rnn.uses if self.card.ensemble.rnn_weight else frozenset())
+
+    @property
     def origins(self) -> list[str]:
         return [TRAINED] * len(self.card.classes)
 

@@ -47,6 +47,10 @@ class Network(FromCard):
     def origins(self) -> list[str]:
         return [TRAINED] * len(self.card.classes)
 
+    @property
+    def uses(self) -> frozenset[str]:
+        return frozenset({self.card.input.name})
+
     def probabilities(self, inputs: Inputs) -> np.ndarray:
         """Class probabilities, float32 (n, len(classes)): the cheapest graph that gives them."""
         out = (self.run_probabilities or self.run)(self._input(inputs))

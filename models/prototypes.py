@@ -151,6 +151,10 @@ class PrototypeModel(FromCard):
         return None
 
     @property
+    def uses(self) -> frozenset[str]:
+        return self.cnn.uses
+
+    @property
     def notes(self) -> list[str]:
         return self.cnn.notes
 

@@ -24,7 +24,7 @@ from models.explain import (
     pairs_to_try,
 )
 from models.inputs import COMPOSITE_FROM_STROKES, Inputs, inputs_of, inputs_without
-from models.kinds import BITMAP, KINDS, SEQUENCE
+from models.kinds import BITMAP, SEQUENCE
 from models.shared_call import helper, predict_rows
 from sketch.sequence import MAX_LEN
 from sketch.strokes import normalize, parse_strokes, pen_path
@@ -148,7 +148,7 @@ def hand_offs(monkeypatch) -> list[str]:
 
 def test_a_small_drawing_is_explained_on_the_event_loop_and_its_pairs_in_the_pool(client, hand_offs):
     model = client.app.state.models.by_name["prototypes"]
-    reads, tried = KINDS["prototypes"].reads, {False: 0, True: 0}
+    reads, tried = model.uses, {False: 0, True: 0}
     for row in read_ndjson(FIXTURES / "prototype_test_split.ndjson.gz"):
         drawing = parse_strokes(row["drawing"])
         assert len(drawing) <= predict_route.QUICK_EXPLAINED_STROKES
