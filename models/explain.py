@@ -160,13 +160,16 @@ def with_pairs(
     predict: Predict, drawing: Drawing, whole: Drawing, found: Explanation, reads: frozenset[str], max_len: int
 ) -> Explanation:
     """``found`` (from ``leave_one_out``) with, when no single stroke gave a counterfactual, the pair
-    whose removal changes the top guess and leaves it least likely (None if no pair does), in one
-    model call."""
+    whose removal changes the top guess and leaves it least likely (None if no pair does, or if the
+    guess, a taught category, was deleted in between), in one model call."""
     pairs = pairs_to_try(drawing, found)
     if not pairs:
         return found
     left, variants = variants_without(drawing, pairs, reads, max_len, whole)
-    answers = _answers(left, predict_rows(predict, variants), found.label)
+    answer = predict_rows(predict, variants)
+    if answer is not None and found.label not in answer.classes:
+        return found
+    answers = _answers(left, answer, found.label)
     flipped = [(p, pair, top) for pair, (p, top) in zip(pairs, answers, strict=True) if top not in (None, found.label)]
     if not flipped:
         return found

@@ -22,6 +22,7 @@ from models.explain import (
     leave_one_out,
     pair_candidates,
     pairs_to_try,
+    with_pairs,
 )
 from models.inputs import COMPOSITE_FROM_STROKES, Inputs, inputs_of, inputs_without
 from models.kinds import BITMAP, SEQUENCE
@@ -310,6 +311,26 @@ def test_a_category_taught_between_the_parts_gives_one_answer(monkeypatch):
     answer = predict_rows(predict, _batches(bitmaps, [[*range(12)]]))
     assert answer.classes == ["a", "b", "taught"] and calls[-1] == 12
     np.testing.assert_array_equal(answer.probabilities[:, 0], bitmaps.reshape(12, -1).sum(axis=1))
+
+
+def test_a_guess_deleted_before_the_pairs_leaves_no_counterfactual(client):
+    """The pairs are tried after leave-one-out (in the thread pool, behind other costly requests):
+    a taught category that was the guess and is deleted in between ends the search, not the request."""
+    model = client.app.state.models.by_name["prototypes"]
+    rows = read_ndjson(FIXTURES / "prototype_test_split.ndjson.gz")
+    for row in rows:
+        drawing = parse_strokes(row["drawing"])
+        _, found = leave_one_out(model.predict, drawing, normalize(drawing), model.uses, MAX_LEN)
+        if pairs_to_try(drawing, found):
+            break
+    classes = model.predict(Inputs(bitmaps=np.zeros((1, 28, 28), np.float32))).classes
+
+    def without_the_guess(inputs: Inputs) -> Answer:
+        answer = model.predict(inputs)
+        kept = [i for i, c in enumerate(answer.classes) if c != found.label]
+        return Answer(answer.probabilities[:, kept], [classes[i] for i in kept], [answer.origins[i] for i in kept])
+
+    assert with_pairs(without_the_guess, drawing, normalize(drawing), found, model.uses, MAX_LEN) == found
 
 
 def test_no_rows_no_answer():
