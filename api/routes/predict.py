@@ -131,17 +131,17 @@ def _explains_quickly(p: Prepared) -> bool:
 
 
 async def _explained(request: Request, body: PredictRequest, settings: Settings, loaded: LoadedModels) -> dict:
-    """An explanation of a drawing of a player's size, taking turns with the other costly requests
-    (one at a time per process: an explanation already runs on two threads): on the event loop when
-    it is quick (``QUICK_*``) and no costly request is under way in the pool, else, and for its
-    pairs of strokes, in the pool."""
+    """An explanation of a drawing of a player's size: on the event loop when it is quick
+    (``QUICK_*``: one after the other, as the loop runs them), else, and for its pairs of strokes,
+    in the thread pool, taking turns with the other costly requests.
+
+    The quick step does not wait for those turns: it would then be made in the pool whenever
+    another explanation's pairs are, and under load explanations would stay there, queued."""
     (p,) = _prepared([body], settings, loaded, batch=False)
-    costly = request.app.state.costly
-    quick = _explains_quickly(p) and not costly.locked()
-    async with costly:
-        started = explain_start(p) if quick else None
-        if started is not None and started.done:
-            return explained(started)
+    started = explain_start(p) if _explains_quickly(p) else None
+    if started is not None and started.done:
+        return explained(started)
+    async with request.app.state.costly:
         return explained(await run_in_threadpool(_explain_rest, p, started))
 
 
