@@ -61,13 +61,14 @@ class BodySizeLimit:
 
         received = 0
         deadline = asyncio.get_running_loop().time() + self.body_timeout_s
-        decoder = codecs.getincrementaldecoder("utf-8")() if _is_json(headers.get(b"content-type")) else None
+        check_utf8 = _is_json(headers.get(b"content-type"))
+        decoder = None  # made at the first chunk that is not ASCII (ASCII bytes are whole UTF-8 characters)
         body_done = False
         refused: _Refused | None = None
         answered = False
 
         async def guarded_receive() -> Message:
-            nonlocal received, body_done, refused
+            nonlocal received, body_done, refused, decoder
             if body_done:  # e.g. waiting for a disconnect while streaming: no deadline
                 return await receive()
             try:
@@ -84,7 +85,8 @@ class BodySizeLimit:
             if received > self.max_bytes:
                 refused = _Refused(413, f"request body too large: limit is {self.max_bytes} bytes")
                 raise refused
-            if decoder is not None:
+            if check_utf8 and (decoder is not None or not chunk.isascii()):
+                decoder = decoder or codecs.getincrementaldecoder("utf-8")()
                 try:
                     decoder.decode(chunk, final=body_done)
                 except UnicodeDecodeError as exc:

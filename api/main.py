@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from api import errors
 from api.access import AccessMiddleware
 from api.inference import predict, prepare
+from api.lane import PredictLane
 from api.limits import BodySizeLimit
 from api.methods import HeadAsGet
 from api.metrics import router as metrics_router
@@ -114,6 +115,8 @@ def create_app() -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
+    # Innermost first: each add_middleware wraps what was added before it.
+    app.add_middleware(PredictLane)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,

@@ -138,6 +138,14 @@ def plain_onnx(port: int, workers: int, tuned: bool = False) -> Server:
     return Server(name, str(workers), [*uvicorn, "--workers", str(workers), "--no-access-log"], env=env)
 
 
+def ceiling(port: int, workers: int) -> Server:
+    """The ceiling (``ceiling_asgi.py``): a bare ASGI callable under uvicorn, nothing but the model call."""
+    uvicorn = [sys.executable, "-m", "uvicorn", "ceiling_asgi:app", "--host", "127.0.0.1", "--port", str(port)]
+    name = "the ceiling: bare ASGI, `json`, onnxruntime (1 intra-op thread), no framework"
+    name += f", `uvicorn --workers {workers}`" if workers > 1 else ""
+    return Server(name, str(workers), [*uvicorn, "--workers", str(workers), "--no-access-log"], env=peer_env())
+
+
 def granian_app(port: int, workers: int, app: str, name: str, env: dict[str, str], cwd: Path = APPS) -> Server:
     """An ASGI app under granian (Rust HTTP core, its own supervised workers), from the project venv."""
     command = [sys.executable, "-m", "granian", "--interface", "asgi", app, "--host", "127.0.0.1"]
@@ -211,6 +219,8 @@ def servers(cores: int) -> dict[str, Callable[[int], Server]]:
             "FastAPI + onnxruntime, 1 intra-op thread",
             peer_env() | {"PEER_ORT_THREADS": "1"},
         ),
+        "ceiling-one": lambda port: ceiling(port, 1),
+        "ceiling": lambda port: ceiling(port, cores),
         "bentoml": lambda port: bentoml(port, cores),
         "ray": lambda port: ray_serve(port, cores),
         "deepdraw": lambda port: deep_draw(port, None),
@@ -273,19 +283,27 @@ def row(r: Result) -> str:
 
 def summary(results: dict[str, Result]) -> str:
     ours = results.get("deepdraw-serve")
-    peers = [r for key, r in results.items() if not key.startswith("deepdraw")]
+    peers = [r for key, r in results.items() if not key.startswith(("deepdraw", "ceiling"))]
     if ours is None or not peers:
         return "Ratio: needs `deepdraw-serve` and at least one peer."
     best = max(peers, key=lambda r: r.median["rps"])
     rps = ours.median["rps"] / best.median["rps"]
     p99 = ours.median["p99_us"] / best.median["p99_us"]
-    return (
+    lines = [
         f"Deep Draw (api.serve) / best peer ({best.server.name}): throughput {rps:.2f}x "
         f"({ours.median['rps']:,.0f} / {best.median['rps']:,.0f} req/s), p99 {p99:.2f}x "
         f"({ours.median['p99_us'] / 1000:.1f} / {best.median['p99_us'] / 1000:.1f} ms), "
         f"CPU per request {ours.cpu_ms / best.cpu_ms:.2f}x ({ours.cpu_ms:.2f} / {best.cpu_ms:.2f} ms). "
         f"Goal: throughput >= 2x at p99 <= 1x -> {'met' if rps >= 2 and p99 <= 1 else 'not met'}."
-    )
+    ]
+    top = results.get("ceiling")
+    if top is not None:
+        lines.append(
+            f"The ceiling (bare ASGI, {top.server.processes} processes) / best peer: "
+            f"{top.median['rps'] / best.median['rps']:.2f}x; Deep Draw reaches "
+            f"{ours.median['rps'] / top.median['rps']:.0%} of the ceiling's req/s."
+        )
+    return "\n\n".join(lines)
 
 
 def main() -> None:

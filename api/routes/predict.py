@@ -16,6 +16,7 @@ import binascii
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic_core import to_json
+from starlette.datastructures import State
 
 from api.bodies import openapi_body, parse
 from api.errors import error_responses
@@ -92,7 +93,7 @@ def _costly(items: list[PredictRequest], points: int) -> bool:
 
 
 async def _in_pool(
-    request: Request, items: list[PredictRequest], points: int, settings: Settings, loaded: LoadedModels, batch: bool
+    state: State, items: list[PredictRequest], points: int, settings: Settings, loaded: LoadedModels, batch: bool
 ):
     """``_answer`` in the thread pool; costly requests one at a time per process (``points``: the
     items' pen points, counted once by the route).
@@ -104,7 +105,7 @@ async def _in_pool(
     """
     if not _costly(items, points):
         return await run_in_threadpool(_answer, items, settings, loaded, batch)
-    async with request.app.state.costly:
+    async with state.costly:
         return await run_in_threadpool(_answer, items, settings, loaded, batch)
 
 
@@ -130,7 +131,7 @@ def _explains_quickly(p: Prepared) -> bool:
     return p.drawing is not None and len(p.drawing) <= QUICK_EXPLAINED_STROKES and pen_path(p.drawing) <= QUICK_PEN_PATH
 
 
-async def _explained(request: Request, body: PredictRequest, settings: Settings, loaded: LoadedModels) -> dict:
+async def _explained(state: State, body: PredictRequest, settings: Settings, loaded: LoadedModels) -> dict:
     """An explanation of a drawing of a player's size: on the event loop when it is quick
     (``QUICK_*``: one after the other, as the loop runs them), else, and for its pairs of strokes,
     in the thread pool, taking turns with the other costly requests.
@@ -141,7 +142,7 @@ async def _explained(request: Request, body: PredictRequest, settings: Settings,
     started = explain_start(p) if _explains_quickly(p) else None
     if started is not None and started.done:
         return explained(started)
-    async with request.app.state.costly:
+    async with state.costly:
         return explained(await run_in_threadpool(_explain_rest, p, started))
 
 
@@ -158,19 +159,23 @@ def _explain_rest(p: Prepared, started: Explaining | None) -> Explaining:
     openapi_extra=openapi_body(PredictRequest),
 )
 async def predict_one(request: Request) -> Response:
+    body = await parse(request, PredictRequest, MAX_VALUES)
+    return Response(to_json(await answer_one(request.app.state, body)), media_type="application/json")
+
+
+async def answer_one(state: State, body: PredictRequest) -> dict:
+    """``/predict``'s answer to ``body`` (``api.lane`` answers most requests with it, beneath the route)."""
     # The app's state read directly, not through FastAPI dependencies, whose resolution is a
     # visible share of a bitmap's whole request (bench/middleware.py).
-    settings, loaded = get_settings(), request.app.state.models
-    body = await parse(request, PredictRequest, MAX_VALUES)
+    settings, loaded = get_settings(), state.models
     points = _points([body])
     inline = body.bitmap is not None or (body.strokes is not None and points <= INLINE_POINTS)
     if inline and body.explain:
-        answer = await _explained(request, body, settings, loaded)
-    elif inline:
-        (answer,) = _answer([body], settings, loaded, batch=False)
-    else:
-        (answer,) = await _in_pool(request, [body], points, settings, loaded, False)
-    return Response(to_json(answer), media_type="application/json")
+        return await _explained(state, body, settings, loaded)
+    if inline:
+        return _answer([body], settings, loaded, batch=False)[0]
+    (answer,) = await _in_pool(state, [body], points, settings, loaded, False)
+    return answer
 
 
 @router.post(
@@ -192,6 +197,6 @@ async def predict_batch(request: Request) -> Response:
         raise HTTPException(422, f"too many points in the batch: {points} > {MAX_BATCH_POINTS}; send fewer items")
     # In the thread pool: a large batch never blocks the event loop.
     return Response(
-        to_json({"results": await _in_pool(request, body.items, points, settings, loaded, True)}),
+        to_json({"results": await _in_pool(request.app.state, body.items, points, settings, loaded, True)}),
         media_type="application/json",
     )
