@@ -46,12 +46,13 @@ def decode_bitmap(values: list) -> np.ndarray:
     if arr.shape not in ((28, 28), (784,)):
         raise InputError(f"bitmap must be 28x28 or a flat list of 784 values, got shape {list(arr.shape)}")
     arr = arr.reshape(28, 28)
-    if arr.min() < 0 or arr.max() > 255:
+    lowest, highest = arr.min(), arr.max()
+    if lowest < 0 or highest > 255:
         raise InputError("bitmap values must be in 0-255 (ints) or 0-1 (floats)")
-    if arr.max() <= 1.0:
-        arr = arr * 255.0  # floats 0-1
-    if not arr.any():
+    if highest == 0:  # every value is at least 0
         raise EmptyDrawingError("empty drawing: the bitmap has no ink")
+    if highest <= 1.0:
+        arr = arr * 255.0  # floats 0-1
     return arr.astype(np.float32)
 
 

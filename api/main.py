@@ -12,11 +12,11 @@ import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api import errors
 from api.access import AccessMiddleware
+from api.cors import Cors
 from api.inference import predict, prepare
 from api.lane import PredictLane
 from api.limits import BodySizeLimit
@@ -119,7 +119,7 @@ def create_app() -> FastAPI:
     app.add_middleware(PredictLane)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
-        CORSMiddleware,
+        Cors,
         allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "DELETE"],

@@ -75,8 +75,11 @@ class PredictRequest(BaseModel):
     # Strict: true/false or "1" are not numbers, as the schema says (JSON integers still are floats).
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, json_schema_extra=_state_the_rules)
 
+    # Left to right: a body matches at most one of the two shapes, and trying them in order skips the
+    # smart union's second pass (a third of a bitmap's validation).
     bitmap: list[list[float]] | list[float] | None = Field(
         None,
+        union_mode="left_to_right",
         description="28x28 nested or flat 784 list; ints 0-255 or floats 0-1 (all values <= 1); "
         "white ink on black as in numpy_bitmap",
     )
