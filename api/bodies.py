@@ -34,19 +34,21 @@ def _validate(model: type[Body], raw: bytes) -> Body:
         raise RequestValidationError(exc.errors()) from None
 
 
-def json_media(content_type: str) -> str | None:
-    """The media type of a Content-Type header value when it declares JSON, else None."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media if media == "application/json" or media.endswith("+json") else None
+def media_type(content_type: str) -> str:
+    """A Content-Type header value's media type, lower case, without its parameters."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
 
 
 def check_media_type(request: Request) -> None:
     """Only a body declared as JSON is read. A form or text/plain body (or one without a type) is
     what a page on any other site may send without the browser asking the API first (no CORS
     preflight): read anyway, it would let any website submit drawings, teach categories and post scores."""
-    content_type = request.headers.get("content-type", "")
-    if json_media(content_type) is None:
-        media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(request.headers.get("content-type", ""))
+    if not is_json(media):
         declared = f"Content-Type {media!r}" if media else "no Content-Type"
         raise HTTPException(415, f"the body must be JSON sent with Content-Type: application/json ({declared})")
 

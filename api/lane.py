@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic_core import to_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.bodies import LARGE_BODY_BYTES, json_media, validated
+from api.bodies import LARGE_BODY_BYTES, is_json, media_type, validated
 from api.routes.predict import answer_one, router
 from api.schemas import MAX_VALUES, PredictRequest
 
@@ -36,7 +36,7 @@ class PredictLane:
             await self.app(scope, receive, send)
             return
         content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
-        if json_media(content_type.decode("latin-1")) is None:
+        if not is_json(media_type(content_type.decode("latin-1"))):
             await self.app(scope, receive, send)
             return
         messages: list[Message] = []

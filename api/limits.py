@@ -22,6 +22,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.bodies import is_json, media_type
+
 
 class _Refused(Exception):
     def __init__(self, status: int, detail: str):
@@ -33,8 +35,7 @@ class _Refused(Exception):
 def _is_json(content_type: bytes | None) -> bool:
     if content_type is None:
         return True  # FastAPI parses a body without a Content-Type as JSON
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or media.endswith(b"+json")
+    return is_json(media_type(content_type.decode("latin-1")))
 
 
 class BodySizeLimit:
