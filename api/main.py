@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import errors
-from api.access import AccessMiddleware
+from api.access import AccessMiddleware, flush_access_log
 from api.cors import Cors
 from api.inference import predict, prepare
 from api.lane import PredictLane
@@ -79,6 +79,7 @@ async def lifespan(app: FastAPI):
     yield
     follower.cancel()
     app.state.database.dispose()
+    flush_access_log()
 
 
 def _with_request_schemas(app: FastAPI) -> None:
