@@ -59,8 +59,8 @@ class JsonFormatter(logging.Formatter):
 class BatchedLines(logging.Handler):
     """Lines written to a file descriptor a few at a time, as nginx's buffered access log does.
 
-    A write per line woke the pipe's reader (a container runtime, journald) once per request, which
-    cost a bitmap's request a sixth of its time (``bench/middleware.py``). Lines logged on an event
+    A write per line woke the pipe's reader (a container runtime, journald) once per request, a
+    visible share of a bitmap's request (``bench/middleware.py``, docs/api.md). Lines logged on an event
     loop wait at most ``FLUSH_S`` (elsewhere they are written at once) and go out whole, at most
     ``PIPE_BUF`` bytes a write: the workers sharing one pipe never interleave inside a line. What
     waits is written at shutdown (``flush_access_log``); a process killed outright loses at most

@@ -23,7 +23,6 @@ from api.routes.predict import answer_one, router
 from api.schemas import MAX_VALUES, PredictRequest
 
 PATH = "/predict"
-_JSON = [(b"content-type", b"application/json")]
 ROUTE = next(r for r in router.routes if getattr(r, "path", None) == PATH)
 
 
@@ -40,32 +39,27 @@ class PredictLane:
             await self.app(scope, receive, send)
             return
         messages: list[Message] = []
-        chunks: list[bytes] = []
         size, more = 0, True
         while more:
             message = await receive()
             messages.append(message)
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
+            size += len(message.get("body", b""))
             if message["type"] != "http.request" or size >= LARGE_BODY_BYTES:
                 await self.app(scope, _replay(messages, receive), send)
                 return
             more = message.get("more_body", False)
         try:
-            body = validated(b"".join(chunks), PredictRequest, MAX_VALUES)
+            body = validated(b"".join(m.get("body", b"") for m in messages), PredictRequest, MAX_VALUES)
             answer = to_json(await answer_one(scope["app"].state, body))
         except (HTTPException, RequestValidationError):
             # Raised before any model ran: the route finds the same problem and says it.
             await self.app(scope, _replay(messages, receive), send)
             return
         scope["route"] = ROUTE  # what the access log and metrics name
-        await send({"type": "http.response.start", "status": 200, "headers": _headers(len(answer))})
+        # The headers the route's ``Response`` sends.
+        headers = [(b"content-length", str(len(answer)).encode()), (b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
-
-
-def _headers(length: int) -> list[tuple[bytes, bytes]]:
-    """What the route's ``Response`` sends."""
-    return [(b"content-length", str(length).encode()), *_JSON]
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:
