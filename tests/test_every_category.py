@@ -73,6 +73,24 @@ def test_stroke_categories_get_rendered_bitmap_shards_split_like_the_prototypes(
     assert read_bitmaps(paths) == train
 
 
+def test_rendered_categories_are_prepared_again_for_another_number_of_copies(tmp_path, monkeypatch):
+    root = official_folder(tmp_path / "official")
+    out = tmp_path / "shards"
+    logs: list[str] = []
+    first = prepare.prepare(root, out, kinds=("bitmap",), workers=1, log=logs.append, augmented_copies=2)
+    # The same folder spelled another way is the same sources: nothing to convert.
+    monkeypatch.chdir(root.parent)
+    logs.clear()
+    prepare.prepare("official", out, kinds=("bitmap",), workers=1, log=logs.append, augmented_copies=2)
+    assert "4 category files already current, 0 converted" in logs
+    logs.clear()
+    second = prepare.prepare(root, out, kinds=("bitmap",), workers=1, log=logs.append, augmented_copies=5)
+    assert "3 category files already current, 1 converted" in logs
+    counts = [m["kinds"]["bitmap"]["counts"][THIN]["train"] for m in (first, second)]
+    strokes_in_train = (counts[1] - counts[0]) // 3
+    assert strokes_in_train > 0 and counts[0] == counts[1] - 3 * strokes_in_train
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     from training import embedding, prototypes

@@ -43,9 +43,11 @@ from pathlib import Path
 
 from training.data import SPLITS, TEST_PERCENT, VAL_PERCENT, DataError, open_binary, select_categories
 from training.records import (
+    AUGMENTED_COPIES,
     KINDS,
     STROKES_VERSION,
     ShardWriter,
+    absolute,
     bitmap_items,
     default_shard_dir,
     fs,
@@ -85,6 +87,8 @@ def _options(job: dict) -> dict:
     options = {"max_per_class": job["max_per_class"], "shard_size": job["shard_size"], "format": FORMAT_VERSION}
     if job["kind"] == "strokes":
         options["strokes_version"] = STROKES_VERSION  # older stroke shards are not current
+    elif is_rendered(job["files"]):
+        options["augmented_copies"] = job["augmented_copies"]
     return options
 
 
@@ -122,7 +126,7 @@ def convert_category(job: dict) -> dict:
     skipped: dict[str, int] = {}
     per_source: dict[str, int] = {}
     if kind == "bitmap" and is_rendered(files):
-        items = rendered_items(files, job["max_per_class"])
+        items = rendered_items(files, job["max_per_class"], job["augmented_copies"])
     elif kind == "bitmap":
         items = bitmap_items(files, job["max_per_class"])
     else:
@@ -178,9 +182,12 @@ def prepare(
     workers: int = 2,
     shard_size: int = SHARD_SIZE,
     log=print,
+    augmented_copies: int = AUGMENTED_COPIES,
 ) -> dict:
-    """Convert (or bring up to date) the shards of every wanted category; returns the manifest."""
-    data_dir, out_dir = str(data_dir), str(out_dir)
+    """Convert (or bring up to date) the shards of every wanted category; returns the manifest.
+
+    ``augmented_copies``: training re-renderings of each stroke drawing of a rendered category."""
+    data_dir, out_dir = absolute(data_dir), str(out_dir)
     t0 = time.monotonic()
     jobs = []
     found: dict[str, dict[str, list[str]]] = {}
@@ -206,6 +213,7 @@ def prepare(
                     "out_dir": out_dir,
                     "max_per_class": max_per_class,
                     "shard_size": shard_size,
+                    "augmented_copies": augmented_copies,
                     "size": sum(fingerprint(f)["size"] for f in files),
                 }
             )

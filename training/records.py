@@ -171,9 +171,7 @@ def bitmap_items(files: list[str], limit: int | None) -> Iterator[tuple[str, Cal
             yield split_of(content), lambda record=prefix + content: record
 
 
-def rendered_items(
-    files: list[str], limit: int | None, copies: int = AUGMENTED_COPIES
-) -> Iterator[tuple[str, Callable[[], bytes]]]:
+def rendered_items(files: list[str], limit: int | None, copies: int) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """``bitmap_items`` for a category known by stroke drawings (``training.proto_data``): each
     drawing rendered exactly as the API renders a player's, split by ``proto_split`` (its ``bank``
     is the training split) so the held-out drawings are the ones the prototypes were measured on;
@@ -257,10 +255,16 @@ def is_shard_dir(path: str | Path) -> bool:
     return isinstance(content, dict) and "format_version" in content and "kinds" in content
 
 
+def absolute(data_dir: str | Path) -> str:
+    """One spelling of a source folder (a URL as given, a local path resolved): shards know their
+    sources by path, so ``../shared/quickdraw`` and its absolute path must name the same files."""
+    return str(data_dir) if "://" in str(data_dir) else str(Path(data_dir).resolve())
+
+
 def default_shard_dir(data_dir: str | Path, max_per_class: int | None) -> str:
     """``data/shards/<folder>-<cap>-<hash of its full path>`` (root: ``DEEPDRAW_SHARDS_ROOT``): one shard
     folder per source folder and cap."""
-    source = str(data_dir) if "://" in str(data_dir) else str(Path(data_dir).resolve())
+    source = absolute(data_dir)
     digest = hashlib.sha256(source.encode()).hexdigest()[:8]
     name = source.rstrip("/").rsplit("/", 1)[-1] or "data"
     root = os.environ.get("DEEPDRAW_SHARDS_ROOT", str(Path("data") / "shards"))
