@@ -9,9 +9,11 @@ stroke drawings, and of all of them, plus the plain top-1 over the bitmap catego
 frozen network, each tuned on the validation split and reported on the test split: the logits
 plus a nearest-class-mean score (cosine to each class's mean training embedding), and decoupled
 classifier retraining (Kang et al. 2020: a new softmax layer on the frozen embeddings, trained with
-class-balanced weights).
+class-balanced weights). ``--confusions N`` lists the N pairs (bitmap category, thin category that
+answers for it) that cost the bitmap categories the most at the shipped ``tau``.
 
     .venv/bin/python bench/long_tail.py [--data-dir ../shared/quickdraw] [--split val] [--alternatives]
+        [--confusions 20]
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         "--alternatives", action="store_true", help="also nearest class means and classifier retraining"
     )
     parser.add_argument("--split", choices=("val", "test"), default="test", help="val: to choose between CNNs")
+    parser.add_argument("--confusions", type=int, default=0, metavar="N", help="the N costliest pairs")
     args = parser.parse_args(argv)
     cnn = load_network(latest_version(args.model_store / "cnn"))
     correction = cnn.card.training.prior_correction
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     for tau in TAUS:
         scores = logits - tau * log_prior
         print(f"| {tau:g} | {groups.row(scores, y)} | {groups.bitmap_row(scores, y)} |")
+    if args.confusions:
+        print_confusions(logits - correction.tau * log_prior, y, cnn.classes, groups, args.confusions)
     if args.alternatives:
         print_alternatives(cnn, data, correction.tau, log_prior, groups)
 
@@ -94,6 +99,22 @@ class Groups:
         own = self.bitmap[scores[mine][:, self.bitmap].argmax(axis=1)] == y[mine]
         taken = ~np.isin(scores[mine].argmax(axis=1), self.bitmap)
         return f"{balanced(own, y[mine], self.bitmap):.1%} | {taken.mean():.1%}"
+
+
+def print_confusions(scores: np.ndarray, y: np.ndarray, classes: list[str], groups: Groups, n: int) -> None:
+    """The (bitmap category, thin category) pairs that take the most of the bitmap category's drawings."""
+    answers = scores.argmax(axis=1)
+    taken = np.isin(y, groups.bitmap) & np.isin(answers, groups.thin)
+    pairs, counts = np.unique(np.stack([y[taken], answers[taken]]), axis=1, return_counts=True)
+    support = np.bincount(y, minlength=len(classes))
+    print(f"\n{taken.sum()} bitmap drawings answered as a thin category; the {n} costliest pairs:\n")
+    print("| drawn | answered | drawings | share of the drawn category's |")
+    print("|---|---|---:|---:|")
+    for k in np.argsort(-counts, kind="stable")[:n]:
+        drawn, answered = pairs[:, k]
+        print(f"| {classes[drawn]} | {classes[answered]} | {counts[k]} | {counts[k] / support[drawn]:.0%} |")
+    top = np.sort(counts)[::-1][:n].sum()
+    print(f"\nThese {min(n, len(counts))} of {len(counts)} pairs hold {top / max(taken.sum(), 1):.0%} of them.")
 
 
 def outputs(cnn, data, split: str, undo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
