@@ -67,7 +67,7 @@ download: install ## fetch numpy_bitmap files of all 345 categories from Google'
 
 train: install ## the shipped models from DATA_DIR: the CNN on every category, its embedding, the player's model, the ensemble
 	$(PY) -m training.train cnn --data-dir $(DATA_DIR) --only-bitmaps --no-prior-correction --time-budget-min 38 \
-		--output-dir runs/bitmaps
+		--dense 256 --output-dir runs/bitmaps
 	$(PY) -m training.train cnn --data-dir $(DATA_DIR) --init-from runs/bitmaps --learning-rate 1e-3 --epochs 5 \
 		--time-budget-min 34
 	$(PY) -m training.embedding --data-dir $(DATA_DIR) --replace

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         "| bitmap categories, among their own outputs | bitmap drawings answered as a thin category |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    for tau in TAUS:
+    for tau in sorted({*TAUS, correction.tau}):
         scores = logits - tau * log_prior
         print(f"| {tau:g} | {groups.row(scores, y)} | {groups.bitmap_row(scores, y)} |")
     if args.confusions:

@@ -180,3 +180,28 @@ def test_a_warm_start_takes_every_weight_and_the_known_classes_outputs():
             assert bias[j] == old_bias[old_classes.index(c)]
         else:
             np.testing.assert_array_equal(kernel[:, j], fresh_head[:, j])
+
+
+def test_a_warm_start_into_another_dense_width_takes_only_the_convolutions():
+    """The second stage of ``make train`` widens the first stage's dense layer: it starts afresh."""
+    import keras
+
+    import training.embedding  # noqa: F401
+    from models.loading import latest_version
+    from training.cnn import make_deepdraw
+    from training.train_cnn import warm_start, weight_layers
+
+    source = latest_version(FIXTURES.parents[1] / "model_store" / "cnn")
+    old = keras.saving.load_model(source / "model.keras")
+    width = next(layer for layer in weight_layers(old) if layer.name == "dense_linear").units // 2
+    model = make_deepdraw(len(read_card(source).classes), dense=width)
+    fresh = [w.copy() for name in ("dense", "probabilities") for w in model.get_layer(name).get_weights()]
+    warm_start(model, source, read_card(source).classes)
+    above = ("dense_linear", "projection", "probabilities")  # the source's dense layer and what reads it
+    theirs = [layer for layer in weight_layers(old) if layer.name not in above]
+    for layer, source_layer in zip(weight_layers(model)[:-2], theirs, strict=True):
+        for a, b in zip(layer.get_weights(), source_layer.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    now = [w for name in ("dense", "probabilities") for w in model.get_layer(name).get_weights()]
+    for a, b in zip(now, fresh, strict=True):
+        np.testing.assert_array_equal(a, b)

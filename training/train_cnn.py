@@ -103,9 +103,7 @@ def datasets(args: argparse.Namespace, data: shards.ShardSet, strategy, workers:
 def compiled_model(args: argparse.Namespace, data: shards.ShardSet, steps: int, workers: int):
     import keras
 
-    from training.cnn import ARCHITECTURES
-
-    model = ARCHITECTURES[args.arch](len(data.classes))
+    model = build(args, len(data.classes))
     if args.arch == "seed":
         lr = 1e-3
     elif workers > 1:
@@ -122,6 +120,12 @@ def compiled_model(args: argparse.Namespace, data: shards.ShardSet, steps: int, 
     return model
 
 
+def build(args: argparse.Namespace, num_classes: int):
+    from training.cnn import make_deepdraw, make_seed
+
+    return make_seed(num_classes) if args.arch == "seed" else make_deepdraw(num_classes, dense=args.dense)
+
+
 def weight_layers(model) -> list:
     """The layers that hold weights, nested models opened, in graph order."""
     out = []
@@ -133,9 +137,14 @@ def weight_layers(model) -> list:
     return out
 
 
+def _shapes(layer) -> list:
+    return [w.shape for w in layer.get_weights()]
+
+
 def warm_start(model, folder: Path, classes: list[str]) -> None:
     """Start from an earlier CNN of the same architecture (``--init-from``): every layer's weights, and
     its output rows for the classes both know; the new classes' rows keep their fresh initialisation.
+    With a dense layer of another width (``--dense``) only the convolutions carry over.
     A CNN with an embedding (``training.embedding``) gives the same weights through its backbone."""
     import keras
 
@@ -146,11 +155,18 @@ def warm_start(model, folder: Path, classes: list[str]) -> None:
     mine, theirs = weight_layers(model), weight_layers(old)
     head, old_head = mine.pop(), old.get_layer("probabilities")
     theirs = [layer for layer in theirs if layer.name not in ("projection", "probabilities")]
-    shapes = [[w.shape for w in layer.get_weights()] for layer in mine]
-    if shapes != [[w.shape for w in layer.get_weights()] for layer in theirs]:
+    same = [_shapes(a) == _shapes(b) for a, b in zip(mine, theirs, strict=False)]
+    if len(mine) != len(theirs) or not all(same[:-1]):
         raise DataError(f"{folder}: not the same architecture as --arch {model.name}")
+    resized = not same[-1]  # only the dense layer below the head differs: its width
+    if resized:
+        mine, theirs = mine[:-1], theirs[:-1]
     for layer, source in zip(mine, theirs, strict=True):
         layer.set_weights(source.get_weights())
+    if resized:  # the head reads the new dense layer: both start afresh
+        width = model.get_layer("dense").units
+        print(f"started from cnn {folder.name}: its convolutions, then a fresh dense layer of {width}")
+        return
     kernel, bias = head.get_weights()
     old_kernel, old_bias = old_head.get_weights()
     index = {c: i for i, c in enumerate(old_classes)}
@@ -213,9 +229,7 @@ def train_cnn(args: argparse.Namespace, run: Run) -> Path | None:
 
 def plain_copy(trained, args: argparse.Namespace, classes: list[str]):
     """The trained weights in a model built outside the strategy: plain variables for the export."""
-    from training.cnn import ARCHITECTURES
-
-    model = ARCHITECTURES[args.arch](len(classes))
+    model = build(args, len(classes))
     model.set_weights(trained.get_weights())
     return model
 
@@ -297,6 +311,9 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
         metavar="TAU",
         help="train with the logit-adjusted loss at TAU (training.prior.adjusted_loss); 0: plain cross-entropy",
     )
+    cnn.add_argument(
+        "--dense", type=int, default=None, help="width of the penultimate layer (deepdraw; default training.cnn.DENSE)"
+    )
     cnn.set_defaults(func=train_cnn, epochs=12, learning_rate=3e-3, time_budget_min=50.0, seed=SEED)
 
 
@@ -305,6 +322,10 @@ def settle_defaults(args: argparse.Namespace) -> None:
     if args.only_bitmaps and not args.categories:
         args.categories = sorted(category_files(args.data_dir, "numpy_bitmap"))
     seed = args.arch == "seed"
+    if not seed and args.dense is None:
+        from training.cnn import DENSE
+
+        args.dense = DENSE
     args.batch_size = args.batch_size or (32 if seed else 256)
     if args.class_weight_power is None:
         args.class_weight_power = 0.0 if seed else 0.5
